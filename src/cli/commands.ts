@@ -1,0 +1,135 @@
+// The offline commands: import, retrain, score, eval. Each takes its flags and a context of parts built
+// by src/main.ts, prints progress to the given log, and returns an exit code.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { OutcomeStore } from '../store/types';
+import type { Embedder } from '../embedding/embedder';
+import { readCurrentVersion } from '../routing/classifier-registry';
+import { loadOnnxClassifier } from '../routing/onnx-classifier';
+import { InvalidInputError } from '../errors';
+import { readOutcomeFile, readPromptFile } from '../../training/outcome-file';
+import { retrain } from '../../training/retrain';
+import { embedPrompts, featureMatrix } from '../../training/dataset';
+import { type PriceTable, evaluate } from '../../training/evaluate';
+import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
+import { parseFlags, requireFlag } from './args';
+
+export interface CommandContext {
+  store: () => OutcomeStore;
+  embedder: () => Promise<Embedder>;
+  classifierDir: string;
+  prices: PriceTable;
+  expectedOutputTokens: number;
+  readPrices: (file: string) => PriceTable;
+  log: (message: string) => void;
+}
+
+const IMPORT_USAGE = 'switchyard import <file.jsonl> [--config file]';
+export async function importCommand(argv: string[], ctx: CommandContext): Promise<number> {
+  const { positionals } = parseFlags('import', argv, { config: { type: 'string' } }, IMPORT_USAGE, true);
+  const file = requireFlag(positionals[0], '<file.jsonl>', IMPORT_USAGE);
+  // Every line is validated before anything is written, and the write is one transaction.
+  const rows = readOutcomeFile(file);
+  const store = ctx.store();
+  const result = store.importSamples(rows.map((r) => ({ ...r, origin: 'import' as const })));
+  const totals = store.countSamples();
+  ctx.log(`Imported ${rows.length} rows from ${file}: ${result.inserted} new, ${result.updated} updated, ${result.unchanged} unchanged. Store: ${totals.samples} prompts, ${totals.outcomes} outcomes.`);
+  return 0;
+}
+
+const RETRAIN_USAGE = 'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--config file]';
+export async function retrainCommand(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values } = parseFlags('retrain', argv, {
+    config: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' }, prices: { type: 'string' }, learner: { type: 'string', multiple: true },
+  }, RETRAIN_USAGE);
+  const seed = values.seed === undefined ? 1 : Number(values.seed);
+  if (!Number.isInteger(seed)) throw new InvalidInputError(`--seed must be an integer, got "${values.seed}"`);
+  const prices = values.prices ? { ...ctx.prices, ...ctx.readPrices(values.prices) } : ctx.prices;
+  const report = await retrain(
+    { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log },
+    { seed, force: values.force ?? false, learners: values.learner, expectedOutputTokens: ctx.expectedOutputTokens },
+  );
+  ctx.log(`Retrain took ${report.seconds.toFixed(1)} s.`);
+  return 0;
+}
+
+async function currentClassifier(ctx: CommandContext, embedder: Embedder) {
+  const version = readCurrentVersion(ctx.classifierDir);
+  if (version === null) {
+    throw new InvalidInputError(`no current classifier in ${ctx.classifierDir}: run \`switchyard retrain\` first`, null, 'no_classifier');
+  }
+  return loadOnnxClassifier(path.join(ctx.classifierDir, version), { expectEmbedderId: embedder.id });
+}
+
+async function predictRows(ctx: CommandContext, prompts: string[]) {
+  const embedder = await ctx.embedder();
+  const classifier = await currentClassifier(ctx, embedder);
+  try {
+    let shown = 0;
+    const embeddings = await embedPrompts(embedder, prompts, null, (done, total) => {
+      if (done === total || done - shown >= 1000) {
+        shown = done;
+        ctx.log(`  embedded ${done}/${total}`);
+      }
+    });
+    const { X } = featureMatrix(classifier.featureKind, embeddings, prompts);
+    const P = await classifier.predict(X, prompts.length);
+    return { P, models: [...classifier.models], version: classifier.version };
+  } finally {
+    await classifier.dispose();
+  }
+}
+
+/** Writes through a temporary file and a rename, so a failed run never leaves a truncated output. */
+function writeAtomic(file: string, content: string): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}
+
+const SCORE_USAGE = 'switchyard score --data <in.jsonl> --out <out.jsonl> [--config file]';
+export async function scoreCommand(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values } = parseFlags('score', argv, { config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' } }, SCORE_USAGE);
+  const data = requireFlag(values.data, '--data', SCORE_USAGE);
+  const out = requireFlag(values.out, '--out', SCORE_USAGE);
+  const rows = readPromptFile(data);
+  const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
+  const m = models.length;
+  const lines = rows.map((r, i) => {
+    const p: Record<string, number> = {};
+    models.forEach((model, j) => (p[model] = P[i * m + j]));
+    return JSON.stringify({ id: r.id, p_success: p });
+  });
+  writeAtomic(out, lines.length ? `${lines.join('\n')}\n` : '');
+  ctx.log(`Scored ${rows.length} rows with classifier ${version} → ${out}`);
+  return 0;
+}
+
+const EVAL_USAGE = 'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--config file]';
+export async function evalCommand(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values } = parseFlags('eval', argv, {
+    config: { type: 'string' }, data: { type: 'string' }, svg: { type: 'string' }, prices: { type: 'string' },
+  }, EVAL_USAGE);
+  const data = requireFlag(values.data, '--data', EVAL_USAGE);
+  const rows = readOutcomeFile(data);
+  const prices = values.prices ? { ...ctx.prices, ...ctx.readPrices(values.prices) } : ctx.prices;
+  const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
+  const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens);
+  ctx.log(`Classifier ${version} on ${data} (${rows.length} rows)`);
+  for (const [model, v] of Object.entries(evaluation.perModel)) {
+    ctx.log(`  ${model}: AUC ${v.auc.toFixed(3)}  Brier ${v.brier.toFixed(3)}  (${v.rows} outcomes)`);
+  }
+  if (evaluation.uncosted.length > 0) {
+    ctx.log(`No price for ${evaluation.uncosted.join(', ')}: left out of routing metrics (add them to the config or pass --prices).`);
+  }
+  if (!evaluation.routing) {
+    ctx.log('Routing metrics need at least two models with known costs.');
+    return 0;
+  }
+  ctx.log(formatMetricsTable(evaluation.routing));
+  const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
+  writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}`));
+  ctx.log(`Chart: ${svg}`);
+  return 0;
+}

@@ -1,0 +1,98 @@
+// The configuration file's schema. Types come from the schema, so what is validated is what is used.
+import { z } from 'zod';
+
+const price = z.strictObject({
+  inputPerMTok: z.number().nonnegative(),
+  outputPerMTok: z.number().nonnegative(),
+});
+
+const simOptions = z.strictObject({
+  /** Fixed answer text; when absent the sim model echoes the last user message. */
+  reply: z.string().optional(),
+  latencyMs: z.number().nonnegative().default(0),
+  /** Share of requests answered with HTTP 500 (0..1), drawn from a seeded generator. */
+  errorRate: z.number().min(0).max(1).default(0),
+  /** Tokens reported as completion usage; default: about one per four characters of the answer. */
+  completionTokens: z.number().int().nonnegative().optional(),
+  seed: z.number().int().default(1),
+});
+
+export const modelConfigSchema = z.strictObject({
+  id: z.string().min(1).regex(/^[^\s]+$/, 'model ids cannot contain white space'),
+  provider: z.enum(['openai', 'sim']).default('openai'),
+  baseUrl: z.string().url().optional(),
+  /** Name of the environment variable that holds the upstream API key (never the key itself). */
+  apiKeyEnv: z.string().min(1).optional(),
+  upstreamModel: z.string().min(1).optional(),
+  price,
+  contextWindow: z.number().int().positive().optional(),
+  timeouts: z
+    .strictObject({
+      connectMs: z.number().int().positive().default(5_000),
+      totalMs: z.number().int().positive().default(120_000),
+    })
+    .default({ connectMs: 5_000, totalMs: 120_000 }),
+  sim: simOptions.optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65_535).default(8080),
+        /** Largest accepted request body in bytes. */
+        bodyLimitBytes: z.number().int().positive().default(1_048_576),
+      })
+      .default({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 1_048_576 }),
+    storage: z
+      .strictObject({
+        path: z.string().min(1).default('data/switchyard.db'),
+        storePrompts: z.boolean().default(true),
+      })
+      .default({ path: 'data/switchyard.db', storePrompts: true }),
+    embedding: z
+      .strictObject({
+        /** `default` (the GloVe embedder built at install), a local folder, or a Hugging Face model id. */
+        model: z.string().min(1).default('default'),
+        /** Where `default` and hub downloads live. */
+        modelsDir: z.string().min(1).default('models/embedder'),
+      })
+      .default({ model: 'default', modelsDir: 'models/embedder' }),
+    routing: z
+      .strictObject({
+        classifierDir: z.string().min(1).default('models/router'),
+        minSuccess: z.number().min(0).max(1).default(0.7),
+        /** Model used while no classifier has been trained. */
+        coldStart: z.string().min(1).optional(),
+        /** Completion length assumed when estimating a request's cost and the request sets no max_tokens. */
+        expectedOutputTokens: z.number().int().positive().default(256),
+        /** How often the server checks the classifier directory for a newly promoted version. */
+        reloadIntervalMs: z.number().int().nonnegative().default(2_000),
+        maxAttempts: z.number().int().min(1).max(10).default(3),
+      })
+      .default({ classifierDir: 'models/router', minSuccess: 0.7, expectedOutputTokens: 256, reloadIntervalMs: 2_000, maxAttempts: 3 }),
+    models: z.array(modelConfigSchema).min(1, 'configure at least one model'),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.models.forEach((m, i) => {
+      if (seen.has(m.id)) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${m.id}"` });
+      seen.add(m.id);
+      if (m.provider === 'openai' && !m.baseUrl) {
+        ctx.addIssue({ code: 'custom', path: ['models', i, 'baseUrl'], message: 'required for provider "openai"' });
+      }
+    });
+    const cold = cfg.routing.coldStart;
+    if (cold !== undefined && !seen.has(cold)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routing', 'coldStart'],
+        message: `"${cold}" is not a configured model (configured: ${[...seen].join(', ')})`,
+      });
+    }
+  });
+
+export type SwitchyardConfig = z.infer<typeof configSchema>;
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+export type ModelPrice = z.infer<typeof price>;

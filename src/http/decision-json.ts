@@ -1,0 +1,24 @@
+// The decision as the API shows it (snake_case, like the rest of an OpenAI-style API).
+import type { Decision } from '../routing/router';
+
+export function decisionJson(d: Decision, id?: string): Record<string, unknown> {
+  return {
+    ...(id ? { id } : {}),
+    object: 'switchyard.decision',
+    model: d.chosen,
+    fallbacks: d.fallbacks,
+    reason: d.reason,
+    target: d.target,
+    candidates: d.candidates.map((c) => ({
+      model: c.model,
+      p_success: c.pSuccess,
+      estimated_cost: c.estimatedCost,
+      eligible: c.eligible,
+      ...(c.excludedBecause ? { excluded_because: c.excludedBecause } : {}),
+    })),
+    classifier_version: d.classifierVersion,
+    embedder_id: d.embedderId,
+    estimated_tokens: d.estimatedTokens,
+    timings_ms: { embed: d.timings.embedMs, classify: d.timings.classifyMs, total: d.timings.totalMs },
+  };
+}

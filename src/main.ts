@@ -1,0 +1,135 @@
+// The program's entry: parses the command line, reads the config and environment, builds the parts and
+// runs a command. Importing this file does nothing; bin/switchyard.js calls runCli().
+import path from 'node:path';
+import { SwitchyardError } from './errors';
+import { UsageError, parseFlags } from './cli/args';
+import { configPath, loadConfigFile } from './cli/context';
+import { type CommandContext, evalCommand, importCommand, retrainCommand, scoreCommand } from './cli/commands';
+import { startServer } from './cli/serve';
+import { SqliteStore } from './store/sqlite-store';
+import { createTransformersEmbedder, ensureDefaultEmbedder } from './embedding/transformers-embedder';
+import type { Embedder } from './embedding/embedder';
+import type { LoadedConfig } from './cli/context';
+import { pricesFromConfig, readPriceFile } from '../training/prices';
+
+const USAGE = `usage: switchyard <command> [options]
+
+commands:
+  serve            run the router service                  [--config file] [--port N]
+  import <file>    store routing outcomes from JSONL        [--config file]
+  retrain          learn a classifier from stored outcomes  [--force] [--seed N] [--prices file] [--config file]
+  score            p_success per row of a JSONL file        --data in.jsonl --out out.jsonl [--config file]
+  eval             routing quality on a labelled file       --data file.jsonl [--svg chart.svg] [--prices file]
+  build-embedder   build the default GloVe embedder         [--models-dir dir]
+
+The config file is --config, else $SWITCHYARD_CONFIG, else ./switchyard.yaml.`;
+
+const log = (message: string): void => {
+  process.stderr.write(`${message}\n`);
+};
+
+async function openEmbedder(loaded: LoadedConfig): Promise<Embedder> {
+  const { embedding } = loaded.config;
+  const modelsDir = loaded.resolve(embedding.modelsDir);
+  // The default embedder is built at install; build it on first use if that step was skipped.
+  if (embedding.model === 'default') await ensureDefaultEmbedder({ modelsDir, onProgress: log });
+  const embedder = createTransformersEmbedder({
+    model: embedding.model === 'default' || !embedding.model.startsWith('.') ? embedding.model : loaded.resolve(embedding.model),
+    modelsDir,
+    allowRemote: true,
+  });
+  await embedder.load();
+  return embedder;
+}
+
+function commandContext(loaded: LoadedConfig, cleanup: (() => Promise<void> | void)[]): CommandContext {
+  let store: SqliteStore | null = null;
+  let embedder: Promise<Embedder> | null = null;
+  const { config, resolve } = loaded;
+  return {
+    store: () => {
+      if (!store) {
+        store = new SqliteStore({ path: resolve(config.storage.path) });
+        cleanup.push(() => store?.close());
+      }
+      return store;
+    },
+    embedder: () => {
+      if (!embedder) {
+        embedder = openEmbedder(loaded);
+        cleanup.push(async () => (await embedder)?.dispose());
+      }
+      return embedder;
+    },
+    classifierDir: resolve(config.routing.classifierDir),
+    prices: pricesFromConfig(config.models),
+    expectedOutputTokens: config.routing.expectedOutputTokens,
+    readPrices: readPriceFile,
+    log,
+  };
+}
+
+const OFFLINE: Record<string, (argv: string[], ctx: CommandContext) => Promise<number>> = {
+  import: importCommand,
+  retrain: retrainCommand,
+  score: scoreCommand,
+  eval: evalCommand,
+};
+
+function configFlag(argv: string[]): string | undefined {
+  const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
+  if (i < 0) return undefined;
+  return argv[i].includes('=') ? argv[i].slice('--config='.length) : argv[i + 1];
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseFlags('serve', argv, { config: { type: 'string' }, port: { type: 'string' } }, 'switchyard serve [--config file] [--port N]');
+  const loaded = loadConfigFile(configPath(values.config, process.env));
+  const embedder = await openEmbedder(loaded);
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--port must be 0..65535, got "${values.port}"`);
+  const server = await startServer({ loaded, embedder, log, port });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log(`${signal}: shutting down`);
+      void server.close().then(() => embedder.dispose()).finally(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const cleanup: (() => Promise<void> | void)[] = [];
+  try {
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    }
+    if (command === 'serve') return await serve(rest);
+    if (command === 'build-embedder') {
+      const { values } = parseFlags('build-embedder', rest, { 'models-dir': { type: 'string' } }, 'switchyard build-embedder [--models-dir dir]');
+      const built = await ensureDefaultEmbedder({ modelsDir: path.resolve(values['models-dir'] ?? 'models/embedder'), onProgress: log });
+      log(`default embedder ready: ${built.embedderId}`);
+      return 0;
+    }
+    const run = OFFLINE[command];
+    if (!run) throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+    const loaded = loadConfigFile(configPath(configFlag(rest), process.env));
+    return await run(rest, commandContext(loaded, cleanup));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      log(err.message);
+      return 2;
+    }
+    if (err instanceof SwitchyardError) {
+      log(`error: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    for (const fn of cleanup.reverse()) await fn();
+  }
+}

@@ -1,0 +1,266 @@
+// Adapter for any server speaking OpenAI's /chat/completions (OpenAI, vLLM, llama.cpp, Ollama, ...).
+// It owns timeouts and the mapping of every failure to an UpstreamError kind, which is what
+// failover decides on; it knows nothing about the HTTP layer that called it.
+import type { ZodType } from 'zod';
+import { readSseEvents, type SseEvent } from './sse';
+import {
+  UpstreamError,
+  chatCompletionChunkSchema,
+  chatCompletionSchema,
+  type CallContext,
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatProvider,
+  type ChatRequest,
+  type UpstreamErrorKind,
+} from './types';
+
+export interface OpenAICompatibleProviderOptions {
+  modelId: string;
+  /** e.g. https://api.openai.com/v1 — `/chat/completions` is appended. */
+  baseUrl: string;
+  apiKey?: string;
+  upstreamModel: string;
+  timeouts: {
+    /** Until response headers arrive. */
+    connectMs: number;
+    /** The whole call, including reading (or streaming) the body. */
+    totalMs: number;
+  };
+  fetch: typeof fetch;
+}
+
+const DRAIN_GRACE_MS = 250;
+
+type AbortCause = 'aborted' | 'connect_timeout' | 'total_timeout';
+
+/** One upstream call's abort controller: the caller's signal plus both timeouts, remembering which fired. */
+class CallGuard {
+  private readonly controller = new AbortController();
+  private readonly connectTimer: NodeJS.Timeout;
+  private readonly totalTimer: NodeJS.Timeout;
+  private readonly onCallerAbort = (): void => this.abort('aborted');
+  cause: AbortCause | undefined;
+
+  constructor(
+    private readonly callerSignal: AbortSignal,
+    timeouts: OpenAICompatibleProviderOptions['timeouts'],
+  ) {
+    this.connectTimer = setTimeout(() => this.abort('connect_timeout'), timeouts.connectMs);
+    this.totalTimer = setTimeout(() => this.abort('total_timeout'), timeouts.totalMs);
+    if (callerSignal.aborted) this.abort('aborted');
+    else callerSignal.addEventListener('abort', this.onCallerAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  headersReceived(): void {
+    clearTimeout(this.connectTimer);
+  }
+
+  abort(cause: AbortCause): void {
+    if (this.cause) return;
+    this.cause = cause;
+    this.dispose();
+    this.controller.abort(new Error(cause));
+  }
+
+  /** Stop the timers; the call is finished (or being torn down). */
+  dispose(): void {
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.totalTimer);
+    this.callerSignal.removeEventListener('abort', this.onCallerAbort);
+  }
+}
+
+/** Best-effort text from an OpenAI-style error body; falls back to the start of the raw text. */
+function upstreamErrorMessage(text: string): { message: string; param: string | null } {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) {
+      const err: unknown = parsed.error;
+      if (typeof err === 'string') return { message: err, param: null };
+      if (typeof err === 'object' && err !== null) {
+        const message = 'message' in err && typeof err.message === 'string' ? err.message : JSON.stringify(err);
+        const param = 'param' in err && typeof err.param === 'string' ? err.param : null;
+        return { message, param };
+      }
+    }
+  } catch {
+    // not JSON: use the raw text below
+  }
+  return { message: text.trim().slice(0, 300) || '(empty body)', param: null };
+}
+
+function statusKind(status: number): UpstreamErrorKind {
+  if (status === 429) return 'rate_limit';
+  if (status === 408) return 'timeout'; // the upstream gave up waiting, not a fault in the request
+  if (status >= 400 && status < 500) return 'client';
+  return 'server';
+}
+
+export function createOpenAICompatibleProvider(options: OpenAICompatibleProviderOptions): ChatProvider {
+  const { modelId, apiKey, upstreamModel, timeouts } = options;
+  const url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+
+  /** Upstreams sometimes echo credentials back in error text; they must never reach a client or a log. */
+  const redact = (text: string): string => (apiKey ? text.split(apiKey).join('[redacted]') : text);
+
+  const fail = (kind: UpstreamErrorKind, message: string, extra: { upstreamStatus?: number; param?: string | null; cause?: unknown } = {}) =>
+    new UpstreamError(redact(message), { kind, modelId, ...extra });
+
+  /** Turns whatever a fetch or body read threw into an UpstreamError, using which abort fired. */
+  const mapThrown = (err: unknown, guard: CallGuard, phase: 'connect' | 'body'): UpstreamError => {
+    if (err instanceof UpstreamError) return err;
+    switch (guard.cause) {
+      case 'aborted':
+        return fail('aborted', `request to model "${modelId}" was aborted by the client`);
+      case 'connect_timeout':
+        return fail('timeout', `model "${modelId}" sent no response headers within ${timeouts.connectMs} ms`);
+      case 'total_timeout':
+        return fail('timeout', `model "${modelId}" did not finish within ${timeouts.totalMs} ms`);
+      default:
+        break;
+    }
+    // Deliberately no URL or raw error text: undici messages are vague and URLs are internal.
+    const code = networkCode(err);
+    return phase === 'connect'
+      ? fail('connect', `could not connect to the upstream of model "${modelId}"${code ? ` (${code})` : ''}`, { cause: err })
+      : fail('server', `connection to the upstream of model "${modelId}" was lost mid-response${code ? ` (${code})` : ''}`, { cause: err });
+  };
+
+  const parse = <T>(schema: ZodType<T>, value: unknown, what: string): T => {
+    const result = schema.safeParse(value);
+    if (result.success) return result.data;
+    const issue = result.error.issues[0];
+    const where = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
+    throw fail('malformed', `model "${modelId}" returned a malformed ${what} (${where})`);
+  };
+
+  /** Sends the request; resolves once an OK response's headers are in, otherwise throws. */
+  const send = async (body: Record<string, unknown>, guard: CallGuard, accept: string): Promise<Response> => {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept };
+    if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+    let res: Response;
+    try {
+      res = await options.fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: guard.signal });
+    } catch (err) {
+      throw mapThrown(err, guard, 'connect');
+    }
+    guard.headersReceived();
+    if (res.ok) return res;
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw mapThrown(err, guard, 'body');
+    }
+    const { message, param } = upstreamErrorMessage(text);
+    const kind = statusKind(res.status);
+    // Client errors go back to the caller as the upstream phrased them; the rest say which model failed.
+    throw kind === 'client'
+      ? fail(kind, message, { upstreamStatus: res.status, param })
+      : fail(kind, `model "${modelId}" upstream answered HTTP ${res.status}: ${message}`, { upstreamStatus: res.status });
+  };
+
+  const complete = async (req: ChatRequest, ctx: CallContext): Promise<ChatCompletion> => {
+    const guard = new CallGuard(ctx.signal, timeouts);
+    try {
+      // OpenAI rejects stream_options on non-streaming calls.
+      const { stream_options: _ignored, ...rest } = req;
+      const res = await send({ ...rest, model: upstreamModel, stream: false }, guard, 'application/json');
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (err) {
+        throw mapThrown(err, guard, 'body');
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw fail('malformed', `model "${modelId}" returned a body that is not JSON`);
+      }
+      return parse(chatCompletionSchema, json, 'chat.completion');
+    } finally {
+      guard.dispose();
+    }
+  };
+
+  async function* stream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatCompletionChunk> {
+    const guard = new CallGuard(ctx.signal, timeouts);
+    // True once the body was read to its end: only then may the connection be left open for reuse.
+    let drained = false;
+    let events: AsyncGenerator<SseEvent> | undefined;
+    try {
+      const res = await send({ ...req, model: upstreamModel, stream: true }, guard, 'text/event-stream');
+      if (!res.body) throw fail('malformed', `model "${modelId}" returned an empty stream body`);
+      events = readSseEvents(res.body);
+      for (;;) {
+        let next: IteratorResult<SseEvent>;
+        try {
+          next = await events.next();
+        } catch (err) {
+          throw mapThrown(err, guard, 'body');
+        }
+        if (next.done) break;
+        const { event, data } = next.value;
+        if (data === '[DONE]') {
+          drained = await drain(events, DRAIN_GRACE_MS);
+          return;
+        }
+        let json: unknown;
+        try {
+          json = JSON.parse(data);
+        } catch {
+          throw fail('malformed', `model "${modelId}" sent a stream event that is not JSON`);
+        }
+        // OpenAI reports failures after the headers as an event carrying an `error` object.
+        if (event === 'error' || (typeof json === 'object' && json !== null && 'error' in json)) {
+          throw fail('server', `model "${modelId}" reported an error mid-stream: ${upstreamErrorMessage(data).message}`);
+        }
+        yield parse(chatCompletionChunkSchema, json, 'chat.completion.chunk');
+      }
+      throw fail('malformed', `model "${modelId}" ended the stream without [DONE]`);
+    } finally {
+      // Leaving early (error, consumer stopped) must close the upstream connection too.
+      if (drained) guard.dispose();
+      else guard.abort('aborted');
+      // After a timed-out drain `events` is still reading; the abort above ends that read, so this settles.
+      await events?.return(undefined).catch(() => undefined);
+    }
+  }
+
+  return { modelId, complete, stream };
+}
+
+/**
+ * Reads what follows [DONE] (normally just the end of the body) so undici can reuse the connection;
+ * an upstream that keeps the body open is cut off after the grace period by the caller's finally.
+ */
+async function drain(events: AsyncGenerator<SseEvent>, graceMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), graceMs);
+  });
+  const rest = (async () => {
+    while (!(await events.next()).done) {
+      // events after [DONE] carry nothing for the client
+    }
+    return true;
+  })().catch(() => false);
+  const completed = await Promise.race([rest, grace]);
+  clearTimeout(timer);
+  return completed;
+}
+
+function networkCode(err: unknown): string | undefined {
+  // undici wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }).
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    if (typeof e === 'object' && 'code' in e && typeof e.code === 'string') return e.code;
+    e = typeof e === 'object' && 'cause' in e ? e.cause : undefined;
+  }
+  return undefined;
+}

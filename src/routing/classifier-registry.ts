@@ -1,0 +1,100 @@
+// Versioned classifiers on disk: models/router/<version>/ folders and a CURRENT file naming the one in
+// use. The server polls CURRENT and swaps in a newly promoted version without a restart; a version that
+// fails to load is reported and the old one keeps serving.
+import fs from 'node:fs';
+import path from 'node:path';
+import { CURRENT_FILE } from './classifier-sidecar';
+import type { SuccessClassifier } from './classifier';
+import { loadOnnxClassifier } from './onnx-classifier';
+
+const VERSION_PATTERN = /^v(\d{4,})$/;
+
+export function listVersions(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && VERSION_PATTERN.test(e.name))
+    .map((e) => e.name)
+    .sort();
+}
+
+export function readCurrentVersion(dir: string): string | null {
+  try {
+    const v = fs.readFileSync(path.join(dir, CURRENT_FILE), 'utf8').trim();
+    return v === '' ? null : v;
+  } catch {
+    return null;
+  }
+}
+
+/** Atomic: a reader sees the old name or the new one, never a partial file. */
+export function writeCurrentVersion(dir: string, version: string): void {
+  const tmp = path.join(dir, `.${CURRENT_FILE}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, `${version}\n`);
+  fs.renameSync(tmp, path.join(dir, CURRENT_FILE));
+}
+
+export function nextVersion(dir: string): string {
+  const last = listVersions(dir).map((v) => Number(VERSION_PATTERN.exec(v)![1])).reduce((a, b) => Math.max(a, b), 0);
+  return `v${String(last + 1).padStart(4, '0')}`;
+}
+
+export type ClassifierLoader = (dir: string, opts: { expectEmbedderId?: string }) => Promise<SuccessClassifier>;
+
+export interface ClassifierRegistryOptions {
+  dir: string;
+  expectEmbedderId?: string;
+  load?: ClassifierLoader;
+  onError?: (message: string) => void;
+  onLoad?: (version: string) => void;
+}
+
+export class ClassifierRegistry {
+  private loaded: SuccessClassifier | null = null;
+  private failedVersion: string | null = null;
+  private refreshing: Promise<boolean> | null = null;
+  private readonly load: ClassifierLoader;
+
+  constructor(private readonly options: ClassifierRegistryOptions) {
+    this.load = options.load ?? loadOnnxClassifier;
+  }
+
+  current(): SuccessClassifier | null {
+    return this.loaded;
+  }
+
+  /** Loads CURRENT if it names a version other than the one serving. Resolves true when it swapped. */
+  refresh(): Promise<boolean> {
+    // One refresh at a time: a poll that fires during a slow load must not load the same version twice.
+    this.refreshing ??= this.doRefresh().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<boolean> {
+    const version = readCurrentVersion(this.options.dir);
+    if (version === null || version === this.loaded?.version || version === this.failedVersion) return false;
+    try {
+      const next = await this.load(path.join(this.options.dir, version), { expectEmbedderId: this.options.expectEmbedderId });
+      const previous = this.loaded;
+      this.loaded = next;
+      this.failedVersion = null;
+      this.options.onLoad?.(version);
+      // Requests already holding the old classifier may still be predicting; release it a little later.
+      if (previous) setTimeout(() => void previous.dispose(), 5_000).unref();
+      return true;
+    } catch (err) {
+      // Remember the failure so the poll does not retry (and log) the same broken version every tick.
+      this.failedVersion = version;
+      this.options.onError?.(`classifier ${version} not loaded: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const c = this.loaded;
+    this.loaded = null;
+    if (c) await c.dispose();
+  }
+}

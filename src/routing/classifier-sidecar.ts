@@ -1,0 +1,44 @@
+// The classifier's JSON sidecar (classifier.json beside model.onnx). Anything that writes an ONNX model
+// with input `embedding` float32 [N, D] and output `p_success` float32 [N, M] plus this file can be
+// dropped into models/router/<version>/ — including models trained outside Switchyard.
+import { z } from 'zod';
+
+export const CLASSIFIER_FILE = 'model.onnx';
+export const SIDECAR_FILE = 'classifier.json';
+export const CURRENT_FILE = 'CURRENT';
+
+const metricsRecord = z.record(z.string(), z.number().nullable());
+
+export const sidecarSchema = z.object({
+  format: z.literal('switchyard-classifier/1').default('switchyard-classifier/1'),
+  version: z.string().min(1),
+  createdAt: z.string(),
+  /** Model ids in the order of the p_success columns. */
+  models: z.array(z.string().min(1)).min(1),
+  embedder: z.object({ id: z.string().min(1), dimension: z.number().int().positive() }),
+  /** What the `embedding` input holds; `embedding` = the embedder's vector alone. */
+  features: z
+    .object({ kind: z.string().min(1).default('embedding'), dimension: z.number().int().positive(), notes: z.string().optional() })
+    .optional(),
+  training: z
+    .object({
+      rows: z.number().int().nonnegative(),
+      outcomes: z.record(z.string(), z.number().int().nonnegative()).optional(),
+      sources: z.record(z.string(), z.number().int().nonnegative()).optional(),
+      learner: z.string().optional(),
+      seed: z.number().int().optional(),
+      seconds: z.number().optional(),
+    })
+    .loose()
+    .optional(),
+  validation: z
+    .object({
+      rows: z.number().int().nonnegative(),
+      perModel: z.record(z.string(), metricsRecord).optional(),
+      routing: metricsRecord.optional(),
+    })
+    .loose()
+    .optional(),
+}).loose();
+
+export type ClassifierSidecar = z.infer<typeof sidecarSchema>;

@@ -1,0 +1,16 @@
+// The success classifier's interface: for a batch of feature rows, the probability that each known model
+// answers well. Implementation: src/routing/onnx-classifier.ts.
+
+export interface SuccessClassifier {
+  readonly version: string;
+  /** Model ids in the order of the probability columns. */
+  readonly models: readonly string[];
+  readonly embedderId: string;
+  /** Length of one feature row (the `embedding` input's second dimension). */
+  readonly inputDim: number;
+  /** How feature rows are built from the embedding and prompt (src/routing/features.ts). */
+  readonly featureKind: string;
+  /** rows × models probabilities, row-major, for `rows` feature rows laid end to end. */
+  predict(features: Float32Array, rows: number): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}

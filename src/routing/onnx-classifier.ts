@@ -1,0 +1,90 @@
+// Runs a classifier folder (model.onnx + classifier.json) with onnxruntime-node.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { ConfigError, ModelMismatchError } from '../errors';
+import { formatIssues } from '../config/load-config';
+import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar, sidecarSchema } from './classifier-sidecar';
+import type { SuccessClassifier } from './classifier';
+import { featureKind } from './features';
+
+export function readSidecar(dir: string): ClassifierSidecar {
+  const file = path.join(dir, SIDECAR_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`cannot read classifier sidecar ${file}: ${(err as Error).message}`, 'classifier_invalid', err);
+  }
+  const parsed = sidecarSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid classifier sidecar ${file}:\n${formatIssues(parsed.error.issues)}`, 'classifier_invalid');
+  }
+  return parsed.data;
+}
+
+export interface LoadClassifierOptions {
+  /** The running embedder: a classifier trained on another embedder's vectors is refused. */
+  expectEmbedderId?: string;
+}
+
+export async function loadOnnxClassifier(dir: string, options: LoadClassifierOptions = {}): Promise<SuccessClassifier & { sidecar: ClassifierSidecar }> {
+  const sidecar = readSidecar(dir);
+  if (options.expectEmbedderId !== undefined && sidecar.embedder.id !== options.expectEmbedderId) {
+    throw new ModelMismatchError(
+      `classifier ${sidecar.version} was trained on embedder "${sidecar.embedder.id}" but the running embedder is "${options.expectEmbedderId}"; retrain it with this embedder`,
+    );
+  }
+  const kindName = sidecar.features?.kind ?? 'embedding';
+  const kind = featureKind(kindName);
+  const inputDim = sidecar.embedder.dimension + kind.extraDimension;
+  if (sidecar.features && sidecar.features.dimension !== inputDim) {
+    throw new ConfigError(
+      `classifier ${sidecar.version}: features "${kindName}" over a ${sidecar.embedder.dimension}-d embedding make ${inputDim} values, but the sidecar says ${sidecar.features.dimension}`,
+      'classifier_invalid',
+    );
+  }
+  let session: ort.InferenceSession;
+  try {
+    // One intra-op thread: a single routing row is tiny, and thread hand-offs cost more than they save.
+    session = await ort.InferenceSession.create(path.join(dir, CLASSIFIER_FILE), {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+  } catch (err) {
+    throw new ConfigError(`cannot load classifier ${path.join(dir, CLASSIFIER_FILE)}: ${(err as Error).message}`, 'classifier_invalid', err);
+  }
+  if (!session.inputNames.includes('embedding') || !session.outputNames.includes('p_success')) {
+    await session.release();
+    throw new ConfigError(
+      `classifier ${dir} must have input "embedding" and output "p_success" (has inputs ${session.inputNames.join(', ')}; outputs ${session.outputNames.join(', ')})`,
+      'classifier_invalid',
+    );
+  }
+  const models = sidecar.models;
+  return {
+    sidecar,
+    version: sidecar.version,
+    models,
+    embedderId: sidecar.embedder.id,
+    inputDim,
+    featureKind: kindName,
+    async predict(features: Float32Array, rows: number): Promise<Float32Array> {
+      if (features.length !== rows * inputDim) {
+        throw new ModelMismatchError(`classifier ${sidecar.version} expects ${inputDim} features per row, got ${features.length / Math.max(rows, 1)}`);
+      }
+      const out = await session.run({ embedding: new ort.Tensor('float32', features, [rows, inputDim]) });
+      const p = out.p_success;
+      const data = p.data as Float32Array;
+      if (data.length !== rows * models.length) {
+        throw new ModelMismatchError(`classifier ${sidecar.version} returned ${data.length} values for ${rows}×${models.length}`);
+      }
+      return data;
+    },
+    async dispose(): Promise<void> {
+      await session.release();
+    },
+  };
+}

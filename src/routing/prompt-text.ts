@@ -1,0 +1,22 @@
+// The text a request is routed on: every message's text content, in order. Image and audio parts carry
+// no text and are skipped; tool calls count through their arguments.
+import { z } from 'zod';
+
+const contentPart = z.looseObject({ type: z.string(), text: z.string().optional() });
+export const chatMessageSchema = z.looseObject({
+  role: z.string().min(1),
+  content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
+  name: z.string().optional(),
+});
+export type ChatMessage = z.infer<typeof chatMessageSchema>;
+
+export function messageText(message: ChatMessage): string {
+  const c = message.content;
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) return c.map((p) => p.text ?? '').filter((t) => t !== '').join('\n');
+  return '';
+}
+
+export function promptText(messages: readonly ChatMessage[]): string {
+  return messages.map(messageText).filter((t) => t !== '').join('\n');
+}

@@ -1,0 +1,150 @@
+// A routing decision: embed the prompt, predict each model's success, apply the policy. Knows nothing of
+// HTTP; the gateway and /v1/route both call `route()`.
+import { performance } from 'node:perf_hooks';
+import type { ModelConfig } from '../config/schema';
+import { InvalidInputError } from '../errors';
+import type { SuccessClassifier } from './classifier';
+import { estimateCost, estimateTokens } from './cost';
+import { featureKind } from './features';
+import { type DecisionReason, choose, coldStartOrder } from './policy';
+
+export interface RouteInput {
+  prompt: string;
+  /** The request's max_tokens, if any: the completion length used for cost estimates. */
+  maxTokens?: number;
+  minSuccess?: number;
+  /** Restrict routing to these configured models. */
+  models?: readonly string[];
+}
+
+export interface CandidateReport {
+  model: string;
+  /** null when the classifier does not know the model or no classifier is loaded. */
+  pSuccess: number | null;
+  estimatedCost: number;
+  eligible: boolean;
+  excludedBecause?: 'not-requested' | 'unknown-to-classifier' | 'context-window';
+}
+
+export interface Decision {
+  chosen: string;
+  fallbacks: string[];
+  reason: DecisionReason | 'no-known-candidates';
+  target: number;
+  candidates: CandidateReport[];
+  classifierVersion: string | null;
+  embedderId: string | null;
+  estimatedTokens: { input: number; output: number };
+  timings: { embedMs: number; classifyMs: number; totalMs: number };
+}
+
+export interface RouterDeps {
+  models: readonly ModelConfig[];
+  minSuccess: number;
+  coldStart?: string;
+  expectedOutputTokens: number;
+  embedder: { readonly id: string; embed(texts: readonly string[]): Promise<Float32Array[]> };
+  /** The classifier serving now, or null before any has been trained. */
+  classifier: () => SuccessClassifier | null;
+  now?: () => number;
+}
+
+export interface Router {
+  route(input: RouteInput): Promise<Decision>;
+  readonly modelIds: readonly string[];
+}
+
+export function createRouter(deps: RouterDeps): Router {
+  const now = deps.now ?? (() => performance.now());
+  const byId = new Map(deps.models.map((m) => [m.id, m]));
+  const modelIds = deps.models.map((m) => m.id);
+  // Without a configured cold-start model, the dearest one: before anything is learned, quality first.
+  const coldStart =
+    deps.coldStart ??
+    [...deps.models].sort((a, b) => b.price.inputPerMTok + b.price.outputPerMTok - (a.price.inputPerMTok + a.price.outputPerMTok))[0].id;
+
+  async function route(input: RouteInput): Promise<Decision> {
+    const t0 = now();
+    const target = input.minSuccess ?? deps.minSuccess;
+    if (input.models) {
+      const unknown = input.models.filter((m) => !byId.has(m));
+      if (unknown.length > 0) {
+        throw new InvalidInputError(
+          `unknown model(s) in router.models: ${unknown.join(', ')} (configured: ${modelIds.join(', ')})`,
+          'router.models',
+          'model_not_found',
+        );
+      }
+    }
+    const requested = new Set(input.models && input.models.length > 0 ? input.models : modelIds);
+    const inputTokens = estimateTokens(input.prompt);
+    const outputTokens = input.maxTokens ?? deps.expectedOutputTokens;
+    const classifier = deps.classifier();
+    const column = new Map(classifier ? classifier.models.map((m, i) => [m, i] as const) : []);
+
+    const reports: CandidateReport[] = deps.models.map((m) => {
+      const report: CandidateReport = { model: m.id, pSuccess: null, estimatedCost: estimateCost(m.price, inputTokens, outputTokens), eligible: true };
+      if (!requested.has(m.id)) report.excludedBecause = 'not-requested';
+      else if (m.contextWindow !== undefined && inputTokens + outputTokens > m.contextWindow) report.excludedBecause = 'context-window';
+      else if (classifier && !column.has(m.id)) report.excludedBecause = 'unknown-to-classifier';
+      report.eligible = report.excludedBecause === undefined;
+      return report;
+    });
+    const eligible = reports.filter((r) => r.eligible);
+    if (eligible.length === 0) {
+      throw new InvalidInputError(
+        `no configured model can take this request (${reports.map((r) => `${r.model}: ${r.excludedBecause}`).join('; ')})`,
+        'messages',
+        'no_eligible_model',
+      );
+    }
+
+    let embedMs = 0;
+    let classifyMs = 0;
+    if (classifier) {
+      const t1 = now();
+      const [embedding] = await deps.embedder.embed([input.prompt]);
+      const t2 = now();
+      const kind = featureKind(classifier.featureKind);
+      const p = await classifier.predict(kind.build(embedding, input.prompt), 1);
+      const t3 = now();
+      embedMs = t2 - t1;
+      classifyMs = t3 - t2;
+      for (const r of reports) {
+        const j = column.get(r.model);
+        if (j !== undefined) r.pSuccess = p[j];
+      }
+    }
+
+    const base = {
+      target,
+      candidates: reports,
+      classifierVersion: classifier?.version ?? null,
+      embedderId: classifier ? deps.embedder.id : null,
+      estimatedTokens: { input: inputTokens, output: outputTokens },
+    };
+    const finish = (choice: { chosen: string; fallbacks: string[]; reason: Decision['reason'] }): Decision => ({
+      ...choice,
+      ...base,
+      timings: { embedMs, classifyMs, totalMs: now() - t0 },
+    });
+
+    if (!classifier) {
+      const start = eligible.some((r) => r.model === coldStart) ? coldStart : dearest(eligible);
+      return finish(coldStartOrder(start, eligible));
+    }
+    // Configured models the classifier has never seen cannot be judged; route among the ones it knows.
+    const known = eligible.filter((r) => r.pSuccess !== null);
+    if (known.length === 0) {
+      const start = eligible.some((r) => r.model === coldStart) ? coldStart : dearest(eligible);
+      return finish({ ...coldStartOrder(start, eligible), reason: 'no-known-candidates' });
+    }
+    return finish(choose(known.map((r) => ({ model: r.model, pSuccess: r.pSuccess as number, estimatedCost: r.estimatedCost })), target));
+  }
+
+  return { route, modelIds };
+}
+
+function dearest(reports: readonly CandidateReport[]): string {
+  return [...reports].sort((a, b) => b.estimatedCost - a.estimatedCost)[0].model;
+}

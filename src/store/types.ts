@@ -1,0 +1,33 @@
+// The outcome store's interface: labelled prompts (imported or fed back), their outcomes, and cached
+// embeddings. Implementations: src/store/sqlite-store.ts.
+
+export type SampleOrigin = 'import' | 'feedback';
+
+export interface OutcomeSample {
+  id: string;
+  prompt: string;
+  source: string | null;
+  /** Outcome per model in [0,1]; a model absent from the record is unknown for this prompt. */
+  outcomes: Record<string, number>;
+  /** Real cost per model for this prompt (USD), when the data carries it. */
+  costs: Record<string, number>;
+  origin: SampleOrigin;
+}
+
+export interface ImportResult {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
+
+export interface OutcomeStore {
+  /** Upserts samples by id in one transaction: all are written or none. */
+  importSamples(samples: readonly OutcomeSample[]): ImportResult;
+  /** Every sample that has at least one outcome, in id order (deterministic training input). */
+  listSamples(): OutcomeSample[];
+  countSamples(): { samples: number; outcomes: number };
+  /** Cached embeddings by prompt hash for one embedder; missing hashes are absent from the map. */
+  getEmbeddings(embedderId: string, promptHashes: readonly string[]): Map<string, Float32Array>;
+  putEmbeddings(embedderId: string, entries: readonly { promptHash: string; vector: Float32Array }[]): void;
+  close(): void;
+}

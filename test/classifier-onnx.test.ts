@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { trainClassifier, predictSpec } from '../training/train-classifier';
+import { exportClassifierOnnx } from '../training/export-onnx';
+import { writeClassifierVersion } from '../training/classifier-writer';
+import { seededRandom } from '../training/matrix';
+import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
+import { ModelMismatchError } from '../src/errors';
+import type { TrainMatrix } from '../training/matrix';
+import { makeTempDir } from './support/temp-dir';
+
+/** Two clusters on the unit sphere; model "weak" succeeds only on cluster A, "strong" on both. */
+function separable(n: number, d: number, seed: number): TrainMatrix {
+  const random = seededRandom(seed);
+  const X = new Float32Array(n * d);
+  const Y = new Float32Array(n * 2);
+  const mask = new Float32Array(n * 2).fill(1);
+  for (let i = 0; i < n; i++) {
+    const a = i % 2 === 0;
+    let norm = 0;
+    for (let c = 0; c < d; c++) {
+      const centre = c === 0 ? (a ? 1 : -1) : 0;
+      X[i * d + c] = centre + (random() - 0.5) * 0.6;
+      norm += X[i * d + c] ** 2;
+    }
+    for (let c = 0; c < d; c++) X[i * d + c] /= Math.sqrt(norm);
+    Y[i * 2] = a ? 1 : 0;
+    Y[i * 2 + 1] = 1;
+    // Some outcomes unknown: they must not count as failures.
+    if (i % 7 === 3) mask[i * 2 + 1] = 0;
+  }
+  return { n, d, m: 2, X, Y, mask };
+}
+
+describe('success classifier: train → ONNX → onnxruntime', () => {
+  const tmp = makeTempDir();
+  afterAll(() => tmp.cleanup());
+
+  it.each(['logistic', 'mlp', 'knn', 'logistic+knn'])('%s: ONNX predictions match the trainer and separate the data', async (learner) => {
+    const data = separable(240, 8, 11);
+    const { spec } = trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, learners: [learner] });
+    const expected = predictSpec(spec, data.X, data.n);
+    const dir = writeClassifierVersion(
+      path.join(tmp.dir, learner.replace('+', '-')),
+      {
+        format: 'switchyard-classifier/1', version: 'v0001', createdAt: new Date(0).toISOString(), models: ['weak', 'strong'],
+        embedder: { id: 'synthetic', dimension: 8 }, features: { kind: 'embedding', dimension: 8 },
+      },
+      exportClassifierOnnx(spec),
+    );
+    const classifier = await loadOnnxClassifier(dir, { expectEmbedderId: 'synthetic' });
+    try {
+      const got = await classifier.predict(data.X, data.n);
+      expect(got).toHaveLength(expected.length);
+      let maxDiff = 0;
+      for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - expected[i]));
+      expect(maxDiff).toBeLessThan(1e-3);
+      // Cluster A rows: weak likely to succeed; cluster B rows: weak likely to fail; strong always likely.
+      let correct = 0;
+      for (let i = 0; i < data.n; i++) if ((got[i * 2] > 0.5) === (i % 2 === 0)) correct++;
+      expect(correct / data.n).toBeGreaterThan(0.95);
+      for (let i = 0; i < data.n; i++) expect(got[i * 2 + 1]).toBeGreaterThan(0.8);
+    } finally {
+      await classifier.dispose();
+    }
+  });
+
+  it('is deterministic for a seed', () => {
+    const data = separable(120, 6, 5);
+    const a = exportClassifierOnnx(trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 }).spec);
+    const b = exportClassifierOnnx(trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 }).spec);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+  });
+
+  it('refuses to load against another embedder', async () => {
+    const data = separable(40, 4, 2);
+    const { spec } = trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 4, learners: ['logistic'] });
+    const dir = writeClassifierVersion(
+      path.join(tmp.dir, 'mismatch'),
+      { format: 'switchyard-classifier/1', version: 'v0001', createdAt: new Date(0).toISOString(), models: ['weak', 'strong'], embedder: { id: 'embedder-a', dimension: 4 } },
+      exportClassifierOnnx(spec),
+    );
+    await expect(loadOnnxClassifier(dir, { expectEmbedderId: 'embedder-b' })).rejects.toThrow(ModelMismatchError);
+    await expect(loadOnnxClassifier(dir, { expectEmbedderId: 'embedder-b' })).rejects.toThrow(/trained on embedder "embedder-a"/);
+  });
+});

@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfigFile } from '../src/cli/context';
+import { startServer, type RunningServer } from '../src/cli/serve';
+import { SqliteStore } from '../src/store/sqlite-store';
+import { retrain } from '../training/retrain';
+import { readOutcomeFile } from '../training/outcome-file';
+import { pricesFromConfig } from '../training/prices';
+import { createFakeEmbedder } from './support/fake-embedder';
+import { makeTempDir } from './support/temp-dir';
+
+const CONFIG = `
+server: { host: 127.0.0.1, port: 0, bodyLimitBytes: 2000 }
+storage: { path: data/test.db }
+routing: { classifierDir: router, minSuccess: 0.7, coldStart: sim-large, reloadIntervalMs: 50 }
+models:
+  - { id: sim-small, provider: sim, price: { inputPerMTok: 0.15, outputPerMTok: 0.6 } }
+  - { id: sim-medium, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 3 }, contextWindow: 300 }
+  - { id: sim-large, provider: sim, price: { inputPerMTok: 5, outputPerMTok: 15 } }
+`;
+
+describe('HTTP: /healthz and /v1/route', () => {
+  const tmp = makeTempDir();
+  let server: RunningServer;
+  const logs: string[] = [];
+  const post = (body: unknown, raw?: string) =>
+    fetch(`${server.url}/v1/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) });
+
+  beforeAll(async () => {
+    fs.writeFileSync(path.join(tmp.dir, 'switchyard.yaml'), CONFIG);
+    const loaded = loadConfigFile(path.join(tmp.dir, 'switchyard.yaml'));
+    server = await startServer({ loaded, embedder: createFakeEmbedder(), log: (m) => logs.push(m) });
+  });
+  afterAll(async () => {
+    await server.close();
+    tmp.cleanup();
+  });
+
+  it('answers /healthz', async () => {
+    const res = await fetch(`${server.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ok', classifier_version: null, models: ['sim-small', 'sim-medium', 'sim-large'] });
+  });
+
+  it('routes cold-start before any classifier exists, with fallbacks cheapest first', async () => {
+    const res = await post({ messages: [{ role: 'user', content: 'Hello there' }] });
+    expect(res.status).toBe(200);
+    const d = await res.json();
+    expect(d).toMatchObject({ model: 'sim-large', fallbacks: ['sim-small', 'sim-medium'], reason: 'cold-start', target: 0.7, classifier_version: null });
+    expect(d.candidates).toHaveLength(3);
+    expect(d.candidates[0]).toMatchObject({ model: 'sim-small', p_success: null, eligible: true });
+    expect(d.candidates[0].estimated_cost).toBeCloseTo((3 * 0.15 + 256 * 0.6) / 1e6, 12);
+  });
+
+  it.each([
+    ['neither prompt nor messages', { router: {} }, 400, 'messages'],
+    ['both prompt and messages', { prompt: 'x', messages: [{ role: 'user', content: 'y' }] }, 400, 'messages'],
+    ['an out-of-range target', { prompt: 'x', router: { min_success: 1.5 } }, 400, 'router.min_success'],
+    ['an unknown model', { prompt: 'x', router: { models: ['gpt-9'] } }, 400, 'router.models'],
+  ])('rejects %s with 400 in OpenAI error shape', async (_what, body, status, param) => {
+    const res = await post(body);
+    expect(res.status).toBe(status);
+    const json = await res.json();
+    expect(json.error).toMatchObject({ type: 'invalid_request_error', param });
+    expect(typeof json.error.message).toBe('string');
+  });
+
+  it('lists valid model ids when a model is unknown', async () => {
+    const json = await (await post({ prompt: 'x', router: { models: ['gpt-9'] } })).json();
+    expect(json.error.message).toMatch(/gpt-9.*configured: sim-small, sim-medium, sim-large/);
+  });
+
+  it('rejects malformed JSON (400) and oversized bodies (413), without stack traces', async () => {
+    const bad = await post(null, '{"prompt": ');
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error.code).toBe('invalid_json');
+    const big = await post({ prompt: 'x'.repeat(5000) });
+    expect(big.status).toBe(413);
+    const text = await big.text();
+    expect(JSON.parse(text).error.code).toBe('request_too_large');
+    expect(text).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it('unknown paths get a 404 in the same shape', async () => {
+    const res = await fetch(`${server.url}/v1/nothing`);
+    expect(res.status).toBe(404);
+    expect((await res.json()).error.code).toBe('unknown_url');
+  });
+
+  it('picks up a newly promoted classifier without a restart and routes on learned probabilities', async () => {
+    const store = new SqliteStore({ path: path.join(tmp.dir, 'data', 'test.db') });
+    try {
+      store.importSamples(readOutcomeFile(path.join(__dirname, '..', 'data', 'examples', 'outcomes.jsonl')).map((r) => ({ ...r, origin: 'import' as const })));
+      const loaded = loadConfigFile(path.join(tmp.dir, 'switchyard.yaml'));
+      await retrain({ store, embedder: createFakeEmbedder(), classifierDir: path.join(tmp.dir, 'router'), prices: pricesFromConfig(loaded.config.models), log: () => {} });
+    } finally {
+      store.close();
+    }
+    let version: string | null = null;
+    for (let i = 0; i < 100 && version === null; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      version = (await (await fetch(`${server.url}/healthz`)).json()).classifier_version;
+    }
+    expect(version).toBe('v0001');
+    const d = await (await post({ prompt: 'What is the capital of France?', router: { min_success: 0.5 } })).json();
+    expect(d.classifier_version).toBe('v0001');
+    expect(d.embedder_id).toBe('fake-bow-32');
+    expect(['cheapest-above-target', 'best-below-target']).toContain(d.reason);
+    for (const c of d.candidates) {
+      expect(c.p_success).toBeGreaterThan(0);
+      expect(c.p_success).toBeLessThan(1);
+    }
+    expect(d.timings_ms.total).toBeGreaterThanOrEqual(d.timings_ms.embed + d.timings_ms.classify);
+
+    // A long prompt exceeds sim-medium's 300-token window: excluded, with the reason.
+    const long = await (await post({ prompt: 'word '.repeat(300) })).json();
+    expect(long.candidates.find((c: { model: string }) => c.model === 'sim-medium')).toMatchObject({ eligible: false, excluded_because: 'context-window' });
+    expect([long.model, ...long.fallbacks]).not.toContain('sim-medium');
+
+    // Narrowing to one model routes there whatever the probabilities say.
+    const only = await (await post({ prompt: 'Prove Fermat', router: { models: ['sim-small'] } })).json();
+    expect(only).toMatchObject({ model: 'sim-small', fallbacks: [] });
+  });
+});

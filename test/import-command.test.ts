@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { importCommand, type CommandContext } from '../src/cli/commands';
+import { SqliteStore } from '../src/store/sqlite-store';
+import { InvalidInputError } from '../src/errors';
+import { makeTempDir } from './support/temp-dir';
+
+describe('switchyard import', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  let store: SqliteStore;
+  let logs: string[];
+  let ctx: CommandContext;
+  beforeEach(() => {
+    tmp = makeTempDir();
+    store = new SqliteStore({ path: path.join(tmp.dir, 'db.sqlite') });
+    logs = [];
+    ctx = {
+      store: () => store,
+      embedder: () => Promise.reject(new Error('import must not embed')),
+      classifierDir: path.join(tmp.dir, 'router'),
+      prices: {},
+      expectedOutputTokens: 256,
+      readPrices: () => ({}),
+      log: (m) => logs.push(m),
+    };
+  });
+  afterEach(() => {
+    store.close();
+    tmp.cleanup();
+  });
+
+  const write = (name: string, lines: string[]): string => {
+    const file = path.join(tmp.dir, name);
+    fs.writeFileSync(file, lines.join('\n'));
+    return file;
+  };
+
+  it('imports the shipped example file, and a second import changes nothing', async () => {
+    const file = path.join(__dirname, '..', 'data', 'examples', 'outcomes.jsonl');
+    await importCommand([file], ctx);
+    const first = store.countSamples();
+    expect(first.samples).toBe(40);
+    await importCommand([file], ctx);
+    expect(store.countSamples()).toEqual(first);
+    expect(logs[1]).toMatch(/0 new, 0 updated, 40 unchanged/);
+  });
+
+  it.each([
+    ['broken JSON', '{"id": "c", "prompt": "x", "outcomes": {', /line 3: not valid JSON/],
+    ['an outcome outside [0,1]', '{"id": "c", "prompt": "x", "outcomes": {"m": 2}}', /line 3: invalid row:\n.*outcomes\.m: outcomes must be in \[0,1\]/],
+    ['no outcomes', '{"id": "c", "prompt": "x", "outcomes": {}}', /line 3: invalid row/],
+    ['a missing prompt', '{"id": "c", "outcomes": {"m": 1}}', /line 3: invalid row:\n.*prompt/],
+    ['a duplicate id', '{"id": "a", "prompt": "x", "outcomes": {"m": 1}}', /line 3: id "a" already appeared on line 1/],
+  ])('rejects a file with %s, naming the line, and writes nothing', async (_what, bad, message) => {
+    store.importSamples([{ id: 'existing', prompt: 'p', source: null, outcomes: { m: 1 }, costs: {}, origin: 'import' }]);
+    const file = write('bad.jsonl', [
+      '{"id": "a", "prompt": "first", "outcomes": {"m": 1}}',
+      '{"id": "b", "prompt": "second", "outcomes": {"m": 0}}',
+      bad,
+      '{"id": "d", "prompt": "fourth", "outcomes": {"m": 1}}',
+    ]);
+    const err = await importCommand([file], ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).toContain('bad.jsonl');
+    expect(store.listSamples().map((s) => s.id)).toEqual(['existing']);
+  });
+
+  it('says which file it cannot read', async () => {
+    await expect(importCommand([path.join(tmp.dir, 'missing.jsonl')], ctx)).rejects.toThrow(/cannot read .*missing\.jsonl/);
+  });
+});

@@ -1,0 +1,328 @@
+// Routing metrics on tiny labelled sets whose answers were worked out by hand.
+import {
+  auc,
+  brier,
+  choosePolicy,
+  formatMetricsTable,
+  nModelMetrics,
+  oraclePoint,
+  reliability,
+  renderQualityCostSvg,
+  singleModelPoints,
+  summarize,
+  sweepPolicy,
+  twoModelMetrics,
+  type LabelledPrediction,
+} from '../training/metrics';
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Two models, weak costs 1 and strong costs 10 on every row. */
+function twoModelRows(
+  pWeak: number[],
+  pStrong: number[],
+  weakOk: (number | null)[],
+  strongOk: number[],
+): LabelledPrediction[] {
+  return pWeak.map((pw, i) => ({ p: [pw, pStrong[i]], cost: [1, 10], outcome: [weakOk[i], strongOk[i]] }));
+}
+
+describe('classifier metrics', () => {
+  test('AUC: perfect, reversed, all tied, and known small examples', () => {
+    expect(auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1])).toBe(1);
+    expect(auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1])).toBe(0);
+    expect(auc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1])).toBe(0.5);
+    // scikit-learn's roc_auc_score example.
+    expect(auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])).toBeCloseTo(0.75, 12);
+    // Pairs (pos, neg): (0.5,0.5)=½, (0.5,0.2)=1, (0.8,0.5)=1, (0.8,0.2)=1 → 3.5/4.
+    expect(auc([0.5, 0.5, 0.2, 0.8], [1, 0, 0, 1])).toBeCloseTo(0.875, 12);
+    // Soft labels split at 0.5.
+    expect(auc([0.1, 0.2, 0.8, 0.9], [0.2, 0.49, 0.5, 0.7])).toBe(1);
+    expect(auc([0.1, 0.9], [1, 1])).toBeNaN();
+  });
+
+  test('Brier score is the mean squared error, soft labels allowed', () => {
+    expect(brier([0.9, 0.2, 0.5], [1, 0, 1])).toBeCloseTo((0.01 + 0.04 + 0.25) / 3, 12);
+    expect(brier([0.5], [0.7])).toBeCloseTo(0.04, 12);
+  });
+
+  test('reliability bins and expected calibration error', () => {
+    const r = reliability([0.05, 0.15, 0.95, 1.0], [0, 1, 1, 0]);
+    expect(r.bins).toHaveLength(10);
+    expect(r.bins.map((b) => b.count)).toEqual([1, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
+    expect(r.bins[9].meanPredicted).toBeCloseTo(0.975, 12);
+    expect(r.bins[9].meanObserved).toBeCloseTo(0.5, 12);
+    expect(r.bins[4].meanPredicted).toBeNaN();
+    // (1·0.05 + 1·0.85 + 2·0.475) / 4
+    expect(r.ece).toBeCloseTo(0.4625, 12);
+  });
+});
+
+describe('policy sweep', () => {
+  test('cheapest model at or above the target, else the most confident one', () => {
+    const cost = [1, 5, 10];
+    expect(choosePolicy([0.9, 0.95, 0.99], cost, 0.8)).toBe(0);
+    expect(choosePolicy([0.7, 0.95, 0.99], cost, 0.8)).toBe(1);
+    expect(choosePolicy([0.7, 0.75, 0.79], cost, 0.8)).toBe(2);
+    expect(choosePolicy([0.7, 0.78, 0.5], cost, 0.8)).toBe(1);
+  });
+
+  test('the event sweep agrees with running the policy row by row, skipped rows included', () => {
+    const rand = rng(7);
+    const models = ['a', 'b', 'c', 'd', 'e'];
+    const rows: LabelledPrediction[] = Array.from({ length: 300 }, () => {
+      const scale = 0.5 + rand();
+      return {
+        // Rounded so that ties between models and with grid targets actually happen.
+        p: models.map(() => Math.round(rand() * 20) / 20),
+        // b and d always cost the same, so the cost tie-break has to agree as well.
+        cost: [1, 2, 4, 2, 8].map((c) => c * scale),
+        outcome: models.map(() => (rand() < 0.1 ? null : rand() < 0.6 ? 1 : rand())),
+      };
+    });
+    const points = sweepPolicy(models, rows);
+    expect(points.length).toBeGreaterThanOrEqual(101);
+    for (const pt of points) {
+      let used = 0;
+      let cost = 0;
+      let quality = 0;
+      const counts = [0, 0, 0, 0, 0];
+      for (const row of rows) {
+        const m = choosePolicy(row.p, row.cost, pt.target);
+        const o = row.outcome[m];
+        if (o === null) continue;
+        used++;
+        cost += row.cost[m];
+        quality += o;
+        counts[m]++;
+      }
+      expect(pt.used).toBe(used);
+      expect(pt.skipped).toBe(rows.length - used);
+      expect(pt.avgCost).toBeCloseTo(cost / used, 9);
+      expect(pt.avgQuality).toBeCloseTo(quality / used, 9);
+      models.forEach((name, m) => expect(pt.share[name]).toBeCloseTo(counts[m] / used, 9));
+    }
+  });
+
+  test('10k rows × 15 models sweep stays exact at sampled targets', () => {
+    const rand = rng(11);
+    const models = Array.from({ length: 15 }, (_, m) => `m${m}`);
+    const rows: LabelledPrediction[] = Array.from({ length: 10_000 }, () => ({
+      p: Float32Array.from(models, () => rand()),
+      cost: Float64Array.from(models, (_, m) => m + 1),
+      outcome: models.map(() => (rand() < 0.5 ? 1 : 0)),
+    }));
+    const points = sweepPolicy(models, rows);
+    // The grid plus the distinct predictions thinned to 2000 (a few may coincide with grid values).
+    expect(points.length).toBeGreaterThan(2090);
+    expect(points.length).toBeLessThanOrEqual(2101);
+    for (const pt of [points[0], points[700], points[1500], points[points.length - 1]]) {
+      let quality = 0;
+      for (const row of rows) quality += row.outcome[choosePolicy(row.p, row.cost, pt.target)] as number;
+      expect(pt.avgQuality).toBeCloseTo(quality / rows.length, 9);
+    }
+  });
+
+  test('a router that always picks one model sits exactly on that model', () => {
+    // Model a is both the cheapest and the most confident everywhere.
+    const rows = twoModelRows([0.9, 0.8, 0.7], [0.5, 0.4, 0.6], [1, 0, 1], [1, 1, 1]);
+    const [a] = singleModelPoints(['a', 'b'], rows);
+    for (const pt of sweepPolicy(['a', 'b'], rows)) {
+      expect(pt.avgCost).toBeCloseTo(a.avgCost, 12);
+      expect(pt.avgQuality).toBeCloseTo(2 / 3, 12);
+      expect(pt.share).toEqual({ a: 1, b: 0 });
+    }
+  });
+
+  test('rows whose chosen model has no outcome are skipped and counted', () => {
+    const rows = twoModelRows([0.9, 0.9, 0.9], [0.2, 0.2, 0.2], [1, 0, null], [1, 1, 0]);
+    const pts = sweepPolicy(['weak', 'strong'], rows, { targets: [0, 0.5, 0.95] });
+    // Targets 0 and 0.5 choose weak everywhere; row 2 has no weak outcome.
+    expect(pts[0]).toMatchObject({ used: 2, skipped: 1, avgQuality: 0.5, avgCost: 1 });
+    expect(pts[1]).toMatchObject({ used: 2, skipped: 1 });
+    // At 0.95 nothing qualifies, so the most confident model (weak) is still chosen.
+    expect(pts[2]).toMatchObject({ used: 2, skipped: 1 });
+    const [weak, strong] = singleModelPoints(['weak', 'strong'], rows);
+    expect(weak).toMatchObject({ used: 2, skipped: 1, avgQuality: 0.5 });
+    expect(strong).toMatchObject({ used: 3, skipped: 0 });
+    // The oracle can still use the strong model on row 2 (which it gets wrong, as does nothing else).
+    const oracle = oraclePoint(['weak', 'strong'], rows);
+    expect(oracle).toMatchObject({ used: 3, skipped: 0 });
+    expect(oracle.avgQuality).toBeCloseTo(2 / 3, 12);
+    expect(oracle.avgCost).toBeCloseTo((1 + 10 + 10) / 3, 12);
+  });
+});
+
+describe('two-model metrics (PGR, APGR, CPT)', () => {
+  const weak = { model: 'weak', avgCost: 1, avgQuality: 0.5 };
+  const strong = { model: 'strong', avgCost: 10, avgQuality: 0.9 };
+
+  test('an uninformative router scores APGR 0.5', () => {
+    const ok = [1, 0, 1, 0, 1, 1, 0, 1, 0, 0];
+    const rows = twoModelRows(new Array(10).fill(0.6), new Array(10).fill(0.8), ok, [1, 1, 1, 1, 1, 1, 1, 1, 0, 1]);
+    const t = summarize(['weak', 'strong'], rows).twoModel;
+    expect(t?.weak.model).toBe('weak');
+    expect(t?.apgr).toBeCloseTo(0.5, 12);
+    expect(t?.cpt50).toBeCloseTo(0.5, 12);
+    expect(t?.cpt80).toBeCloseTo(0.8, 12);
+  });
+
+  test('a router that finds exactly the rows the weak model fails', () => {
+    // Weak right on rows 0-5; strong right on rows 0-8; row 9 nobody. Predictions separate them, and
+    // on row 9 neither model clears mid targets so the more confident weak model keeps it.
+    const pWeak = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1, 0.1, 0.1];
+    const pStrong = [0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.05];
+    const rows = twoModelRows(pWeak, pStrong, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    const s = summarize(['weak', 'strong'], rows);
+    const t = s.twoModel;
+    if (!t) throw new Error('expected two-model metrics');
+    // Envelope (0, 0.6) → (0.3, 0.9) then flat: PGR(s) = min(1, s/0.3); mean over 101 shares.
+    expect(t.pgr[15]).toBeCloseTo(0.5, 12);
+    expect(t.pgr[60]).toBeCloseTo(1, 12);
+    expect(t.apgr).toBeCloseTo(85.5 / 101, 12);
+    expect(t.cpt50).toBeCloseTo(0.15, 12);
+    expect(t.cpt80).toBeCloseTo(0.24, 12);
+    // Cost envelope (1, 0.6) → (3.7, 0.9): 0.855 is reached at 1 + 0.85·2.7 = 3.295.
+    expect(t.costSaving95).toBeCloseTo(1 - 3.295 / 10, 12);
+    // The oracle agrees with the router on every row here.
+    expect(s.oracle.avgCost).toBeCloseTo(3.7, 12);
+    expect(s.oracle.avgQuality).toBeCloseTo(0.9, 12);
+  });
+
+  test('one interior point above the diagonal', () => {
+    const t = twoModelMetrics(weak, strong, [{ strongShare: 0.5, avgCost: 5.5, avgQuality: 0.82 }]);
+    // PGR rises 0 → 0.8 over [0, 0.5] and 0.8 → 1 over [0.5, 1].
+    expect(t.pgr[25]).toBeCloseTo(0.4, 12);
+    expect(t.pgr[50]).toBeCloseTo(0.8, 12);
+    expect(t.pgr[75]).toBeCloseTo(0.9, 12);
+    // Σ_{i≤50} 0.8·i/50 + Σ_{i>50} (0.8 + 0.2·(i−50)/50) = 20.4 + 40 + 5.1 = 65.5.
+    expect(t.apgr).toBeCloseTo(65.5 / 101, 12);
+    expect(t.cpt50).toBeCloseTo(0.2 / 0.64, 12);
+    expect(t.cpt80).toBeCloseTo(0.5, 12);
+  });
+
+  test('a router better than the strong model stays at its best share after (PGR above 1 kept)', () => {
+    const t = twoModelMetrics(weak, strong, [{ strongShare: 0.5, avgCost: 5.5, avgQuality: 0.95 }]);
+    // Envelope (0,0.5) → (0.5,0.95), then flat at 0.95, not down to (1, 0.9): PGR 1.125 from 0.5 on.
+    expect(t.pgr[75]).toBeCloseTo(1.125, 12);
+    expect(t.apgr).toBeCloseTo((1.125 * 25.5 + 1.125 * 50) / 101, 12);
+    expect(t.cpt80).toBeCloseTo((0.8 / 1.125) * 0.5, 12);
+  });
+
+  test('a point below the diagonal is dominated by randomising between the anchors', () => {
+    const t = twoModelMetrics(weak, strong, [{ strongShare: 0.5, avgCost: 5.5, avgQuality: 0.6 }]);
+    expect(t.apgr).toBeCloseTo(0.5, 12);
+  });
+
+  test('cost saving at 95% of strong quality interpolates on the cost envelope', () => {
+    const t = twoModelMetrics(weak, strong, [{ strongShare: 0.4, avgCost: 4, avgQuality: 0.85 }]);
+    // 0.855 lies on (4, 0.85) → (10, 0.9) at cost 4.6.
+    expect(t.costSaving95).toBeCloseTo(0.54, 12);
+  });
+
+  test('equal weak and strong quality gives NaN instead of a division by zero', () => {
+    const same = { ...strong, avgQuality: 0.5 };
+    const t = twoModelMetrics(weak, same, [{ strongShare: 0.5, avgCost: 5, avgQuality: 0.6 }]);
+    expect(t.apgr).toBeNaN();
+    expect(t.cpt50).toBeNaN();
+    expect(t.pgr.every(Number.isNaN)).toBe(true);
+  });
+});
+
+describe('N-model metrics (Zero router)', () => {
+  // B lies under the line from A to C (0.6 at cost 2), so the Zero router skips it.
+  const singles = [
+    { model: 'A', avgCost: 1, avgQuality: 0.5 },
+    { model: 'B', avgCost: 2, avgQuality: 0.55 },
+    { model: 'C', avgCost: 4, avgQuality: 0.8 },
+  ];
+
+  test('the Zero router is the upper hull of the single models', () => {
+    const n = nModelMetrics(singles, singles);
+    expect(n.zeroHull).toEqual([{ x: 1, y: 0.5 }, { x: 4, y: 0.8 }]);
+    expect(n.bestModel).toBe('C');
+    expect(n.costGrid).toHaveLength(60);
+    expect(n.costGrid[0]).toBe(1);
+    expect(n.costGrid[59]).toBe(4);
+    expect(n.costGrid[1]).toBeCloseTo(4 ** (1 / 59), 12);
+    expect(n.gainVsZero).toBeCloseTo(0, 12);
+  });
+
+  test('a router 0.1 above the hull everywhere gains 0.1', () => {
+    const n = nModelMetrics(singles, [{ avgCost: 1, avgQuality: 0.6 }, { avgCost: 4, avgQuality: 0.9 }]);
+    expect(n.gainVsZero).toBeCloseTo(0.1, 12);
+  });
+
+  test('a router point above the hull: gain and cost saving at 95% of the best model', () => {
+    const n = nModelMetrics(singles, [...singles, { avgCost: 2, avgQuality: 0.7 }]);
+    // Router hull (1,0.5),(2,0.7),(4,0.8) minus Zero (1,0.5),(4,0.8): 0.1(c−1) up to 2, 0.05(4−c) after.
+    const gap = (c: number): number => (c <= 2 ? 0.1 * (c - 1) : 0.05 * (4 - c));
+    const expected = Array.from({ length: 60 }, (_, i) => gap(4 ** (i / 59))).reduce((a, b) => a + b) / 60;
+    expect(n.gainVsZero).toBeCloseTo(expected, 12);
+    expect(n.gainVsZero).toBeGreaterThan(0.03);
+    // 0.95 · 0.8 = 0.76 is reached at 2 + 2·0.06/0.1 = 3.2, so 1 − 3.2/4.
+    expect(n.costSaving95OfBest).toBeCloseTo(0.2, 12);
+  });
+
+  test('where the router has no point yet it counts as the cheapest model', () => {
+    const n = nModelMetrics(singles, [{ avgCost: 4, avgQuality: 0.8 }]);
+    // Router 0.5 below cost 4, Zero 0.5 + 0.1(c − 1); both 0.8 at cost 4.
+    const gap = (i: number): number => (i === 59 ? 0 : -0.1 * (4 ** (i / 59) - 1));
+    const expected = Array.from({ length: 60 }, (_, i) => gap(i)).reduce((a, b) => a + b) / 60;
+    expect(n.gainVsZero).toBeCloseTo(expected, 12);
+    expect(n.costSaving95OfBest).toBeCloseTo(0, 12);
+  });
+});
+
+describe('summary, table and chart', () => {
+  const models = ['tiny <&>', 'mid', 'large'];
+  const rand = rng(3);
+  const rows: LabelledPrediction[] = Array.from({ length: 200 }, () => {
+    const hard = rand();
+    return {
+      p: [1 - hard, 1 - hard / 2, 0.9],
+      cost: [0.001, 0.01, 0.2],
+      outcome: [hard < 0.4 ? 1 : 0, hard < 0.7 ? 1 : 0, rand() < 0.1 ? null : hard < 0.95 ? 1 : 0],
+    };
+  });
+  const summary = summarize(models, rows);
+
+  test('summary holds every metric the CLI prints', () => {
+    expect(summary.twoModel).toBeNull();
+    expect(summary.perModel.map((m) => m.model)).toEqual(models);
+    expect(summary.perModel[0].auc).toBeCloseTo(1, 12); // p = 1 − hard separates tiny's successes
+    expect(summary.nModel.bestModel).toBe('large');
+    expect(summary.nModel.gainVsZero).toBeGreaterThan(0);
+    expect(summary.oracle.avgCost).toBeLessThan(summary.perModel[2].avgCost);
+    const table = formatMetricsTable(summary);
+    expect(table).toMatch(/^model\s+avg cost\s+quality\s+AUC/m);
+    expect(table).toContain('(oracle)');
+    expect(table).toContain('gain');
+  });
+
+  test('chart is one well-formed SVG with escaped labels and a log cost axis', () => {
+    const svg = renderQualityCostSvg(summary, 'Quality & cost <test>');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('tiny &lt;&amp;&gt;');
+    expect(svg).toContain('Quality &amp; cost &lt;test&gt;');
+    expect(svg).not.toContain('tiny <&>');
+    expect(svg).toContain('(log scale)');
+    expect(svg).toContain('stroke-dasharray');
+    expect(svg.match(/<circle /g)?.length).toBe(3 + 1); // three models plus the legend dot
+    // Every opened element is closed: strip self-closing tags, then opens must match closes.
+    const opens = svg.match(/<[a-z]+[^>]*[^/]>/g)?.length ?? 0;
+    const closes = svg.match(/<\/[a-z]+>/g)?.length ?? 0;
+    expect(opens).toBe(closes);
+    expect(svg).not.toMatch(/NaN|undefined/);
+  });
+});

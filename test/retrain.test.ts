@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { SqliteStore } from '../src/store/sqlite-store';
+import { readCurrentVersion, listVersions } from '../src/routing/classifier-registry';
+import { readSidecar } from '../src/routing/onnx-classifier';
+import { retrain } from '../training/retrain';
+import { readOutcomeFile } from '../training/outcome-file';
+import { stratifiedSplit } from '../training/dataset';
+import { hashString } from '../training/matrix';
+import { createFakeEmbedder } from './support/fake-embedder';
+import { makeTempDir } from './support/temp-dir';
+
+const EXAMPLES = path.join(__dirname, '..', 'data', 'examples', 'outcomes.jsonl');
+const PRICES = {
+  'sim-small': { inputPerMTok: 0.15, outputPerMTok: 0.6 },
+  'sim-medium': { inputPerMTok: 1, outputPerMTok: 3 },
+  'sim-large': { inputPerMTok: 5, outputPerMTok: 15 },
+};
+
+describe('retrain', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  let store: SqliteStore;
+  const logs: string[] = [];
+  beforeEach(() => {
+    tmp = makeTempDir();
+    store = new SqliteStore({ path: path.join(tmp.dir, 'db.sqlite') });
+    logs.length = 0;
+  });
+  afterEach(() => {
+    store.close();
+    tmp.cleanup();
+  });
+
+  const deps = (embedder = createFakeEmbedder()) => ({
+    store, embedder, classifierDir: path.join(tmp.dir, 'router'), prices: PRICES, log: (m: string) => logs.push(m),
+  });
+  const rows = () => readOutcomeFile(EXAMPLES).map((r) => ({ ...r, origin: 'import' as const }));
+
+  it('trains, reports metrics, writes a version and makes it current; embeddings are cached', async () => {
+    store.importSamples(rows());
+    const embedder = createFakeEmbedder();
+    const report = await retrain(deps(embedder), { seed: 1 });
+    expect(report).toMatchObject({ version: 'v0001', promoted: true, why: 'no current classifier' });
+    expect(report.trainRows + report.validationRows).toBe(40);
+    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0001');
+    const sidecar = readSidecar(path.join(tmp.dir, 'router', 'v0001'));
+    expect(sidecar.models).toEqual(['sim-large', 'sim-medium', 'sim-small']);
+    expect(sidecar.embedder).toEqual({ id: 'fake-bow-32', dimension: 32 });
+    expect(sidecar.validation?.rows).toBe(report.validationRows);
+    expect(logs.join('\n')).toMatch(/sim-small: AUC/);
+    expect(logs.join('\n')).toMatch(/Router vs Zero router/);
+    expect(embedder.calls).toBe(40);
+
+    const again = createFakeEmbedder();
+    const second = await retrain(deps(again), { seed: 1 });
+    // Same data, same seed: the same model, so not worse: promoted; and no prompt embedded twice.
+    expect(second).toMatchObject({ version: 'v0002', promoted: true });
+    expect(again.calls).toBe(0);
+    expect(listVersions(path.join(tmp.dir, 'router'))).toEqual(['v0001', 'v0002']);
+  });
+
+  it('refuses to promote a model that is worse on the same validation rows, unless forced', async () => {
+    const good = rows();
+    store.importSamples(good);
+    await retrain(deps(), { seed: 1 });
+    // Flip every training row's outcomes; the validation rows (same ids, same seed) keep the truth.
+    const { train } = stratifiedSplit(good, 0.2, 1, hashString);
+    const flipped = train.map((i) => ({
+      ...good[i],
+      outcomes: Object.fromEntries(Object.entries(good[i].outcomes).map(([m, v]) => [m, 1 - v])),
+    }));
+    store.importSamples(flipped);
+    const worse = await retrain(deps(), { seed: 1 });
+    expect(worse.promoted).toBe(false);
+    expect(worse.why).toMatch(/worse than current v0001/);
+    expect(worse.newLogLoss).toBeGreaterThan(worse.currentLogLoss!);
+    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0001');
+    // The rejected version is kept for inspection.
+    expect(fs.existsSync(path.join(tmp.dir, 'router', 'v0002', 'model.onnx'))).toBe(true);
+    expect(logs.join('\n')).toMatch(/NOT promoted/);
+
+    const forced = await retrain(deps(), { seed: 1, force: true });
+    expect(forced.promoted).toBe(true);
+    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0003');
+  });
+
+  it('says what to do when the store is empty', async () => {
+    await expect(retrain(deps())).rejects.toThrow(/at least 4 prompts.*switchyard import/);
+  });
+});

@@ -1,0 +1,123 @@
+// Calibration and stacking per model: p = sigmoid(Σ_k w_k·z_k + b), fitted on out-of-fold logits z_k of
+// one or more components. With one component this is Platt scaling; with several it also learns how much
+// to trust each (e.g. the parametric model versus nearest neighbours). Fitted by Newton's method on the
+// masked soft-label log loss, with a small ridge towards w = 1/K, b = 0 so tiny sets stay sane.
+import { sigmoid } from './matrix';
+
+export interface StackParams {
+  /** weights[k][j]: component k's weight for model j. */
+  weights: Float32Array[];
+  bias: Float32Array;
+}
+
+export function fitStack(components: readonly Float32Array[], Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3): StackParams {
+  const K = components.length;
+  const n = Y.length / m;
+  const P = K + 1;
+  const weights = Array.from({ length: K }, () => new Float32Array(m));
+  const bias = new Float32Array(m);
+  const prior = new Float64Array(P).fill(1 / K);
+  prior[K] = 0;
+  for (let j = 0; j < m; j++) {
+    let count = 0;
+    for (let r = 0; r < n; r++) count += mask[r * m + j];
+    const theta = Float64Array.from(prior);
+    const loss = (th: Float64Array): number => {
+      let total = 0;
+      for (let a = 0; a < P; a++) total += (ridge / 2) * (th[a] - prior[a]) ** 2;
+      for (let r = 0; r < n; r++) {
+        const w = mask[r * m + j] / count;
+        if (w === 0) continue;
+        let z = th[K];
+        for (let k = 0; k < K; k++) z += th[k] * components[k][r * m + j];
+        const y = Y[r * m + j];
+        // log(1 + e^z) − y·z, computed without overflow.
+        total += w * (Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y * z);
+      }
+      return total;
+    };
+    if (count > 0) {
+      const x = new Float64Array(P);
+      for (let iter = 0; iter < 50; iter++) {
+        const g = new Float64Array(P);
+        const h = new Float64Array(P * P);
+        for (let a = 0; a < P; a++) {
+          g[a] = ridge * (theta[a] - prior[a]);
+          h[a * P + a] = ridge;
+        }
+        for (let r = 0; r < n; r++) {
+          const w = mask[r * m + j] / count;
+          if (w === 0) continue;
+          for (let k = 0; k < K; k++) x[k] = components[k][r * m + j];
+          x[K] = 1;
+          let z = 0;
+          for (let a = 0; a < P; a++) z += theta[a] * x[a];
+          const p = sigmoid(z);
+          const e = (p - Y[r * m + j]) * w;
+          const hw = p * (1 - p) * w;
+          for (let a = 0; a < P; a++) {
+            g[a] += e * x[a];
+            for (let b = 0; b <= a; b++) h[a * P + b] += hw * x[a] * x[b];
+          }
+        }
+        for (let a = 0; a < P; a++) for (let b = 0; b < a; b++) h[b * P + a] = h[a * P + b];
+        const step = solve(h, g, P);
+        if (!step) break;
+        // Damped Newton: halve the step until the loss goes down. Saturated logits (an over-confident
+        // component) make the Hessian tiny and a full step would overshoot.
+        const before = loss(theta);
+        let scale = 1;
+        let next = theta;
+        for (let tries = 0; tries < 30; tries++, scale /= 2) {
+          next = theta.map((v, a) => v - scale * step[a]);
+          if (loss(next) <= before) break;
+        }
+        let moved = 0;
+        for (let a = 0; a < P; a++) moved += Math.abs(next[a] - theta[a]);
+        theta.set(next);
+        if (moved < 1e-7) break;
+      }
+    }
+    for (let k = 0; k < K; k++) weights[k][j] = theta[k];
+    bias[j] = theta[K];
+  }
+  return { weights, bias };
+}
+
+export function applyStack(components: readonly Float32Array[], params: StackParams, m: number): Float32Array {
+  const out = new Float32Array(components[0].length);
+  for (let i = 0; i < out.length; i++) {
+    const j = i % m;
+    let z = params.bias[j];
+    for (let k = 0; k < components.length; k++) z += params.weights[k][j] * components[k][i];
+    out[i] = sigmoid(z);
+  }
+  return out;
+}
+
+/** Gaussian elimination with partial pivoting; null when singular. */
+function solve(A: Float64Array, b: Float64Array, n: number): Float64Array | null {
+  const M = Float64Array.from(A);
+  const x = Float64Array.from(b);
+  for (let c = 0; c < n; c++) {
+    let piv = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(M[r * n + c]) > Math.abs(M[piv * n + c])) piv = r;
+    if (Math.abs(M[piv * n + c]) < 1e-12) return null;
+    if (piv !== c) {
+      for (let k = 0; k < n; k++) [M[c * n + k], M[piv * n + k]] = [M[piv * n + k], M[c * n + k]];
+      [x[c], x[piv]] = [x[piv], x[c]];
+    }
+    for (let r = c + 1; r < n; r++) {
+      const f = M[r * n + c] / M[c * n + c];
+      if (f === 0) continue;
+      for (let k = c; k < n; k++) M[r * n + k] -= f * M[c * n + k];
+      x[r] -= f * x[c];
+    }
+  }
+  for (let r = n - 1; r >= 0; r--) {
+    let s = x[r];
+    for (let k = r + 1; k < n; k++) s -= M[r * n + k] * x[k];
+    x[r] = s / M[r * n + r];
+  }
+  return x;
+}

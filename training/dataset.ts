@@ -1,0 +1,111 @@
+// Turns labelled rows into training matrices: embeddings (cached in the store by embedder and prompt
+// hash, so a retrain never recomputes them), feature rows, soft labels and the known-outcome mask.
+import { promptHash } from '../src/store/prompt-hash';
+import type { OutcomeStore } from '../src/store/types';
+import { featureKind } from '../src/routing/features';
+import type { TrainMatrix } from './matrix';
+
+export interface EmbedderLike {
+  readonly id: string;
+  embed(texts: readonly string[]): Promise<Float32Array[]>;
+}
+
+export interface LabelledRow {
+  id: string;
+  prompt: string;
+  source: string | null;
+  outcomes: Record<string, number>;
+  costs: Record<string, number>;
+}
+
+const BATCH = 32;
+
+/** Embeddings for every prompt, one row each; uses and fills the store's cache when given one. */
+export async function embedPrompts(
+  embedder: EmbedderLike,
+  prompts: readonly string[],
+  cache: Pick<OutcomeStore, 'getEmbeddings' | 'putEmbeddings'> | null,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Float32Array[]> {
+  const hashes = prompts.map(promptHash);
+  const cached = cache ? cache.getEmbeddings(embedder.id, [...new Set(hashes)]) : new Map<string, Float32Array>();
+  const out: (Float32Array | undefined)[] = hashes.map((h) => cached.get(h));
+  const todo = [...new Set(out.flatMap((v, i) => (v ? [] : [i])).map((i) => hashes[i]))];
+  const firstIndex = new Map<string, number>();
+  hashes.forEach((h, i) => {
+    if (!firstIndex.has(h)) firstIndex.set(h, i);
+  });
+  let done = prompts.length - todo.length;
+  onProgress?.(done, prompts.length);
+  for (let start = 0; start < todo.length; start += BATCH) {
+    const batch = todo.slice(start, start + BATCH);
+    const vectors = await embedder.embed(batch.map((h) => prompts[firstIndex.get(h)!]));
+    const fresh = batch.map((h, i) => ({ promptHash: h, vector: vectors[i] }));
+    cache?.putEmbeddings(embedder.id, fresh);
+    for (const f of fresh) cached.set(f.promptHash, f.vector);
+    done += batch.length;
+    onProgress?.(Math.min(done, prompts.length), prompts.length);
+  }
+  return hashes.map((h, i) => out[i] ?? cached.get(h)!);
+}
+
+/** Feature rows [n × (D + extra)] for a feature kind. */
+export function featureMatrix(kindName: string, embeddings: readonly Float32Array[], prompts: readonly string[]): { X: Float32Array; d: number } {
+  const kind = featureKind(kindName);
+  const rows = embeddings.map((e, i) => kind.build(e, prompts[i]));
+  const d = rows.length > 0 ? rows[0].length : 0;
+  const X = new Float32Array(rows.length * d);
+  rows.forEach((r, i) => X.set(r, i * d));
+  return { X, d };
+}
+
+export function labelMatrix(rows: readonly LabelledRow[], models: readonly string[]): { Y: Float32Array; mask: Float32Array } {
+  const m = models.length;
+  const Y = new Float32Array(rows.length * m);
+  const mask = new Float32Array(rows.length * m);
+  rows.forEach((r, i) =>
+    models.forEach((model, j) => {
+      const v = r.outcomes[model];
+      if (v !== undefined) {
+        Y[i * m + j] = v;
+        mask[i * m + j] = 1;
+      }
+    }),
+  );
+  return { Y, mask };
+}
+
+export function buildMatrix(X: Float32Array, d: number, rows: readonly LabelledRow[], models: readonly string[]): TrainMatrix {
+  const { Y, mask } = labelMatrix(rows, models);
+  return { n: rows.length, d, m: models.length, X, Y, mask };
+}
+
+export function modelsOf(rows: readonly LabelledRow[]): string[] {
+  return [...new Set(rows.flatMap((r) => Object.keys(r.outcomes)))].sort();
+}
+
+/**
+ * Stratified, stable holdout: a row is in validation when a seeded hash of its id falls below the
+ * fraction, so its membership never changes as rows are added (the current classifier, trained with the
+ * same seed, never saw today's validation rows). Each source with enough rows gets at least one.
+ */
+export function stratifiedSplit(rows: readonly LabelledRow[], fraction: number, seed: number, hash: (s: string, seed: number) => number): { train: number[]; validation: number[] } {
+  const inValidation = rows.map((r) => hash(r.id, seed) / 4294967296 < fraction);
+  const groups = new Map<string, number[]>();
+  rows.forEach((r, i) => {
+    const key = r.source ?? '';
+    const g = groups.get(key);
+    if (g) g.push(i);
+    else groups.set(key, [i]);
+  });
+  for (const idx of groups.values()) {
+    if (idx.length >= 5 && fraction > 0 && !idx.some((i) => inValidation[i])) {
+      const lowest = idx.reduce((a, b) => (hash(rows[b].id, seed) < hash(rows[a].id, seed) ? b : a));
+      inValidation[lowest] = true;
+    }
+  }
+  const train: number[] = [];
+  const validation: number[] = [];
+  inValidation.forEach((v, i) => (v ? validation : train).push(i));
+  return { train, validation };
+}

@@ -1,0 +1,75 @@
+// One evaluation path for `retrain`, `eval` and the benchmarks: predictions + labelled rows → the
+// per-model and routing metrics of training/metrics.ts. A choice's cost is the row's real cost for that
+// model when the data carries it (RouterBench does), else the configured price × estimated tokens.
+import type { ModelPrice } from '../src/config/schema';
+import { estimateCost, estimateTokens } from '../src/routing/cost';
+import type { LabelledRow } from './dataset';
+import { type LabelledPrediction, type MetricsSummary, auc, brier, summarize } from './metrics';
+
+export type PriceTable = Readonly<Record<string, ModelPrice>>;
+
+export interface Evaluation {
+  /** Per-model AUC and Brier over rows where the outcome is known (every model the classifier knows). */
+  perModel: Record<string, { auc: number; brier: number; rows: number }>;
+  /** Routing metrics over the models whose cost is known for every row; null when fewer than two are. */
+  routing: MetricsSummary | null;
+  /** Models left out of the routing metrics for want of a cost, with why. */
+  uncosted: string[];
+}
+
+export function costOf(row: LabelledRow, model: string, prices: PriceTable, outputTokens: number): number {
+  const real = row.costs[model];
+  if (real !== undefined) return real;
+  const price = prices[model];
+  return price ? estimateCost(price, estimateTokens(row.prompt), outputTokens) : NaN;
+}
+
+export function evaluate(
+  models: readonly string[],
+  P: Float32Array,
+  rows: readonly LabelledRow[],
+  prices: PriceTable,
+  outputTokens = 256,
+): Evaluation {
+  const m = models.length;
+  const perModel: Evaluation['perModel'] = {};
+  models.forEach((model, j) => {
+    const probs: number[] = [];
+    const labels: number[] = [];
+    rows.forEach((r, i) => {
+      const o = r.outcomes[model];
+      if (o !== undefined) {
+        probs.push(P[i * m + j]);
+        labels.push(o);
+      }
+    });
+    perModel[model] = { auc: auc(probs, labels), brier: brier(probs, labels), rows: labels.length };
+  });
+  const costed: number[] = [];
+  const uncosted: string[] = [];
+  models.forEach((model, j) => {
+    if (rows.every((r) => Number.isFinite(costOf(r, model, prices, outputTokens)))) costed.push(j);
+    else uncosted.push(model);
+  });
+  if (costed.length < 2 || rows.length === 0) return { perModel, routing: null, uncosted };
+  const labelled: LabelledPrediction[] = rows.map((r, i) => ({
+    p: costed.map((j) => P[i * m + j]),
+    cost: costed.map((j) => costOf(r, models[j], prices, outputTokens)),
+    outcome: costed.map((j) => r.outcomes[models[j]] ?? null),
+  }));
+  return { perModel, routing: summarize(costed.map((j) => models[j]), labelled), uncosted };
+}
+
+/** The headline numbers, flat, for sidecars and comparisons. */
+export function headline(e: Evaluation): Record<string, number | null> {
+  const r = e.routing;
+  const fin = (v: number | undefined): number | null => (v !== undefined && Number.isFinite(v) ? v : null);
+  return {
+    gainVsZero: fin(r?.nModel.gainVsZero),
+    costSaving95OfBest: fin(r?.nModel.costSaving95OfBest),
+    apgr: fin(r?.twoModel?.apgr),
+    cpt50: fin(r?.twoModel?.cpt50),
+    cpt80: fin(r?.twoModel?.cpt80),
+    costSaving95: fin(r?.twoModel?.costSaving95),
+  };
+}

@@ -1,0 +1,115 @@
+// Exports a trained ClassifierSpec as an ONNX graph with the classifier file contract: input `embedding`
+// float32 [N, D], output `p_success` float32 [N, M]. Every component becomes a subgraph producing logits
+// [N, M]; the per-model stack weights combine them and a Sigmoid gives calibrated probabilities.
+import { attr, buildModel, floatTensor, int64Tensor, node, serializeModel, valueInfo } from '../src/onnx/onnx-builder';
+import type { onnx } from 'onnx-proto';
+import type { ClassifierSpec, Component } from './train-classifier';
+
+interface Graph {
+  nodes: onnx.INodeProto[];
+  initializers: onnx.ITensorProto[];
+}
+
+function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
+function networkLogits(g: Graph, c: Extract<Component, { type: 'network' }>, input: string, p: string, d: number): string {
+  const { params } = c;
+  g.initializers.push(floatTensor(`${p}_mean`, [d], c.mean), floatTensor(`${p}_inv_std`, [d], c.invStd));
+  g.nodes.push(node('Sub', [input, `${p}_mean`], [`${p}_centred`]), node('Mul', [`${p}_centred`, `${p}_inv_std`], [`${p}_x`]));
+  let h = `${p}_x`;
+  if (params.hidden) {
+    const l = params.hidden;
+    g.initializers.push(floatTensor(`${p}_w1`, [l.inDim, l.outDim], l.W), floatTensor(`${p}_b1`, [l.outDim], l.b));
+    g.nodes.push(
+      node('MatMul', [h, `${p}_w1`], [`${p}_h_mm`]),
+      node('Add', [`${p}_h_mm`, `${p}_b1`], [`${p}_h_pre`]),
+      node('Relu', [`${p}_h_pre`], [`${p}_h`]),
+    );
+    h = `${p}_h`;
+  }
+  const o = params.out;
+  g.initializers.push(floatTensor(`${p}_w2`, [o.inDim, o.outDim], o.W), floatTensor(`${p}_b2`, [o.outDim], o.b));
+  g.nodes.push(node('MatMul', [h, `${p}_w2`], [`${p}_z_mm`]), node('Add', [`${p}_z_mm`, `${p}_b2`], [`${p}_logits`]));
+  return `${p}_logits`;
+}
+
+function knnLogitsGraph(g: Graph, c: Extract<Component, { type: 'knn' }>, input: string, p: string, inputDim: number): string {
+  const k = c.params;
+  let e = input;
+  if (inputDim !== k.d) {
+    g.initializers.push(int64Tensor(`${p}_starts`, [1], [0]), int64Tensor(`${p}_ends`, [1], [k.d]), int64Tensor(`${p}_axes`, [1], [1]));
+    g.nodes.push(node('Slice', [input, `${p}_starts`, `${p}_ends`, `${p}_axes`], [`${p}_e`]));
+    e = `${p}_e`;
+  }
+  g.initializers.push(
+    floatTensor(`${p}_keys_t`, [k.d, k.t], transpose(k.keys, k.t, k.d)),
+    int64Tensor(`${p}_k`, [1], [k.k]),
+    floatTensor(`${p}_inv_temp`, [], [1 / k.temperature]),
+    int64Tensor(`${p}_axis2`, [1], [2]),
+    int64Tensor(`${p}_axis1`, [1], [1]),
+    floatTensor(`${p}_label_sum`, [k.t, k.m], k.labelSum),
+    floatTensor(`${p}_label_count`, [k.t, k.m], k.labelCount),
+    floatTensor(`${p}_prior_num`, [k.m], k.prior.map((v) => v * k.alpha)),
+    floatTensor(`${p}_prior_den`, [], [k.alpha]),
+    floatTensor(`${p}_lo`, [], [1e-4]),
+    floatTensor(`${p}_hi`, [], [1 - 1e-4]),
+    floatTensor(`${p}_one`, [], [1]),
+  );
+  g.nodes.push(
+    node('MatMul', [e, `${p}_keys_t`], [`${p}_sim`]),
+    node('TopK', [`${p}_sim`, `${p}_k`], [`${p}_top`, `${p}_idx`], { axis: attr.int(1), largest: attr.int(1), sorted: attr.int(1) }),
+    node('ReduceMax', [`${p}_top`], [`${p}_best`], { axes: attr.ints([1]), keepdims: attr.int(1) }),
+    node('Sub', [`${p}_top`, `${p}_best`], [`${p}_rel`]),
+    node('Mul', [`${p}_rel`, `${p}_inv_temp`], [`${p}_scaled`]),
+    node('Exp', [`${p}_scaled`], [`${p}_w`]),
+    node('Unsqueeze', [`${p}_w`, `${p}_axis2`], [`${p}_w3`]),
+    node('Gather', [`${p}_label_sum`, `${p}_idx`], [`${p}_gy`], { axis: attr.int(0) }),
+    node('Gather', [`${p}_label_count`, `${p}_idx`], [`${p}_gc`], { axis: attr.int(0) }),
+    node('Mul', [`${p}_gy`, `${p}_w3`], [`${p}_wy`]),
+    node('Mul', [`${p}_gc`, `${p}_w3`], [`${p}_wc`]),
+    node('ReduceSum', [`${p}_wy`, `${p}_axis1`], [`${p}_sy`], { keepdims: attr.int(0) }),
+    node('ReduceSum', [`${p}_wc`, `${p}_axis1`], [`${p}_sc`], { keepdims: attr.int(0) }),
+    node('Add', [`${p}_sy`, `${p}_prior_num`], [`${p}_num`]),
+    node('Add', [`${p}_sc`, `${p}_prior_den`], [`${p}_den`]),
+    node('Div', [`${p}_num`, `${p}_den`], [`${p}_rate`]),
+    node('Clip', [`${p}_rate`, `${p}_lo`, `${p}_hi`], [`${p}_p`]),
+    node('Sub', [`${p}_one`, `${p}_p`], [`${p}_q`]),
+    node('Div', [`${p}_p`, `${p}_q`], [`${p}_odds`]),
+    node('Log', [`${p}_odds`], [`${p}_logits`]),
+  );
+  return `${p}_logits`;
+}
+
+export function exportClassifierOnnx(spec: ClassifierSpec, docString = 'Switchyard success classifier'): Uint8Array {
+  const m = spec.models.length;
+  const g: Graph = { nodes: [], initializers: [] };
+  const input = 'embedding';
+  let sum = '';
+  spec.components.forEach((c, i) => {
+    const p = `c${i}_${c.type}`;
+    const z = c.type === 'network' ? networkLogits(g, c, input, p, spec.inputDim) : knnLogitsGraph(g, c, input, p, spec.inputDim);
+    g.initializers.push(floatTensor(`${p}_stack_w`, [m], spec.stack.weights[i]));
+    g.nodes.push(node('Mul', [z, `${p}_stack_w`], [`${p}_weighted`]));
+    if (sum === '') sum = `${p}_weighted`;
+    else {
+      g.nodes.push(node('Add', [sum, `${p}_weighted`], [`${p}_sum`]));
+      sum = `${p}_sum`;
+    }
+  });
+  g.initializers.push(floatTensor('stack_bias', [m], spec.stack.bias));
+  g.nodes.push(node('Add', [sum, 'stack_bias'], ['logits']), node('Sigmoid', ['logits'], ['p_success']));
+  const model = buildModel({
+    name: 'switchyard_classifier',
+    docString,
+    inputs: [valueInfo(input, 'float32', ['batch', spec.inputDim])],
+    outputs: [valueInfo('p_success', 'float32', ['batch', m])],
+    initializers: g.initializers,
+    nodes: g.nodes,
+    metadata: { models: JSON.stringify(spec.models) },
+  });
+  return serializeModel(model);
+}

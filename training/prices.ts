@@ -1,0 +1,28 @@
+// Price tables for cost metrics: the config's models, optionally overridden by a price file in the
+// shared data's models.json format ({"models": [{"id", "inputPerMTok", "outputPerMTok"}]}).
+import fs from 'node:fs';
+import { z } from 'zod';
+import { InvalidInputError } from '../src/errors';
+import { formatIssues } from '../src/config/load-config';
+import type { ModelConfig } from '../src/config/schema';
+import type { PriceTable } from './evaluate';
+
+const priceFileSchema = z.object({
+  models: z.array(z.looseObject({ id: z.string().min(1), inputPerMTok: z.number().nonnegative(), outputPerMTok: z.number().nonnegative() })),
+});
+
+export function pricesFromConfig(models: readonly ModelConfig[]): Record<string, ModelConfig['price']> {
+  return Object.fromEntries(models.map((m) => [m.id, m.price]));
+}
+
+export function readPriceFile(file: string): PriceTable {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new InvalidInputError(`cannot read price file ${file}: ${(err as Error).message}`, null, 'invalid_file');
+  }
+  const r = priceFileSchema.safeParse(raw);
+  if (!r.success) throw new InvalidInputError(`invalid price file ${file}:\n${formatIssues(r.error.issues)}`, null, 'invalid_file');
+  return Object.fromEntries(r.data.models.map((m) => [m.id, { inputPerMTok: m.inputPerMTok, outputPerMTok: m.outputPerMTok }]));
+}

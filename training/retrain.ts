@@ -1,0 +1,222 @@
+// `switchyard retrain`: learns a new classifier from every outcome in the store, measures it on a stable
+// stratified holdout, and promotes it only when it is not worse than the current one on those same rows.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { OutcomeStore } from '../src/store/types';
+import type { SuccessClassifier } from '../src/routing/classifier';
+import { SIDECAR_FILE, type ClassifierSidecar } from '../src/routing/classifier-sidecar';
+import { nextVersion, readCurrentVersion, writeCurrentVersion } from '../src/routing/classifier-registry';
+import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
+import { InvalidInputError, errorMessage } from '../src/errors';
+import { FEATURE_KINDS } from '../src/routing/features';
+import { writeClassifierVersion } from './classifier-writer';
+import { type EmbedderLike, type LabelledRow, buildMatrix, embedPrompts, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
+import { type Evaluation, type PriceTable, evaluate, headline } from './evaluate';
+import { exportClassifierOnnx } from './export-onnx';
+import { hashString, selectRows } from './matrix';
+import { maskedLogLoss } from './network';
+import { trainClassifier } from './train-classifier';
+import { formatMetricsTable } from './metrics';
+
+export interface RetrainDeps {
+  store: OutcomeStore;
+  embedder: EmbedderLike;
+  classifierDir: string;
+  prices: PriceTable;
+  log: (message: string) => void;
+  now?: () => Date;
+}
+
+export interface RetrainOptions {
+  seed?: number;
+  force?: boolean;
+  validationFraction?: number;
+  featureKind?: string;
+  learners?: readonly string[];
+  expectedOutputTokens?: number;
+}
+
+export interface RetrainReport {
+  version: string;
+  promoted: boolean;
+  why: string;
+  learner: string;
+  trainRows: number;
+  validationRows: number;
+  seconds: number;
+  newLogLoss: number;
+  currentLogLoss: number | null;
+  currentVersion: string | null;
+  evaluation: Evaluation;
+}
+
+export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): Promise<RetrainReport> {
+  const started = Date.now();
+  const seed = options.seed ?? 1;
+  const kind = options.featureKind ?? 'embedding';
+  const log = deps.log;
+  const rows: LabelledRow[] = deps.store.listSamples();
+  if (rows.length < 4) {
+    throw new InvalidInputError(`retrain needs at least 4 prompts with outcomes; the store has ${rows.length} (import some with \`switchyard import\`)`, null, 'not_enough_data');
+  }
+  const models = modelsOf(rows);
+  log(`Embedding ${rows.length} prompts with ${deps.embedder.id} (cached embeddings are reused)`);
+  let lastShown = 0;
+  const embeddings = await embedPrompts(deps.embedder, rows.map((r) => r.prompt), deps.store, (done, total) => {
+    if (done === total || done - lastShown >= 1000) {
+      lastShown = done;
+      log(`  embedded ${done}/${total}`);
+    }
+  });
+  const embeddingDim = embeddings[0].length;
+  const { X, d } = featureMatrix(kind, embeddings, rows.map((r) => r.prompt));
+  const all = buildMatrix(X, d, rows, models);
+  const { train, validation } = stratifiedSplit(rows, options.validationFraction ?? 0.2, seed, hashString);
+  log(`Training on ${train.length} rows, validating on ${validation.length} (stratified by source); models: ${models.join(', ')}`);
+  const trainData = selectRows(all, train);
+  const result = trainClassifier(trainData, {
+    models,
+    embeddingDim,
+    seed,
+    foldKeys: train.map((i) => rows[i].id),
+    learners: options.learners,
+    onProgress: log,
+  });
+  const sidecarFor = (version: string): ClassifierSidecar => ({
+    format: 'switchyard-classifier/1',
+    version,
+    createdAt: (deps.now ?? (() => new Date()))().toISOString(),
+    models,
+    embedder: { id: deps.embedder.id, dimension: embeddingDim },
+    features: { kind, dimension: d, notes: FEATURE_KINDS[kind].notes },
+    training: {
+      rows: train.length,
+      outcomes: Object.fromEntries(models.map((m, j) => [m, countKnown(trainData.mask, trainData.m, j)])),
+      sources: countSources(train.map((i) => rows[i])),
+      learner: result.learner,
+      selection: result.selection,
+      seed,
+      seconds: result.seconds,
+    },
+    validation: { rows: validation.length },
+  });
+  const valData = selectRows(all, validation);
+  const valRows = validation.map((i) => rows[i]);
+  const version = nextVersion(deps.classifierDir);
+  const folder = writeClassifierVersion(deps.classifierDir, sidecarFor(version), exportClassifierOnnx(result.spec));
+  // Measure the artefact itself (through onnxruntime), exactly as the server and the comparison will run it.
+  const written = await loadOnnxClassifier(folder, { expectEmbedderId: deps.embedder.id });
+  let P: Float32Array;
+  try {
+    P = valData.n > 0 ? await written.predict(valData.X, valData.n) : new Float32Array(0);
+  } finally {
+    await written.dispose();
+  }
+  const evaluation = evaluate(models, P, valRows, deps.prices, options.expectedOutputTokens);
+  const newLogLoss = maskedLogLoss(P, valData.Y, valData.mask);
+  patchSidecarValidation(folder, newLogLoss, evaluation);
+
+  const currentVersion = readCurrentVersion(deps.classifierDir);
+  let currentLogLoss: number | null = null;
+  let why: string;
+  let promoted: boolean;
+  if (currentVersion === null) {
+    promoted = true;
+    why = 'no current classifier';
+  } else if (validation.length === 0) {
+    promoted = false;
+    why = 'no validation rows to compare on';
+  } else {
+    const current = await compareWithCurrent(deps, currentVersion, validation.map((i) => embeddings[i]), valRows, models, P);
+    currentLogLoss = current.currentLoss;
+    if (current.error) {
+      promoted = true;
+      why = `current classifier ${currentVersion} cannot be evaluated (${current.error})`;
+    } else if (current.newLoss <= current.currentLoss! + 1e-9) {
+      promoted = true;
+      why = `validation log loss ${current.newLoss.toFixed(4)} ≤ current ${currentVersion}'s ${current.currentLoss!.toFixed(4)}`;
+    } else {
+      promoted = false;
+      why = `validation log loss ${current.newLoss.toFixed(4)} is worse than current ${currentVersion}'s ${current.currentLoss!.toFixed(4)}`;
+    }
+  }
+  if (!promoted && options.force) {
+    promoted = true;
+    why += ' (promoted anyway: --force)';
+  }
+
+  if (promoted) writeCurrentVersion(deps.classifierDir, version);
+  log(`Learner: ${result.learner} (out-of-fold log loss: ${Object.entries(result.selection).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')})`);
+  log('Validation:');
+  for (const [m, v] of Object.entries(evaluation.perModel)) {
+    log(`  ${m}: AUC ${fmt(v.auc)}  Brier ${fmt(v.brier)}  (${v.rows} outcomes)`);
+  }
+  if (evaluation.routing) log(formatMetricsTable(evaluation.routing));
+  if (evaluation.uncosted.length > 0) log(`  (no price known for ${evaluation.uncosted.join(', ')}: left out of routing metrics; add them to the config's models)`);
+  log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why} (use --force to promote anyway)`}`);
+  return {
+    version, promoted, why, learner: result.learner, trainRows: train.length, validationRows: validation.length,
+    seconds: (Date.now() - started) / 1000, newLogLoss, currentLogLoss, currentVersion, evaluation,
+  };
+}
+
+async function compareWithCurrent(
+  deps: RetrainDeps,
+  version: string,
+  embeddings: Float32Array[],
+  valRows: LabelledRow[],
+  newModels: string[],
+  newP: Float32Array,
+): Promise<{ newLoss: number; currentLoss: number | null; error?: string }> {
+  let current: SuccessClassifier | null = null;
+  try {
+    current = await loadOnnxClassifier(path.join(deps.classifierDir, version), { expectEmbedderId: deps.embedder.id });
+    const { X } = featureMatrix(current.featureKind, embeddings, valRows.map((r) => r.prompt));
+    const curP = await current.predict(X, valRows.length);
+    // Compare on the models both know, over the same rows and outcomes.
+    const common = newModels.filter((m) => current!.models.includes(m));
+    if (common.length === 0) return { newLoss: NaN, currentLoss: null, error: 'it knows none of the same models' };
+    const pick = (P: Float32Array, models: readonly string[]): Float32Array => {
+      const cols = common.map((m) => models.indexOf(m));
+      const out = new Float32Array(valRows.length * common.length);
+      for (let i = 0; i < valRows.length; i++) cols.forEach((c, j) => (out[i * common.length + j] = P[i * models.length + c]));
+      return out;
+    };
+    const { Y, mask } = buildMatrix(new Float32Array(0), 0, valRows, common);
+    return { newLoss: maskedLogLoss(pick(newP, newModels), Y, mask), currentLoss: maskedLogLoss(pick(curP, current.models), Y, mask) };
+  } catch (err) {
+    return { newLoss: NaN, currentLoss: null, error: errorMessage(err) };
+  } finally {
+    await current?.dispose();
+  }
+}
+
+const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+const fmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
+
+function countKnown(mask: Float32Array, m: number, j: number): number {
+  let c = 0;
+  for (let i = j; i < mask.length; i += m) c += mask[i];
+  return c;
+}
+
+function countSources(rows: readonly LabelledRow[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of rows) out[r.source ?? '(none)'] = (out[r.source ?? '(none)'] ?? 0) + 1;
+  return out;
+}
+
+/** Adds the measured validation metrics to a written version's sidecar (rewritten atomically). */
+function patchSidecarValidation(folder: string, logLoss: number, evaluation: Evaluation): void {
+  const file = path.join(folder, SIDECAR_FILE);
+  const sidecar = JSON.parse(fs.readFileSync(file, 'utf8')) as ClassifierSidecar;
+  sidecar.validation = {
+    rows: sidecar.validation?.rows ?? 0,
+    logLoss: finite(logLoss),
+    perModel: Object.fromEntries(Object.entries(evaluation.perModel).map(([m, v]) => [m, { auc: finite(v.auc), brier: finite(v.brier), rows: v.rows }])),
+    routing: headline(evaluation),
+  };
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(sidecar, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,163 @@
+// Fits the success classifier: candidate components (logistic regression, a one-hidden-layer MLP,
+// nearest neighbours) are each scored by K-fold out-of-fold predictions; each candidate learner (a
+// component alone or a stack of components) is calibrated on those out-of-fold logits and judged by
+// masked log loss; the winner is refitted on all rows. Deterministic given the seed.
+import { applyStack, fitStack, type StackParams } from './calibrate';
+import { type KnnOptions, type KnnParams, fitKnn, knnLogits } from './knn';
+import { type TrainMatrix, hashString, selectRows } from './matrix';
+import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
+
+export type Component =
+  | { type: 'network'; name: string; mean: Float32Array; invStd: Float32Array; params: NetworkParams }
+  | { type: 'knn'; name: string; params: KnnParams };
+
+export interface ClassifierSpec {
+  models: string[];
+  /** Length of a feature row. */
+  inputDim: number;
+  /** The leading part of a feature row that is the embedding (what kNN compares). */
+  embeddingDim: number;
+  components: Component[];
+  stack: StackParams;
+}
+
+interface ComponentRecipe {
+  name: string;
+  fit(data: TrainMatrix): Component;
+}
+
+export interface TrainOptions {
+  models: string[];
+  embeddingDim: number;
+  seed?: number;
+  folds?: number;
+  /** Keys that decide fold membership (e.g. row ids), so folds do not depend on row order. */
+  foldKeys?: readonly string[];
+  /** Restrict the learners tried, by name (see `learnerNames`). */
+  learners?: readonly string[];
+  onProgress?: (message: string) => void;
+}
+
+export interface TrainResult {
+  spec: ClassifierSpec;
+  learner: string;
+  /** Out-of-fold log loss of every learner tried (lower is better). */
+  selection: Record<string, number>;
+  seconds: number;
+}
+
+function networkRecipe(name: string, fit: Partial<FitOptions>): ComponentRecipe {
+  return {
+    name,
+    fit(data) {
+      const { mean, invStd } = standardizer(data);
+      const Xs = standardize(data.X, data.n, data.d, mean, invStd);
+      return { type: 'network', name, mean, invStd, params: fitNetwork({ ...data, X: Xs }, fit) };
+    },
+  };
+}
+
+function knnRecipe(name: string, embeddingDim: number, options: KnnOptions): ComponentRecipe {
+  return {
+    name,
+    fit(data) {
+      const keys = new Float32Array(data.n * embeddingDim);
+      for (let r = 0; r < data.n; r++) keys.set(data.X.subarray(r * data.d, r * data.d + embeddingDim), r * embeddingDim);
+      return { type: 'knn', name, params: fitKnn(keys, data.n, embeddingDim, data.Y, data.mask, data.m, options) };
+    },
+  };
+}
+
+export function componentRecipes(embeddingDim: number, seed: number): ComponentRecipe[] {
+  return [
+    networkRecipe('logistic', { hiddenUnits: 0, l2: 1e-3, epochs: 30, learningRate: 0.01, seed }),
+    networkRecipe('mlp', { hiddenUnits: 64, l2: 1e-3, epochs: 30, learningRate: 0.003, seed }),
+    knnRecipe('knn', embeddingDim, { k: 40, temperature: 0.05, alpha: 3 }),
+  ];
+}
+
+/** Learners: single components and stacks of them, by name ('logistic', 'logistic+knn', ...). */
+export const LEARNERS: readonly string[][] = [['logistic'], ['mlp'], ['knn'], ['logistic', 'knn'], ['mlp', 'knn']];
+export const learnerNames = (): string[] => LEARNERS.map((l) => l.join('+'));
+
+export function componentLogits(c: Component, X: Float32Array, n: number, d: number): Float32Array {
+  if (c.type === 'network') return forwardLogits(c.params, standardize(X, n, d, c.mean, c.invStd), n);
+  return knnLogits(c.params, X, n, d);
+}
+
+export function predictSpec(spec: ClassifierSpec, X: Float32Array, n: number): Float32Array {
+  const logits = spec.components.map((c) => componentLogits(c, X, n, spec.inputDim));
+  return applyStack(logits, spec.stack, spec.models.length);
+}
+
+export function trainClassifier(data: TrainMatrix, options: TrainOptions): TrainResult {
+  const started = Date.now();
+  const seed = options.seed ?? 1;
+  const log = options.onProgress ?? (() => {});
+  const K = Math.max(2, Math.min(options.folds ?? 3, data.n));
+  const recipes = componentRecipes(options.embeddingDim, seed);
+  const wanted = options.learners ? LEARNERS.filter((l) => options.learners!.includes(l.join('+'))) : LEARNERS;
+  if (wanted.length === 0) throw new Error(`no such learner; known: ${learnerNames().join(', ')}`);
+  const needed = new Set(wanted.flat());
+
+  // Out-of-fold logits of every needed component.
+  const fold = Array.from({ length: data.n }, (_, i) => hashString(options.foldKeys?.[i] ?? String(i), seed) % K);
+  const oof = new Map<string, Float32Array>();
+  for (const recipe of recipes.filter((r) => needed.has(r.name))) {
+    const out = new Float32Array(data.n * data.m);
+    for (let f = 0; f < K; f++) {
+      const trainRows: number[] = [];
+      const testRows: number[] = [];
+      fold.forEach((g, i) => (g === f ? testRows : trainRows).push(i));
+      if (testRows.length === 0 || trainRows.length === 0) continue;
+      const component = recipe.fit(selectRows(data, trainRows));
+      const test = selectRows(data, testRows);
+      const z = componentLogits(component, test.X, test.n, test.d);
+      testRows.forEach((r, i) => out.set(z.subarray(i * data.m, (i + 1) * data.m), r * data.m));
+    }
+    oof.set(recipe.name, out);
+    log(`  ${recipe.name}: out-of-fold predictions done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  }
+
+  const selection: Record<string, number> = {};
+  let best: { names: string[]; stack: StackParams; loss: number } | null = null;
+  for (const names of wanted) {
+    const parts = names.map((n) => oof.get(n)!);
+    const stack = fitStack(parts, data.Y, data.mask, data.m);
+    const loss = maskedLogLoss(applyStack(parts, stack, data.m), data.Y, data.mask);
+    selection[names.join('+')] = loss;
+    if (!best || loss < best.loss - 1e-9) best = { names, stack, loss };
+  }
+  const chosen = best!;
+  log(`  chose ${chosen.names.join('+')} (out-of-fold log loss ${chosen.loss.toFixed(4)})`);
+  const components = chosen.names.map((n) => recipes.find((r) => r.name === n)!.fit(data));
+  return {
+    spec: { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, components, stack: chosen.stack },
+    learner: chosen.names.join('+'),
+    selection,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+function standardizer(data: TrainMatrix): { mean: Float32Array; invStd: Float32Array } {
+  const { n, d, X } = data;
+  const mean = new Float32Array(d);
+  const invStd = new Float32Array(d);
+  for (let c = 0; c < d; c++) {
+    let s = 0;
+    for (let r = 0; r < n; r++) s += X[r * d + c];
+    const mu = n > 0 ? s / n : 0;
+    let v = 0;
+    for (let r = 0; r < n; r++) v += (X[r * d + c] - mu) ** 2;
+    const sd = n > 1 ? Math.sqrt(v / (n - 1)) : 1;
+    mean[c] = mu;
+    invStd[c] = sd > 1e-8 ? 1 / sd : 1;
+  }
+  return { mean, invStd };
+}
+
+function standardize(X: Float32Array, n: number, d: number, mean: Float32Array, invStd: Float32Array): Float32Array {
+  const out = new Float32Array(n * d);
+  for (let r = 0; r < n; r++) for (let c = 0; c < d; c++) out[r * d + c] = (X[r * d + c] - mean[c]) * invStd[c];
+  return out;
+}
