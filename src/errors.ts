@@ -47,6 +47,27 @@ export class NotFoundError extends SwitchyardError {
   }
 }
 
+/** No API key, or one that is unknown or revoked. */
+export class AuthenticationError extends SwitchyardError {
+  constructor(message: string, code = 'invalid_api_key') {
+    super(message, { code, httpStatus: 401, type: 'authentication_error' });
+  }
+}
+
+/** A valid API key asking for something its scope does not cover. */
+export class PermissionError extends SwitchyardError {
+  constructor(message: string, code = 'insufficient_permissions') {
+    super(message, { code, httpStatus: 403, type: 'permission_error' });
+  }
+}
+
+/** The request is valid but conflicts with the state of what it names. */
+export class ConflictError extends SwitchyardError {
+  constructor(message: string, code = 'conflict', param: string | null = null) {
+    super(message, { code, httpStatus: 409, type: 'invalid_request_error', param });
+  }
+}
+
 /** Configuration or on-disk artefacts (config file, classifier, embedder) are unusable. */
 export class ConfigError extends SwitchyardError {
   constructor(message: string, code = 'config_error', cause?: unknown) {

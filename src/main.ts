@@ -6,7 +6,9 @@ import { UsageError, parseFlags } from './cli/args';
 import { configPath, loadConfigFile } from './cli/context';
 import { type CommandContext, evalCommand, importCommand, retrainCommand, scoreCommand } from './cli/commands';
 import { startServer } from './cli/serve';
+import { keysCommand } from './cli/keys';
 import { SqliteStore } from './store/sqlite-store';
+import { ApiKeyStore } from './store/api-key-store';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from './embedding/transformers-embedder';
 import type { Embedder } from './embedding/embedder';
 import type { LoadedConfig } from './cli/context';
@@ -21,6 +23,9 @@ commands:
   score            p_success per row of a JSONL file        --data in.jsonl --out out.jsonl [--config file]
   eval             routing quality on a labelled file       --data file.jsonl [--svg chart.svg] [--prices file]
   build-embedder   build the default GloVe embedder         [--models-dir dir]
+  keys create      make a client API key (printed once)     --name N [--admin] [--config file]
+  keys list        list client API keys                     [--config file]
+  keys revoke      revoke a client API key                  --name N [--config file]
 
 The config file is --config, else $SWITCHYARD_CONFIG, else ./switchyard.yaml.`;
 
@@ -88,7 +93,7 @@ async function serve(argv: string[]): Promise<number> {
   const embedder = await openEmbedder(loaded);
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--port must be 0..65535, got "${values.port}"`);
-  const server = await startServer({ loaded, embedder, log, port });
+  const server = await startServer({ loaded, embedder, log, port, fetch: globalThis.fetch, env: process.env });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log(`${signal}: shutting down`);
@@ -114,6 +119,18 @@ export async function runCli(argv: string[]): Promise<number> {
       const built = await ensureDefaultEmbedder({ modelsDir: path.resolve(values['models-dir'] ?? 'models/embedder'), onProgress: log });
       log(`default embedder ready: ${built.embedderId}`);
       return 0;
+    }
+    if (command === 'keys') {
+      const loaded = loadConfigFile(configPath(configFlag(rest), process.env));
+      return await keysCommand(rest, {
+        keys: () => {
+          const store = new SqliteStore({ path: loaded.resolve(loaded.config.storage.path) });
+          cleanup.push(() => store.close());
+          return new ApiKeyStore(store.db);
+        },
+        out: (text) => process.stdout.write(text),
+        log,
+      });
     }
     const run = OFFLINE[command];
     if (!run) throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);

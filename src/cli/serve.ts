@@ -1,12 +1,23 @@
-// `switchyard serve`: wires the configured parts together and listens. The only place (with the other
-// commands' wiring in src/main.ts) that reads env, files and the clock for the server.
+// `switchyard serve`: wires the configured parts together and listens. Env and fetch come from
+// src/main.ts; this file reads the config's files (classifier, database) and the clock.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LoadedConfig } from './context';
 import { ClassifierRegistry } from '../routing/classifier-registry';
 import { createRouter } from '../routing/router';
 import { createApp } from '../http/app';
+import { InFlightRequests, settlesWithin } from '../http/in-flight';
 import type { Embedder } from '../embedding/embedder';
+import { buildProviders } from '../providers/registry';
+import { createCircuitBreakers } from '../providers/circuit-breaker';
+import { createChatGateway } from '../gateway/chat-gateway';
+import { createDecisionIdGenerator } from '../gateway/decision-id';
+import { SqliteStore } from '../store/sqlite-store';
+import { DecisionStore } from '../store/decision-store';
+import { ApiKeyStore } from '../store/api-key-store';
+import { BatchWriter } from '../store/log-writer';
+import type { DecisionRecord } from '../store/decision-types';
+import { errorMessage } from '../errors';
 
 export interface ServeOptions {
   loaded: LoadedConfig;
@@ -14,17 +25,26 @@ export interface ServeOptions {
   log: (message: string) => void;
   /** Overrides server.port (tests pass 0). */
   port?: number;
+  /** What providers call upstreams with. Default: the global fetch. */
+  fetch?: typeof fetch;
+  /** Where models' `apiKeyEnv` names are looked up (main passes process.env). Default: empty. */
+  env?: Record<string, string | undefined>;
 }
 
 export interface RunningServer {
   url: string;
   registry: ClassifierRegistry;
+  /** Graceful: stops accepting, lets in-flight requests finish (server.shutdownGraceMs), flushes the log, closes SQLite. */
   close(): Promise<void>;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { config, resolve } = options.loaded;
   const { log, embedder } = options;
+  // Providers first: a missing upstream key should stop start-up before anything is opened.
+  const providers = buildProviders(config.models, { fetch: options.fetch ?? globalThis.fetch, env: options.env ?? {} });
   const registry = new ClassifierRegistry({
     dir: resolve(config.routing.classifierDir),
     expectEmbedderId: embedder.id,
@@ -40,10 +60,42 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     embedder,
     classifier: () => registry.current(),
   });
+
+  const store = new SqliteStore({ path: resolve(config.storage.path) });
+  const decisions = new DecisionStore(store.db);
+  const keys = new ApiKeyStore(store.db);
+  const writer = new BatchWriter<DecisionRecord>({
+    ...config.storage.logQueue,
+    write: (rows) => decisions.insertMany(rows),
+    onError: (err, rows) => log(`warning: decision log: writing ${rows} rows failed (will retry): ${errorMessage(err)}`),
+  });
+  const breakers = createCircuitBreakers(config.models.map((m) => m.id), { now: Date.now, ...config.routing.breaker });
+  const gateway = createChatGateway({
+    router,
+    models: config.models,
+    providers,
+    breakers,
+    maxAttempts: config.routing.maxAttempts,
+    minSuccess: config.routing.minSuccess,
+    expectedOutputTokens: config.routing.expectedOutputTokens,
+    storePrompts: config.storage.storePrompts,
+    record: (row) => writer.enqueue(row),
+    newId: createDecisionIdGenerator(),
+  });
+
+  // Without keys anyone who can reach the port can spend upstream credit: only this machine may.
+  const keysAtStart = keys.hasActiveKeys();
+  const host = keysAtStart || LOOPBACK.has(config.server.host) ? config.server.host : '127.0.0.1';
+  const startedAt = Date.now();
   const app = createApp({
     router,
     classifierVersion: () => registry.current()?.version ?? null,
     embedderId: embedder.id,
+    models: config.models,
+    gateway,
+    auth: { verify: (key) => keys.verify(key), required: () => keysAtStart || keys.hasActiveKeys() },
+    inspection: { decisions, outcomes: store, models: config.models, breakers, log: writer, now: Date.now },
+    startedAt,
     bodyLimitBytes: config.server.bodyLimitBytes,
     onUnexpectedError: (err) => log(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
   });
@@ -51,24 +103,57 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     config.routing.reloadIntervalMs > 0 ? setInterval(() => void registry.refresh(), config.routing.reloadIntervalMs) : null;
   poll?.unref();
 
+  const inFlight = new InFlightRequests();
   const server = http.createServer(app);
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? config.server.port, config.server.host, () => resolveListen());
-  });
+  server.on('request', (req, res) => inFlight.track(req, res));
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? config.server.port, host, () => resolveListen());
+    });
+  } catch (err) {
+    if (poll) clearInterval(poll);
+    store.close();
+    await registry.dispose();
+    throw err;
+  }
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
   if (!registry.current()) log(`no classifier yet in ${resolve(config.routing.classifierDir)}: routing cold-start to ${router.modelIds.includes(config.routing.coldStart ?? '') ? config.routing.coldStart : 'the dearest model'} until one is trained`);
+  if (!keysAtStart) {
+    log(
+      `no API keys exist: open access, listening on 127.0.0.1 only${host === config.server.host ? '' : ` (not ${config.server.host})`}. ` +
+        'Create one with `switchyard keys create --name <name> --admin` to require keys and allow other hosts.',
+    );
+  }
   log(`switchyard listening on ${url} (models: ${router.modelIds.join(', ')})`);
+
+  let closing: Promise<void> | null = null;
+  const shutdown = async (): Promise<void> => {
+    if (poll) clearInterval(poll);
+    inFlight.drain();
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    server.closeIdleConnections();
+    const graceMs = config.server.shutdownGraceMs;
+    const finished = await settlesWithin(Promise.all([inFlight.idle(), gateway.idle()]), graceMs);
+    if (!finished) log(`shutdown: ${inFlight.count} request(s) still running after ${graceMs} ms; closing their connections`);
+    server.closeAllConnections();
+    // Cut requests abort their upstream calls and are logged as aborted; give that a moment.
+    await settlesWithin(gateway.idle(), 2_000);
+    await closed;
+    writer.close();
+    const s = writer.stats();
+    log(`decision log flushed: ${s.written} rows written${s.dropped ? `, ${s.dropped} dropped` : ''}${s.queued ? `, ${s.queued} unwritten` : ''}`);
+    store.close();
+    await registry.dispose();
+  };
 
   return {
     url,
     registry,
-    async close() {
-      if (poll) clearInterval(poll);
-      await new Promise<void>((r) => server.close(() => r()));
-      server.closeAllConnections();
-      await registry.dispose();
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
 }

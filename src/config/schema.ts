@@ -43,14 +43,27 @@ export const configSchema = z
         port: z.number().int().min(0).max(65_535).default(8080),
         /** Largest accepted request body in bytes. */
         bodyLimitBytes: z.number().int().positive().default(1_048_576),
+        /** On SIGTERM, how long in-flight requests may run on before their connections are cut. */
+        shutdownGraceMs: z.number().int().nonnegative().default(10_000),
       })
-      .default({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 1_048_576 }),
+      .prefault({}),
     storage: z
       .strictObject({
         path: z.string().min(1).default('data/switchyard.db'),
         storePrompts: z.boolean().default(true),
+        /** The decision log is written in batches off the response path; these bound how. */
+        logQueue: z
+          .strictObject({
+            /** Rows written per transaction at most. */
+            batchRows: z.number().int().positive().default(256),
+            /** Longest a row waits in memory before it is written. */
+            flushIntervalMs: z.number().int().positive().default(50),
+            /** Rows held in memory at most; at the bound a request's row is written at once instead of dropped. */
+            maxRows: z.number().int().positive().default(10_000),
+          })
+          .prefault({}),
       })
-      .default({ path: 'data/switchyard.db', storePrompts: true }),
+      .prefault({}),
     embedding: z
       .strictObject({
         /** `default` (the GloVe embedder built at install), a local folder, or a Hugging Face model id. */
@@ -70,8 +83,15 @@ export const configSchema = z
         /** How often the server checks the classifier directory for a newly promoted version. */
         reloadIntervalMs: z.number().int().nonnegative().default(2_000),
         maxAttempts: z.number().int().min(1).max(10).default(3),
+        /** Per-model circuit breaker: consecutive failures that open it, and how long it then stays open. */
+        breaker: z
+          .strictObject({
+            failureThreshold: z.number().int().min(1).default(5),
+            cooldownMs: z.number().int().positive().default(30_000),
+          })
+          .prefault({}),
       })
-      .default({ classifierDir: 'models/router', minSuccess: 0.7, expectedOutputTokens: 256, reloadIntervalMs: 2_000, maxAttempts: 3 }),
+      .prefault({}),
     models: z.array(modelConfigSchema).min(1, 'configure at least one model'),
   })
   .superRefine((cfg, ctx) => {

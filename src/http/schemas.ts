@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { InvalidInputError } from '../errors';
 import { formatIssues } from '../config/load-config';
 import { chatMessageSchema } from '../routing/prompt-text';
+import { chatRequestSchema } from '../providers/types';
+import { DECISION_STATUSES } from '../store/decision-types';
+import { DECISION_ID_PATTERN } from '../gateway/decision-id';
 
 export const routerOptionsSchema = z
   .strictObject({
@@ -26,10 +29,53 @@ export const routeRequestSchema = z
 export type RouteRequest = z.infer<typeof routeRequestSchema>;
 
 /** Parses `body` or throws a 400 naming the first bad field (param) and listing all of them. */
-export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what = 'request body'): T {
   const r = schema.safeParse(body ?? {});
   if (r.success) return r.data;
   const first = r.error.issues[0];
   const param = first && first.path.length > 0 ? first.path.map(String).join('.') : null;
-  throw new InvalidInputError(`invalid request body:\n${formatIssues(r.error.issues)}`, param, 'invalid_request');
+  throw new InvalidInputError(`invalid ${what}:\n${formatIssues(r.error.issues)}`, param, 'invalid_request');
 }
+
+// ---- Gateway ---------------------------------------------------------------------------------
+
+/** OpenAI's chat body (fields the gateway does not read pass through) plus Switchyard's `router` options. */
+export const chatCompletionBodySchema = chatRequestSchema.extend({ router: routerOptionsSchema });
+
+/** A time as ISO 8601 or epoch milliseconds, to epoch milliseconds. */
+const instant = z.string().transform((s, ctx) => {
+  const ms = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a time (use ISO 8601 or epoch milliseconds)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const decisionListQuerySchema = z.strictObject({
+  model: z.string().min(1).optional(),
+  status: z.enum(DECISION_STATUSES).optional(),
+  reason: z.string().min(1).optional(),
+  api_key: z.string().min(1).optional(),
+  since: instant.optional(),
+  until: instant.optional(),
+  /** The previous page's `next_cursor`. */
+  cursor: z.string().regex(DECISION_ID_PATTERN, 'not a cursor from a previous page').optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+export const statsQuerySchema = z.strictObject({
+  since: instant.optional(),
+  until: instant.optional(),
+});
+
+export const feedbackBodySchema = z
+  .strictObject({
+    success: z.boolean().optional(),
+    score: z.number().min(0).max(1).optional(),
+    comment: z.string().max(4000).optional(),
+  })
+  .refine((b) => (b.success === undefined) !== (b.score === undefined), {
+    message: 'give either "success" (true/false) or "score" (0..1), not both and not neither',
+    path: ['success'],
+  });

@@ -38,6 +38,69 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'decision log, feedback and client API keys',
+    // Attempts and candidates are JSON: they are read whole with their decision, never queried into.
+    // `answered_model` is null when no model answered; stats and filters then count the routed model.
+    sql: `
+      CREATE TABLE decisions (
+        id                 TEXT PRIMARY KEY,
+        created_at         INTEGER NOT NULL,
+        api_key_id         TEXT,
+        api_key_name       TEXT,
+        prompt             TEXT,
+        prompt_hash        TEXT NOT NULL,
+        requested_model    TEXT NOT NULL,
+        stream             INTEGER NOT NULL,
+        routed_model       TEXT NOT NULL,
+        answered_model     TEXT,
+        reason             TEXT NOT NULL,
+        target             REAL,
+        classifier_version TEXT,
+        embedder_id        TEXT,
+        candidates         TEXT NOT NULL,
+        fallbacks          TEXT NOT NULL,
+        attempts           TEXT NOT NULL,
+        failed_over        INTEGER NOT NULL,
+        est_input_tokens   INTEGER NOT NULL,
+        est_output_tokens  INTEGER NOT NULL,
+        prompt_tokens      INTEGER,
+        completion_tokens  INTEGER,
+        cost               REAL,
+        embed_ms           REAL NOT NULL,
+        classify_ms        REAL NOT NULL,
+        upstream_ms        REAL NOT NULL,
+        total_ms           REAL NOT NULL,
+        status             TEXT NOT NULL CHECK (status IN ('ok', 'error', 'aborted')),
+        http_status        INTEGER NOT NULL,
+        error_code         TEXT,
+        error_message      TEXT
+      );
+      CREATE INDEX decisions_created_at ON decisions (created_at);
+      CREATE INDEX decisions_api_key ON decisions (api_key_name, id);
+      CREATE TABLE feedback (
+        decision_id  TEXT PRIMARY KEY REFERENCES decisions(id) ON DELETE CASCADE,
+        model        TEXT NOT NULL,
+        score        REAL NOT NULL CHECK (score >= 0 AND score <= 1),
+        success      INTEGER,
+        comment      TEXT,
+        api_key_name TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE api_keys (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        key_hash   TEXT NOT NULL UNIQUE,
+        prefix     TEXT NOT NULL,
+        admin      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      );
+      CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {

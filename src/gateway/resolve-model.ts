@@ -1,0 +1,101 @@
+// Turns the client's `model` into a routing decision: 'auto' asks the router, a configured id is honoured
+// as asked (reason 'explicit', no fallbacks: the client named the model it wants), anything else is a 404
+// listing what is served.
+import type { ModelConfig } from '../config/schema';
+import { InvalidInputError, SwitchyardError } from '../errors';
+import { estimateCost, estimateTokens } from '../routing/cost';
+import type { Decision, Router } from '../routing/router';
+import type { LoggedCandidate } from '../store/decision-types';
+
+export const AUTO_MODEL_IDS: readonly string[] = ['auto', 'switchyard/auto'];
+
+/**
+ * The gateway's own view of a decision. The router's Decision is copied into it field by field, so the
+ * gateway and the log do not change shape when the router's type grows.
+ */
+export interface RouteDecision {
+  chosen: string;
+  fallbacks: string[];
+  reason: string;
+  target: number;
+  candidates: LoggedCandidate[];
+  classifierVersion: string | null;
+  embedderId: string | null;
+  estimatedTokens: { input: number; output: number };
+  timings: { embedMs: number; classifyMs: number; totalMs: number };
+}
+
+export interface RouterOptions {
+  min_success?: number;
+  models?: string[];
+}
+
+export interface ResolveDeps {
+  router: Router;
+  models: readonly ModelConfig[];
+  minSuccess: number;
+  expectedOutputTokens: number;
+}
+
+export class ModelNotFoundError extends SwitchyardError {
+  constructor(model: string, valid: readonly string[]) {
+    super(`The model "${model}" does not exist or is not served here. Valid models: ${valid.join(', ')}`, {
+      code: 'model_not_found',
+      httpStatus: 404,
+      type: 'invalid_request_error',
+      param: 'model',
+    });
+  }
+}
+
+export async function resolveModel(
+  deps: ResolveDeps,
+  input: { model: string; prompt: string; maxTokens: number | undefined; router: RouterOptions | undefined },
+): Promise<RouteDecision> {
+  if (AUTO_MODEL_IDS.includes(input.model)) {
+    const d = await deps.router.route({
+      prompt: input.prompt,
+      maxTokens: input.maxTokens,
+      minSuccess: input.router?.min_success,
+      models: input.router?.models,
+    });
+    return fromRouterDecision(d);
+  }
+  const model = deps.models.find((m) => m.id === input.model);
+  if (!model) throw new ModelNotFoundError(input.model, [...AUTO_MODEL_IDS, ...deps.models.map((m) => m.id)]);
+  if (input.router !== undefined) {
+    throw new InvalidInputError(`"router" options apply only to model "auto"; "${input.model}" was asked for by name`, 'router', 'router_needs_auto');
+  }
+  const tokens = { input: estimateTokens(input.prompt), output: input.maxTokens ?? deps.expectedOutputTokens };
+  return {
+    chosen: model.id,
+    fallbacks: [],
+    reason: 'explicit',
+    target: deps.minSuccess,
+    candidates: [{ model: model.id, pSuccess: null, estimatedCost: estimateCost(model.price, tokens.input, tokens.output), eligible: true }],
+    classifierVersion: null,
+    embedderId: null,
+    estimatedTokens: tokens,
+    timings: { embedMs: 0, classifyMs: 0, totalMs: 0 },
+  };
+}
+
+export function fromRouterDecision(d: Decision): RouteDecision {
+  return {
+    chosen: d.chosen,
+    fallbacks: [...d.fallbacks],
+    reason: d.reason,
+    target: d.target,
+    candidates: d.candidates.map((c) => ({
+      model: c.model,
+      pSuccess: c.pSuccess,
+      estimatedCost: c.estimatedCost,
+      eligible: c.eligible,
+      ...(c.excludedBecause ? { excludedBecause: c.excludedBecause } : {}),
+    })),
+    classifierVersion: d.classifierVersion,
+    embedderId: d.embedderId,
+    estimatedTokens: { ...d.estimatedTokens },
+    timings: { ...d.timings },
+  };
+}

@@ -1,0 +1,76 @@
+// The decision log over HTTP: list with filters and cursor pages (admin), one decision with its feedback
+// (admin or the key that made it), and feedback on a decision (the same).
+import { Router as ExpressRouter } from 'express';
+import type { ModelConfig } from '../../config/schema';
+import { NotFoundError } from '../../errors';
+import { recordFeedback } from '../../inspection/feedback';
+import type { CircuitBreaker } from '../../providers/circuit-breaker';
+import type { DecisionStore } from '../../store/decision-store';
+import type { StoredDecision } from '../../store/decision-types';
+import type { BatchWriterStats } from '../../store/log-writer';
+import type { OutcomeStore } from '../../store/types';
+import { principalOf, requireAdmin, requireOwnerOrAdmin } from '../auth';
+import { decisionLogJson } from '../decision-log-json';
+import { decisionListQuerySchema, feedbackBodySchema, parseBody } from '../schemas';
+
+export interface InspectionDeps {
+  decisions: DecisionStore;
+  outcomes: OutcomeStore;
+  models: readonly ModelConfig[];
+  breakers: ReadonlyMap<string, CircuitBreaker>;
+  /** The decision log's queue: flushed before reads, so a client always finds its own latest request. */
+  log: { flush(): void; stats(): BatchWriterStats };
+  /** Epoch milliseconds. */
+  now: () => number;
+}
+
+export function decisionRoutes(deps: InspectionDeps): ExpressRouter {
+  const routes = ExpressRouter();
+
+  const find = (id: string): StoredDecision => {
+    deps.log.flush();
+    const d = deps.decisions.get(id);
+    if (!d) throw new NotFoundError(`no decision with id "${id}"`, 'decision_not_found', 'id');
+    return d;
+  };
+
+  routes.get('/v1/decisions', (req, res) => {
+    requireAdmin(principalOf(res), 'listing decisions');
+    const q = parseBody(decisionListQuerySchema, req.query, 'query');
+    deps.log.flush();
+    const page = deps.decisions.list(
+      { model: q.model, status: q.status, reason: q.reason, apiKeyName: q.api_key, since: q.since, until: q.until, before: q.cursor },
+      q.limit,
+    );
+    const last = page.rows.at(-1);
+    res.json({ object: 'list', data: page.rows.map(decisionLogJson), has_more: page.hasMore, next_cursor: page.hasMore && last ? last.id : null });
+  });
+
+  routes.get('/v1/decisions/:id', (req, res) => {
+    const d = find(req.params.id);
+    requireOwnerOrAdmin(principalOf(res), d.apiKey?.id ?? null, 'reading');
+    res.json(decisionLogJson(d));
+  });
+
+  routes.post('/v1/decisions/:id/feedback', (req, res) => {
+    const body = parseBody(feedbackBodySchema, req.body);
+    const d = find(req.params.id);
+    const principal = principalOf(res);
+    requireOwnerOrAdmin(principal, d.apiKey?.id ?? null, 'rating');
+    const result = recordFeedback(deps, d, body, principal.key?.name ?? null);
+    res.json({
+      object: 'switchyard.feedback',
+      decision_id: d.id,
+      model: result.model,
+      score: result.score,
+      success: result.success,
+      comment: result.comment,
+      trains: result.trains,
+      ...(result.trains
+        ? {}
+        : { note: 'prompts are not stored (storage.storePrompts: false), so this feedback is kept on the decision but cannot train the router' }),
+    });
+  });
+
+  return routes;
+}

@@ -1,0 +1,33 @@
+// GET /v1/stats (admin): per-model and overall figures over a window, default the last 24 hours.
+import { Router as ExpressRouter } from 'express';
+import { InvalidInputError } from '../../errors';
+import { buildStats } from '../../inspection/stats';
+import { aggregateDecisions } from '../../store/decision-stats';
+import { principalOf, requireAdmin } from '../auth';
+import { parseBody, statsQuerySchema } from '../schemas';
+import type { InspectionDeps } from './decisions';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function statsRoutes(deps: InspectionDeps): ExpressRouter {
+  const routes = ExpressRouter();
+  routes.get('/v1/stats', (req, res) => {
+    requireAdmin(principalOf(res), 'reading stats');
+    const q = parseBody(statsQuerySchema, req.query, 'query');
+    const until = q.until ?? deps.now() + 1;
+    const since = q.since ?? until - DAY_MS;
+    if (since >= until) throw new InvalidInputError('"since" must be before "until"', 'since');
+    deps.log.flush();
+    res.json(
+      buildStats({
+        aggregates: aggregateDecisions(deps.decisions.db, since, until),
+        models: deps.models,
+        breakers: deps.breakers,
+        log: deps.log.stats(),
+        since,
+        until,
+      }),
+    );
+  });
+  return routes;
+}

@@ -1,0 +1,116 @@
+// Keeps decision-log writes off the response path: requests only push a row onto an in-memory queue, and
+// rows are written in batches, one transaction each, after the response has gone. The queue is bounded:
+// at the bound the row is written at once (the request pays for the write) rather than dropped.
+import { performance } from 'node:perf_hooks';
+
+export interface BatchWriterOptions<T> {
+  /** Writes rows in one transaction; throws if nothing was written. */
+  write: (rows: readonly T[]) => void;
+  batchRows: number;
+  flushIntervalMs: number;
+  maxRows: number;
+  /** A failed write; its rows stay queued for the next flush (see `maxRows` for when some must go). */
+  onError: (err: unknown, rows: number) => void;
+  /** Monotonic milliseconds, for flush timings. */
+  clock?: () => number;
+}
+
+export interface BatchWriterStats {
+  queued: number;
+  written: number;
+  /** Rows given up after repeated write failures filled the queue past twice its bound. */
+  dropped: number;
+  batches: number;
+  /** Flushes forced by a full queue (the row's request waited for the write). */
+  forcedFlushes: number;
+  failures: number;
+  maxBatchRows: number;
+  flushMsTotal: number;
+  flushMsMax: number;
+}
+
+export class BatchWriter<T> {
+  private queue: T[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private closed = false;
+  private readonly clock: () => number;
+  private readonly counters: Omit<BatchWriterStats, 'queued'> = {
+    written: 0, dropped: 0, batches: 0, forcedFlushes: 0, failures: 0, maxBatchRows: 0, flushMsTotal: 0, flushMsMax: 0,
+  };
+
+  constructor(private readonly options: BatchWriterOptions<T>) {
+    this.clock = options.clock ?? (() => performance.now());
+  }
+
+  enqueue(row: T): void {
+    this.queue.push(row);
+    if (this.closed) {
+      // Rows that arrive during shutdown (streams cut at the end of the grace period) are written at once.
+      this.flush();
+      return;
+    }
+    if (this.queue.length >= this.options.maxRows) {
+      this.counters.forcedFlushes += 1;
+      this.flush();
+    } else if (this.queue.length >= this.options.batchRows) {
+      this.immediate ??= setImmediate(() => {
+        this.immediate = null;
+        this.flush();
+      });
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = null;
+        this.flush();
+      }, this.options.flushIntervalMs);
+    }
+  }
+
+  /** Writes everything queued now, in batches of at most `batchRows`. Synchronous. */
+  flush(): void {
+    this.cancelTimers();
+    while (this.queue.length > 0) {
+      const batch = this.queue.slice(0, this.options.batchRows);
+      const t0 = this.clock();
+      try {
+        this.options.write(batch);
+      } catch (err) {
+        this.counters.failures += 1;
+        this.options.onError(err, batch.length);
+        // Memory stays bounded even while the disk refuses writes: past twice the bound the oldest go.
+        const excess = this.queue.length - 2 * this.options.maxRows;
+        if (excess > 0) {
+          this.queue.splice(0, excess);
+          this.counters.dropped += excess;
+        }
+        if (!this.closed) this.timer ??= setTimeout(() => ((this.timer = null), this.flush()), this.options.flushIntervalMs);
+        return;
+      }
+      const ms = this.clock() - t0;
+      this.queue.splice(0, batch.length);
+      this.counters.written += batch.length;
+      this.counters.batches += 1;
+      this.counters.maxBatchRows = Math.max(this.counters.maxBatchRows, batch.length);
+      this.counters.flushMsTotal += ms;
+      this.counters.flushMsMax = Math.max(this.counters.flushMsMax, ms);
+    }
+  }
+
+  /** Flushes what is queued and stops the timers; later rows are written as they arrive. */
+  close(): void {
+    this.closed = true;
+    this.flush();
+    this.cancelTimers();
+  }
+
+  stats(): BatchWriterStats {
+    return { queued: this.queue.length, ...this.counters };
+  }
+
+  private cancelTimers(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+  }
+}

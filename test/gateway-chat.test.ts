@@ -1,0 +1,194 @@
+// The chat-completions gateway as clients see it: the official openai npm client, unmodified, against a
+// real server whose models point at a real fake upstream on 127.0.0.1.
+import OpenAI from 'openai';
+import { DECISION_ID_PATTERN } from '../src/gateway/decision-id';
+import type { DecisionLogJson } from '../src/http/decision-log-json';
+import { completionBody, startFakeUpstream, streamEvents, type FakeUpstream } from './support/fake-upstream';
+import { type ErrorJson, type ListJson, type TestGateway, startTestGateway } from './support/gateway';
+
+const UPSTREAM_KEY = 'sk-upstream-secret-123';
+
+const config = (baseUrl: string) => `
+server: { host: 127.0.0.1, port: 0, bodyLimitBytes: 4000 }
+storage: { path: data/gw.db, logQueue: { flushIntervalMs: 10 } }
+routing: { classifierDir: router, coldStart: cheap, reloadIntervalMs: 0 }
+models:
+  - { id: cheap, provider: openai, baseUrl: "${baseUrl}", upstreamModel: up-cheap, apiKeyEnv: CHEAP_KEY, price: { inputPerMTok: 1, outputPerMTok: 2 } }
+  - { id: dear, provider: openai, baseUrl: "${baseUrl}", upstreamModel: up-dear, price: { inputPerMTok: 10, outputPerMTok: 20 } }
+  - { id: sim-one, provider: sim, price: { inputPerMTok: 3, outputPerMTok: 4 }, sim: { reply: "simulated answer with several words in it" } }
+`;
+
+describe('POST /v1/chat/completions and GET /v1/models', () => {
+  let upstream: FakeUpstream;
+  let gw: TestGateway;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream((req) => {
+      const body = req.body as { stream?: boolean; model: string; stream_options?: { include_usage?: boolean } };
+      return body.stream
+        ? { type: 'sse', events: streamEvents('Paris is the capital of France.', { model: body.model, includeUsage: body.stream_options?.include_usage }) }
+        : { type: 'json', body: completionBody('Paris.', body.model) };
+    });
+    gw = await startTestGateway({ yaml: config(upstream.baseUrl), env: { CHEAP_KEY: UPSTREAM_KEY } });
+    client = new OpenAI({ apiKey: 'not-needed-without-keys', baseURL: `${gw.url}/v1`, maxRetries: 0, timeout: 5_000 });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  const decision = async (id: string) => (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${id}`)).json;
+
+  it('answers a non-streaming auto request through the openai client, naming the model that answered', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'Capital of France?' }] })
+      .withResponse();
+    expect(data.choices[0].message.content).toBe('Paris.');
+    expect(data.model).toBe('cheap');
+    expect(data.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 7 });
+    const id = response.headers.get('x-switchyard-decision-id') ?? '';
+    expect(id).toMatch(DECISION_ID_PATTERN);
+    expect(response.headers.get('x-switchyard-model')).toBe('cheap');
+
+    // The upstream got its own model name and key, and none of Switchyard's fields.
+    const sent = upstream.received.at(-1)!;
+    expect(sent.body).toMatchObject({ model: 'up-cheap', stream: false, messages: [{ role: 'user', content: 'Capital of France?' }] });
+    expect(sent.body).not.toHaveProperty('router');
+    expect(sent.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+
+    const d = await decision(id);
+    expect(d).toMatchObject({
+      id, model: 'cheap', status: 'ok', http_status: 200, api_key: null,
+      request: { model: 'auto', stream: false, prompt: 'Capital of France?' },
+      decision: { model: 'cheap', fallbacks: ['sim-one', 'dear'], reason: 'cold-start' },
+      usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
+      attempts: [{ model: 'cheap', status: 'ok' }],
+    });
+    // Actual cost from the configured prices: 5 × $1/M + 7 × $2/M.
+    expect(d.cost).toBeCloseTo(19e-6, 12);
+    expect(d.decision.candidates.map((c) => c.model)).toEqual(['cheap', 'dear', 'sim-one']);
+    expect(d.timings_ms.total).toBeGreaterThanOrEqual(d.timings_ms.upstream);
+  });
+
+  it('streams through the openai client with usage when include_usage is set, headers included', async () => {
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'switchyard/auto', messages: [{ role: 'user', content: 'Capital of France?' }], stream: true, stream_options: { include_usage: true } })
+      .withResponse();
+    expect(response.headers.get('x-switchyard-model')).toBe('cheap');
+    expect(response.headers.get('x-switchyard-decision-id')).toMatch(DECISION_ID_PATTERN);
+    let text = '';
+    const models = new Set<string>();
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      models.add(chunk.model);
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe('Paris is the capital of France.');
+    expect([...models]).toEqual(['cheap']);
+    expect(usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 8 });
+  });
+
+  it('asks the upstream for usage on every stream but hides it from clients that did not ask; the log has it', async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'Capital of France?' }] }),
+    });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const id = res.headers.get('x-switchyard-decision-id') ?? '';
+    const body = await res.text();
+    expect(body).not.toMatch(/usage/);
+    expect(body.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(upstream.received.at(-1)!.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    const d = await decision(id);
+    expect(d).toMatchObject({ status: 'ok', model: 'cheap', request: { stream: true }, usage: { prompt_tokens: 5, completion_tokens: 8 } });
+    expect(d.attempts[0].first_chunk_ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('sends a configured model id to that model, logged with reason explicit and no fallbacks', async () => {
+    const { data, response } = await client.chat.completions.create({ model: 'dear', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    expect(data.model).toBe('dear');
+    expect(upstream.received.at(-1)!.body).toMatchObject({ model: 'up-dear' });
+    // No apiKeyEnv on this model: no authorization header goes upstream.
+    expect(upstream.received.at(-1)!.headers.authorization).toBeUndefined();
+    const d = await decision(response.headers.get('x-switchyard-decision-id')!);
+    expect(d).toMatchObject({ model: 'dear', decision: { model: 'dear', reason: 'explicit', fallbacks: [] }, request: { model: 'dear' } });
+  });
+
+  it('runs the sim provider end to end, streaming included', async () => {
+    const done = await client.chat.completions.create({ model: 'sim-one', messages: [{ role: 'user', content: 'hello' }] });
+    expect(done.choices[0].message.content).toBe('simulated answer with several words in it');
+    const stream = await client.chat.completions.create({ model: 'sim-one', stream: true, messages: [{ role: 'user', content: 'hello' }] });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('simulated answer with several words in it');
+  });
+
+  it('answers an unknown model with 404 in OpenAI shape, listing the valid ids', async () => {
+    await expect(client.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({
+      status: 404,
+      code: 'model_not_found',
+    });
+    const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { model: 'gpt-9', messages: [{ role: 'user', content: 'hi' }] } });
+    expect(res.status).toBe(404);
+    expect(res.json.error).toMatchObject({ type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+    expect(res.json.error.message).toMatch(/gpt-9.*auto, switchyard\/auto, cheap, dear, sim-one/);
+  });
+
+  it('lists auto and the configured models in OpenAI list shape', async () => {
+    const ids: string[] = [];
+    for await (const m of client.models.list()) ids.push(m.id);
+    expect(ids).toEqual(['auto', 'cheap', 'dear', 'sim-one']);
+    const raw = await gw.call<ListJson<{ object: string; owned_by: string }>>('GET', '/v1/models');
+    expect(raw.json.object).toBe('list');
+    expect(raw.json.data[0]).toMatchObject({ object: 'model', owned_by: 'switchyard' });
+  });
+
+  it('honours router options with auto, and refuses them with a named model', async () => {
+    const narrowed = await gw.call('POST', '/v1/chat/completions', {
+      body: { model: 'auto', messages: [{ role: 'user', content: 'hi' }], router: { models: ['dear'], min_success: 0.9 } },
+    });
+    expect(narrowed.status).toBe(200);
+    expect(narrowed.json.model).toBe('dear');
+    const d = await decision(narrowed.headers.get('x-switchyard-decision-id')!);
+    expect(d.decision).toMatchObject({ model: 'dear', target: 0.9 });
+    expect(d.decision.candidates.find((c) => c.model === 'cheap')).toMatchObject({ eligible: false, excluded_because: 'not-requested' });
+
+    const refused = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { model: 'cheap', messages: [{ role: 'user', content: 'hi' }], router: { min_success: 0.5 } } });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error).toMatchObject({ param: 'router', code: 'router_needs_auto' });
+  });
+
+  it.each([
+    ['no messages', { model: 'auto' }, 400, 'messages'],
+    ['empty messages', { model: 'auto', messages: [] }, 400, 'messages'],
+    ['no model', { messages: [{ role: 'user', content: 'x' }] }, 400, 'model'],
+    ['a bad router target', { model: 'auto', messages: [{ role: 'user', content: 'x' }], router: { min_success: 2 } }, 400, 'router.min_success'],
+  ])('rejects %s with 400 naming the field', async (_what, body, status, param) => {
+    const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body });
+    expect(res.status).toBe(status);
+    expect(res.json.error).toMatchObject({ type: 'invalid_request_error', param });
+  });
+
+  it('refuses bodies over the configured limit with 413, no stack trace', async () => {
+    const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { model: 'auto', messages: [{ role: 'user', content: 'x'.repeat(5_000) }] } });
+    expect(res.status).toBe(413);
+    expect(res.json.error.code).toBe('request_too_large');
+    expect(res.text).not.toMatch(/at .*\.[jt]s:\d+/);
+  });
+
+  it('never shows the upstream key: not in errors the upstream echoes, not in the log, not in server logs', async () => {
+    upstream.enqueue({ type: 'error', status: 400, message: `Incorrect API key provided: ${UPSTREAM_KEY}` });
+    const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { model: 'cheap', messages: [{ role: 'user', content: 'hi' }] } });
+    expect(res.status).toBe(400);
+    expect(res.json.error.message).toMatch(/\[redacted\]/);
+    expect(res.text).not.toContain(UPSTREAM_KEY);
+    const d = await gw.call('GET', `/v1/decisions/${res.headers.get('x-switchyard-decision-id')}`);
+    expect(d.json).toMatchObject({ status: 'error', http_status: 400 });
+    const list = await gw.call('GET', '/v1/decisions?limit=500');
+    const stats = await gw.call('GET', '/v1/stats');
+    for (const text of [d.text, list.text, stats.text, gw.logs.join('\n')]) expect(text).not.toContain(UPSTREAM_KEY);
+  });
+});
