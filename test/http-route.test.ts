@@ -19,6 +19,10 @@ models:
   - { id: sim-large, provider: sim, price: { inputPerMTok: 5, outputPerMTok: 15 } }
 `;
 
+// Response bodies are checked field by field below; a loose type keeps those checks readable.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = async (res: Response): Promise<any> => res.json();
+
 describe('HTTP: /healthz and /v1/route', () => {
   const tmp = makeTempDir();
   let server: RunningServer;
@@ -39,13 +43,13 @@ describe('HTTP: /healthz and /v1/route', () => {
   it('answers /healthz', async () => {
     const res = await fetch(`${server.url}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', classifier_version: null, models: ['sim-small', 'sim-medium', 'sim-large'] });
+    expect(await json(res)).toMatchObject({ status: 'ok', classifier_version: null, models: ['sim-small', 'sim-medium', 'sim-large'] });
   });
 
   it('routes cold-start before any classifier exists, with fallbacks cheapest first', async () => {
     const res = await post({ messages: [{ role: 'user', content: 'Hello there' }] });
     expect(res.status).toBe(200);
-    const d = await res.json();
+    const d = await json(res);
     expect(d).toMatchObject({ model: 'sim-large', fallbacks: ['sim-small', 'sim-medium'], reason: 'cold-start', target: 0.7, classifier_version: null });
     expect(d.candidates).toHaveLength(3);
     expect(d.candidates[0]).toMatchObject({ model: 'sim-small', p_success: null, eligible: true });
@@ -60,20 +64,20 @@ describe('HTTP: /healthz and /v1/route', () => {
   ])('rejects %s with 400 in OpenAI error shape', async (_what, body, status, param) => {
     const res = await post(body);
     expect(res.status).toBe(status);
-    const json = await res.json();
-    expect(json.error).toMatchObject({ type: 'invalid_request_error', param });
-    expect(typeof json.error.message).toBe('string');
+    const answer = await json(res);
+    expect(answer.error).toMatchObject({ type: 'invalid_request_error', param });
+    expect(typeof answer.error.message).toBe('string');
   });
 
   it('lists valid model ids when a model is unknown', async () => {
-    const json = await (await post({ prompt: 'x', router: { models: ['gpt-9'] } })).json();
-    expect(json.error.message).toMatch(/gpt-9.*configured: sim-small, sim-medium, sim-large/);
+    const answer = await json(await post({ prompt: 'x', router: { models: ['gpt-9'] } }));
+    expect(answer.error.message).toMatch(/gpt-9.*configured: sim-small, sim-medium, sim-large/);
   });
 
   it('rejects malformed JSON (400) and oversized bodies (413), without stack traces', async () => {
     const bad = await post(null, '{"prompt": ');
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.code).toBe('invalid_json');
+    expect((await json(bad)).error.code).toBe('invalid_json');
     const big = await post({ prompt: 'x'.repeat(5000) });
     expect(big.status).toBe(413);
     const text = await big.text();
@@ -84,7 +88,7 @@ describe('HTTP: /healthz and /v1/route', () => {
   it('unknown paths get a 404 in the same shape', async () => {
     const res = await fetch(`${server.url}/v1/nothing`);
     expect(res.status).toBe(404);
-    expect((await res.json()).error.code).toBe('unknown_url');
+    expect((await json(res)).error.code).toBe('unknown_url');
   });
 
   it('picks up a newly promoted classifier without a restart and routes on learned probabilities', async () => {
@@ -99,10 +103,10 @@ describe('HTTP: /healthz and /v1/route', () => {
     let version: string | null = null;
     for (let i = 0; i < 100 && version === null; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      version = (await (await fetch(`${server.url}/healthz`)).json()).classifier_version;
+      version = (await json(await fetch(`${server.url}/healthz`))).classifier_version;
     }
     expect(version).toBe('v0001');
-    const d = await (await post({ prompt: 'What is the capital of France?', router: { min_success: 0.5 } })).json();
+    const d = await json(await post({ prompt: 'What is the capital of France?', router: { min_success: 0.5 } }));
     expect(d.classifier_version).toBe('v0001');
     expect(d.embedder_id).toBe('fake-bow-32');
     expect(['cheapest-above-target', 'best-below-target']).toContain(d.reason);
@@ -113,12 +117,12 @@ describe('HTTP: /healthz and /v1/route', () => {
     expect(d.timings_ms.total).toBeGreaterThanOrEqual(d.timings_ms.embed + d.timings_ms.classify);
 
     // A long prompt exceeds sim-medium's 300-token window: excluded, with the reason.
-    const long = await (await post({ prompt: 'word '.repeat(300) })).json();
+    const long = await json(await post({ prompt: 'word '.repeat(300) }));
     expect(long.candidates.find((c: { model: string }) => c.model === 'sim-medium')).toMatchObject({ eligible: false, excluded_because: 'context-window' });
     expect([long.model, ...long.fallbacks]).not.toContain('sim-medium');
 
     // Narrowing to one model routes there whatever the probabilities say.
-    const only = await (await post({ prompt: 'Prove Fermat', router: { models: ['sim-small'] } })).json();
+    const only = await json(await post({ prompt: 'Prove Fermat', router: { models: ['sim-small'] } }));
     expect(only).toMatchObject({ model: 'sim-small', fallbacks: [] });
   });
 });

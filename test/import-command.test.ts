@@ -50,7 +50,6 @@ describe('switchyard import', () => {
     ['an outcome outside [0,1]', '{"id": "c", "prompt": "x", "outcomes": {"m": 2}}', /line 3: invalid row:\n.*outcomes\.m: outcomes must be in \[0,1\]/],
     ['no outcomes', '{"id": "c", "prompt": "x", "outcomes": {}}', /line 3: invalid row/],
     ['a missing prompt', '{"id": "c", "outcomes": {"m": 1}}', /line 3: invalid row:\n.*prompt/],
-    ['a duplicate id', '{"id": "a", "prompt": "x", "outcomes": {"m": 1}}', /line 3: id "a" already appeared on line 1/],
   ])('rejects a file with %s, naming the line, and writes nothing', async (_what, bad, message) => {
     store.importSamples([{ id: 'existing', prompt: 'p', source: null, outcomes: { m: 1 }, costs: {}, origin: 'import' }]);
     const file = write('bad.jsonl', [
@@ -64,6 +63,17 @@ describe('switchyard import', () => {
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).toContain('bad.jsonl');
     expect(store.listSamples().map((s) => s.id)).toEqual(['existing']);
+  });
+
+  it('keeps the last row of a repeated id, as an upsert would, and says which lines repeat', async () => {
+    const file = write('dups.jsonl', [
+      '{"id": "a", "prompt": "first", "outcomes": {"m": 1}}',
+      '{"id": "b", "prompt": "second", "outcomes": {"m": 0}}',
+      '{"id": "a", "prompt": "first, corrected", "outcomes": {"m": 0}}',
+    ]);
+    await importCommand([file], ctx);
+    expect(store.listSamples().map((s) => [s.id, s.prompt, s.outcomes.m])).toEqual([['a', 'first, corrected', 0], ['b', 'second', 0]]);
+    expect(logs.join('\n')).toMatch(/id "a" appears on lines 1, 3; the last one is kept/);
   });
 
   it('says which file it cannot read', async () => {

@@ -17,9 +17,20 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
 }
 
 function networkLogits(g: Graph, c: Extract<Component, { type: 'network' }>, input: string, p: string, d: number): string {
-  const { params } = c;
-  g.initializers.push(floatTensor(`${p}_mean`, [d], c.mean), floatTensor(`${p}_inv_std`, [d], c.invStd));
-  g.nodes.push(node('Sub', [input, `${p}_mean`], [`${p}_centred`]), node('Mul', [`${p}_centred`, `${p}_inv_std`], [`${p}_x`]));
+  const { params, columns } = c;
+  let x = input;
+  if (columns.start !== 0 || columns.end !== d) {
+    g.initializers.push(
+      int64Tensor(`${p}_col_starts`, [1], [columns.start]),
+      int64Tensor(`${p}_col_ends`, [1], [columns.end]),
+      int64Tensor(`${p}_col_axes`, [1], [1]),
+    );
+    g.nodes.push(node('Slice', [input, `${p}_col_starts`, `${p}_col_ends`, `${p}_col_axes`], [`${p}_cols`]));
+    x = `${p}_cols`;
+  }
+  const w = columns.end - columns.start;
+  g.initializers.push(floatTensor(`${p}_mean`, [w], c.mean), floatTensor(`${p}_inv_std`, [w], c.invStd));
+  g.nodes.push(node('Sub', [x, `${p}_mean`], [`${p}_centred`]), node('Mul', [`${p}_centred`, `${p}_inv_std`], [`${p}_x`]));
   let h = `${p}_x`;
   if (params.hidden) {
     const l = params.hidden;

@@ -23,9 +23,13 @@ export type OutcomeRow = z.infer<typeof outcomeRowSchema>;
 export const promptRowSchema = z.object({ id, prompt: z.string() });
 export type PromptRow = z.infer<typeof promptRowSchema>;
 
+/** Rows with the line each came from (1-based), so later checks can name lines too. */
 export function parseJsonl<T>(text: string, schema: z.ZodType<T>, origin: string): T[] {
-  const rows: T[] = [];
-  const seen = new Map<string, number>();
+  return parseJsonlWithLines(text, schema, origin).map((r) => r.row);
+}
+
+export function parseJsonlWithLines<T>(text: string, schema: z.ZodType<T>, origin: string): { row: T; line: number }[] {
+  const rows: { row: T; line: number }[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
@@ -41,28 +45,41 @@ export function parseJsonl<T>(text: string, schema: z.ZodType<T>, origin: string
     if (!parsed.success) {
       throw new InvalidInputError(`${where}: invalid row:\n${formatIssues(parsed.error.issues)}`, null, 'invalid_file');
     }
-    const rowId = (parsed.data as { id?: string }).id;
-    if (rowId !== undefined) {
-      const first = seen.get(rowId);
-      if (first !== undefined) {
-        throw new InvalidInputError(`${where}: id "${rowId}" already appeared on line ${first}`, null, 'invalid_file');
-      }
-      seen.set(rowId, i + 1);
-    }
-    rows.push(parsed.data);
+    rows.push({ row: parsed.data, line: i + 1 });
   }
   return rows;
 }
 
 export function readJsonlFile<T>(file: string, schema: z.ZodType<T>): T[] {
+  return readJsonlFileWithLines(file, schema).map((r) => r.row);
+}
+
+export function readJsonlFileWithLines<T>(file: string, schema: z.ZodType<T>): { row: T; line: number }[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new InvalidInputError(`cannot read ${file}: ${(err as Error).message}`, null, 'file_not_readable');
   }
-  return parseJsonl(text, schema, file);
+  return parseJsonlWithLines(text, schema, file);
 }
 
 export const readOutcomeFile = (file: string): OutcomeRow[] => readJsonlFile(file, outcomeRowSchema);
 export const readPromptFile = (file: string): PromptRow[] => readJsonlFile(file, promptRowSchema);
+
+/**
+ * Keeps the last row of each id (an import is an upsert by id, so a later line replaces an earlier one,
+ * as it would across two imports) and reports the ids that repeat with the lines they were on.
+ */
+export function lastRowPerId<T extends { id: string }>(rows: readonly { row: T; line: number }[]): { rows: T[]; repeated: { id: string; lines: number[] }[] } {
+  const byId = new Map<string, { row: T; lines: number[] }>();
+  for (const { row, line } of rows) {
+    const seen = byId.get(row.id);
+    if (seen) {
+      seen.row = row;
+      seen.lines.push(line);
+    } else byId.set(row.id, { row, lines: [line] });
+  }
+  const repeated = [...byId.entries()].filter(([, v]) => v.lines.length > 1).map(([id, v]) => ({ id, lines: v.lines }));
+  return { rows: [...byId.values()].map((v) => v.row), repeated };
+}

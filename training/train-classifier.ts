@@ -8,7 +8,15 @@ import { type TrainMatrix, hashString, selectRows } from './matrix';
 import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
 
 export type Component =
-  | { type: 'network'; name: string; mean: Float32Array; invStd: Float32Array; params: NetworkParams }
+  | {
+      type: 'network';
+      name: string;
+      /** The feature columns [start, end) this component reads (all, the embedding, or the extra features). */
+      columns: { start: number; end: number };
+      mean: Float32Array;
+      invStd: Float32Array;
+      params: NetworkParams;
+    }
   | { type: 'knn'; name: string; params: KnnParams };
 
 export interface ClassifierSpec {
@@ -23,6 +31,8 @@ export interface ClassifierSpec {
 
 interface ComponentRecipe {
   name: string;
+  /** Whether the component has anything to read in rows of this width. */
+  usable(d: number): boolean;
   fit(data: TrainMatrix): Component;
 }
 
@@ -46,13 +56,33 @@ export interface TrainResult {
   seconds: number;
 }
 
-function networkRecipe(name: string, fit: Partial<FitOptions>): ComponentRecipe {
+type ColumnSet = 'all' | 'embedding' | 'extra';
+
+function columnRange(set: ColumnSet, d: number, embeddingDim: number): { start: number; end: number } {
+  if (set === 'embedding') return { start: 0, end: embeddingDim };
+  if (set === 'extra') return { start: embeddingDim, end: d };
+  return { start: 0, end: d };
+}
+
+function sliceColumns(X: Float32Array, n: number, d: number, { start, end }: { start: number; end: number }): Float32Array {
+  if (start === 0 && end === d) return X;
+  const w = end - start;
+  const out = new Float32Array(n * w);
+  for (let r = 0; r < n; r++) out.set(X.subarray(r * d + start, r * d + end), r * w);
+  return out;
+}
+
+function networkRecipe(name: string, set: ColumnSet, embeddingDim: number, fit: Partial<FitOptions>): ComponentRecipe {
   return {
     name,
+    usable: (d) => columnRange(set, d, embeddingDim).end > columnRange(set, d, embeddingDim).start,
     fit(data) {
-      const { mean, invStd } = standardizer(data);
-      const Xs = standardize(data.X, data.n, data.d, mean, invStd);
-      return { type: 'network', name, mean, invStd, params: fitNetwork({ ...data, X: Xs }, fit) };
+      const columns = columnRange(set, data.d, embeddingDim);
+      const w = columns.end - columns.start;
+      const X = sliceColumns(data.X, data.n, data.d, columns);
+      const { mean, invStd } = standardizer(X, data.n, w);
+      const Xs = standardize(X, data.n, w, mean, invStd);
+      return { type: 'network', name, columns, mean, invStd, params: fitNetwork({ ...data, d: w, X: Xs }, fit) };
     },
   };
 }
@@ -60,6 +90,7 @@ function networkRecipe(name: string, fit: Partial<FitOptions>): ComponentRecipe 
 function knnRecipe(name: string, embeddingDim: number, options: KnnOptions): ComponentRecipe {
   return {
     name,
+    usable: () => true,
     fit(data) {
       const keys = new Float32Array(data.n * embeddingDim);
       for (let r = 0; r < data.n; r++) keys.set(data.X.subarray(r * data.d, r * data.d + embeddingDim), r * embeddingDim);
@@ -70,18 +101,25 @@ function knnRecipe(name: string, embeddingDim: number, options: KnnOptions): Com
 
 export function componentRecipes(embeddingDim: number, seed: number): ComponentRecipe[] {
   return [
-    networkRecipe('logistic', { hiddenUnits: 0, l2: 1e-3, epochs: 30, learningRate: 0.01, seed }),
-    networkRecipe('mlp', { hiddenUnits: 64, l2: 1e-3, epochs: 30, learningRate: 0.003, seed }),
+    networkRecipe('logistic', 'all', embeddingDim, { hiddenUnits: 0, l2: 1e-3, epochs: 30, learningRate: 0.01, seed }),
+    networkRecipe('stats', 'extra', embeddingDim, { hiddenUnits: 0, l2: 1e-3, epochs: 30, learningRate: 0.01, seed }),
+    networkRecipe('mlp', 'all', embeddingDim, { hiddenUnits: 64, l2: 1e-3, epochs: 30, learningRate: 0.003, seed }),
     knnRecipe('knn', embeddingDim, { k: 40, temperature: 0.05, alpha: 3 }),
   ];
 }
 
 /** Learners: single components and stacks of them, by name ('logistic', 'logistic+knn', ...). */
-export const LEARNERS: readonly string[][] = [['logistic'], ['mlp'], ['knn'], ['logistic', 'knn'], ['mlp', 'knn']];
+export const LEARNERS: readonly string[][] = [
+  ['logistic'], ['mlp'], ['knn'], ['stats'],
+  ['logistic', 'knn'], ['mlp', 'knn'], ['stats', 'knn'], ['stats', 'logistic'], ['stats', 'logistic', 'knn'],
+];
 export const learnerNames = (): string[] => LEARNERS.map((l) => l.join('+'));
 
 export function componentLogits(c: Component, X: Float32Array, n: number, d: number): Float32Array {
-  if (c.type === 'network') return forwardLogits(c.params, standardize(X, n, d, c.mean, c.invStd), n);
+  if (c.type === 'network') {
+    const w = c.columns.end - c.columns.start;
+    return forwardLogits(c.params, standardize(sliceColumns(X, n, d, c.columns), n, w, c.mean, c.invStd), n);
+  }
   return knnLogits(c.params, X, n, d);
 }
 
@@ -96,7 +134,10 @@ export function trainClassifier(data: TrainMatrix, options: TrainOptions): Train
   const log = options.onProgress ?? (() => {});
   const K = Math.max(2, Math.min(options.folds ?? 3, data.n));
   const recipes = componentRecipes(options.embeddingDim, seed);
-  const wanted = options.learners ? LEARNERS.filter((l) => options.learners!.includes(l.join('+'))) : LEARNERS;
+  const usable = new Set(recipes.filter((r) => r.usable(data.d)).map((r) => r.name));
+  const wanted = (options.learners ? LEARNERS.filter((l) => options.learners!.includes(l.join('+'))) : LEARNERS).filter((l) =>
+    l.every((name) => usable.has(name)),
+  );
   if (wanted.length === 0) throw new Error(`no such learner; known: ${learnerNames().join(', ')}`);
   const needed = new Set(wanted.flat());
 
@@ -139,8 +180,7 @@ export function trainClassifier(data: TrainMatrix, options: TrainOptions): Train
   };
 }
 
-function standardizer(data: TrainMatrix): { mean: Float32Array; invStd: Float32Array } {
-  const { n, d, X } = data;
+function standardizer(X: Float32Array, n: number, d: number): { mean: Float32Array; invStd: Float32Array } {
   const mean = new Float32Array(d);
   const invStd = new Float32Array(d);
   for (let c = 0; c < d; c++) {

@@ -7,7 +7,7 @@ import type { Embedder } from '../embedding/embedder';
 import { readCurrentVersion } from '../routing/classifier-registry';
 import { loadOnnxClassifier } from '../routing/onnx-classifier';
 import { InvalidInputError } from '../errors';
-import { readOutcomeFile, readPromptFile } from '../../training/outcome-file';
+import { lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile, readPromptFile } from '../../training/outcome-file';
 import { retrain } from '../../training/retrain';
 import { embedPrompts, featureMatrix } from '../../training/dataset';
 import { type PriceTable, evaluate } from '../../training/evaluate';
@@ -29,11 +29,13 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   const { positionals } = parseFlags('import', argv, { config: { type: 'string' } }, IMPORT_USAGE, true);
   const file = requireFlag(positionals[0], '<file.jsonl>', IMPORT_USAGE);
   // Every line is validated before anything is written, and the write is one transaction.
-  const rows = readOutcomeFile(file);
+  const { rows, repeated } = lastRowPerId(readJsonlFileWithLines(file, outcomeRowSchema));
+  for (const r of repeated.slice(0, 10)) ctx.log(`warning: ${file}: id "${r.id}" appears on lines ${r.lines.join(', ')}; the last one is kept`);
+  if (repeated.length > 10) ctx.log(`warning: ${repeated.length - 10} more ids repeat`);
   const store = ctx.store();
   const result = store.importSamples(rows.map((r) => ({ ...r, origin: 'import' as const })));
   const totals = store.countSamples();
-  ctx.log(`Imported ${rows.length} rows from ${file}: ${result.inserted} new, ${result.updated} updated, ${result.unchanged} unchanged. Store: ${totals.samples} prompts, ${totals.outcomes} outcomes.`);
+  ctx.log(`Imported ${rows.length} rows from ${file}${repeated.length ? ` (${repeated.length} repeated ids)` : ''}: ${result.inserted} new, ${result.updated} updated, ${result.unchanged} unchanged. Store: ${totals.samples} prompts, ${totals.outcomes} outcomes.`);
   return 0;
 }
 

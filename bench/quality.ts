@@ -1,0 +1,128 @@
+// Routing quality on the public outcome data, measured the way RouteLLM and RouterBench measure it:
+// 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
+// pooled out-of-fold predictions. Prints each metric next to its target.
+//   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k] [--folds 5] [--seed 1] [--learner NAME]
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { SqliteStore } from '../src/store/sqlite-store';
+import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
+import { readOutcomeFile } from '../training/outcome-file';
+import { buildMatrix, embedPrompts, featureMatrix, modelsOf } from '../training/dataset';
+import { evaluate, type Evaluation } from '../training/evaluate';
+import { hashString, selectRows } from '../training/matrix';
+import { predictSpec, trainClassifier } from '../training/train-classifier';
+import { formatMetricsTable } from '../training/metrics';
+import { readPriceFile } from '../training/prices';
+import { DATA_HELP, resolveDataDir } from './data-dir';
+
+interface Target {
+  metric: 'apgr' | 'cpt50' | 'gainVsZero' | 'costSaving95OfBest';
+  goal: number;
+  /** true: higher is better. */
+  atLeast: boolean;
+}
+
+const DATASETS: { name: string; file: string; prices: string; targets: Target[] }[] = [
+  { name: 'mmlu', file: 'routellm/mmlu.train.jsonl', prices: 'routellm/models.json', targets: [{ metric: 'apgr', goal: 0.7, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] },
+  { name: 'gsm8k', file: 'routellm/gsm8k.train.jsonl', prices: 'routellm/models.json', targets: [{ metric: 'apgr', goal: 0.65, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] },
+  { name: 'routerbench', file: 'routerbench/train.jsonl', prices: 'routerbench/models.json', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }, { metric: 'costSaving95OfBest', goal: 0.5, atLeast: true }] },
+  { name: 'llmrouter', file: 'llmrouter/train.jsonl', prices: 'llmrouter/models.json', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }] },
+];
+
+function metricValue(e: Evaluation, metric: Target['metric']): number {
+  const r = e.routing;
+  if (!r) return NaN;
+  if (metric === 'apgr') return r.twoModel?.apgr ?? NaN;
+  if (metric === 'cpt50') return r.twoModel?.cpt50 ?? NaN;
+  if (metric === 'gainVsZero') return r.nModel.gainVsZero;
+  return r.nModel.costSaving95OfBest;
+}
+
+/** Fold per row: within each source, rows ordered by a seeded hash and dealt round-robin. */
+function stratifiedFolds(rows: { id: string; source: string | null }[], k: number, seed: number): number[] {
+  const fold = new Array<number>(rows.length);
+  const groups = new Map<string, number[]>();
+  rows.forEach((r, i) => groups.set(r.source ?? '', [...(groups.get(r.source ?? '') ?? []), i]));
+  let offset = 0;
+  for (const key of [...groups.keys()].sort()) {
+    const idx = groups.get(key)!.sort((a, b) => hashString(rows[a].id, seed) - hashString(rows[b].id, seed));
+    idx.forEach((r, j) => (fold[r] = (j + offset) % k));
+    offset += idx.length;
+  }
+  return fold;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
+      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' },
+    },
+  });
+  const dataDir = resolveDataDir(values['data-dir'], process.env);
+  if (!dataDir) {
+    console.log(DATA_HELP);
+    return;
+  }
+  const k = Number(values.folds ?? 5);
+  const seed = Number(values.seed ?? 1);
+  const only = values.only?.split(',');
+  const modelsDir = path.resolve(values['models-dir'] ?? 'models/embedder');
+  await ensureDefaultEmbedder({ modelsDir, onProgress: (m) => console.error(m) });
+  const embedder = createTransformersEmbedder({ model: 'default', modelsDir });
+  await embedder.load();
+  // Embeddings are cached across runs (the cache is keyed by embedder id, so a rebuilt embedder misses).
+  const cache = new SqliteStore({ path: path.resolve(values.cache ?? 'data/bench-cache.db') });
+  const summary: string[] = [];
+  try {
+    for (const ds of DATASETS.filter((d) => !only || only.includes(d.name))) {
+      const started = Date.now();
+      const rows = readOutcomeFile(path.join(dataDir, ds.file));
+      const prices = readPriceFile(path.join(dataDir, ds.prices));
+      const models = modelsOf(rows);
+      const prompts = rows.map((r) => r.prompt);
+      const embeddings = await embedPrompts(embedder, prompts, cache);
+      const embedSeconds = (Date.now() - started) / 1000;
+      const { X, d } = featureMatrix(values.features ?? 'embedding+prompt-stats', embeddings, prompts);
+      const all = buildMatrix(X, d, rows, models);
+      const fold = stratifiedFolds(rows, k, seed);
+      const P = new Float32Array(rows.length * models.length);
+      const learners: Record<string, number> = {};
+      let trainSeconds = 0;
+      for (let f = 0; f < k; f++) {
+        const trainIdx = fold.flatMap((g, i) => (g === f ? [] : [i]));
+        const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
+        const t0 = Date.now();
+        const result = trainClassifier(selectRows(all, trainIdx), {
+          models, embeddingDim: embeddings[0].length, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner,
+        });
+        trainSeconds += (Date.now() - t0) / 1000;
+        learners[result.learner] = (learners[result.learner] ?? 0) + 1;
+        const test = selectRows(all, testIdx);
+        const p = predictSpec(result.spec, test.X, test.n);
+        testIdx.forEach((r, i) => P.set(p.subarray(i * models.length, (i + 1) * models.length), r * models.length));
+      }
+      const evaluation = evaluate(models, P, rows, prices);
+      if (values.verbose && evaluation.routing) console.log(formatMetricsTable(evaluation.routing));
+      const line = ds.targets
+        .map((t) => {
+          const v = metricValue(evaluation, t.metric);
+          const ok = t.atLeast ? v >= t.goal : v <= t.goal;
+          return `${t.metric} ${v.toFixed(3)} (target ${t.atLeast ? '≥' : '≤'} ${t.goal}) ${ok ? 'PASS' : 'MISS'}`;
+        })
+        .join('; ');
+      const text = `${ds.name.padEnd(12)} ${rows.length} rows, ${models.length} models: ${line}  [learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold]`;
+      console.log(text);
+      summary.push(text);
+    }
+  } finally {
+    cache.close();
+    await embedder.dispose();
+  }
+  console.log(`\n${k}-fold cross-validation, seed ${seed}, data ${dataDir}\n${summary.join('\n')}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,101 @@
+// Routing-decision latency (embed + classify + policy) over 1,000 varied prompts of 20–2,000 characters,
+// with the real default embedder and a classifier trained here on real outcome data (or the shipped
+// examples when no data directory is found). Target on 2 cores: p50 ≤ 1 ms, p99 ≤ 3 ms.
+//   npm run bench:latency -- [--data-dir ../shared/data] [--dataset routerbench/train.jsonl] [--rounds 5]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { SqliteStore } from '../src/store/sqlite-store';
+import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
+import { ClassifierRegistry } from '../src/routing/classifier-registry';
+import { createRouter } from '../src/routing/router';
+import { readOutcomeFile } from '../training/outcome-file';
+import { retrain } from '../training/retrain';
+import { seededRandom } from '../training/matrix';
+import { resolveDataDir } from './data-dir';
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Prompts of log-uniform length in [20, 2000] characters, cut from or stitched together out of real prompts. */
+function variedPrompts(source: string[], count: number, seed: number): string[] {
+  const random = seededRandom(seed);
+  return Array.from({ length: count }, () => {
+    const length = Math.round(20 * 100 ** random());
+    let text = '';
+    while (text.length < length) text += `${source[Math.floor(random() * source.length)]}\n`;
+    return text.slice(0, length);
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { 'data-dir': { type: 'string' }, dataset: { type: 'string' }, rounds: { type: 'string' }, 'models-dir': { type: 'string' }, features: { type: 'string' } },
+  });
+  const dataDir = resolveDataDir(values['data-dir'], process.env);
+  const file = dataDir ? path.join(dataDir, values.dataset ?? 'routellm/mmlu.train.jsonl') : path.resolve('data/examples/outcomes.jsonl');
+  const rows = readOutcomeFile(file);
+  const modelsDir = path.resolve(values['models-dir'] ?? 'models/embedder');
+  await ensureDefaultEmbedder({ modelsDir, onProgress: (m) => console.error(m) });
+  const embedder = createTransformersEmbedder({ model: 'default', modelsDir });
+  await embedder.load();
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'));
+  const store = new SqliteStore({ path: path.join(tmp, 'bench.db') });
+  try {
+    store.importSamples(rows.map((r) => ({ ...r, origin: 'import' as const })));
+    const models = [...new Set(rows.flatMap((r) => Object.keys(r.outcomes)))].sort();
+    const prices = Object.fromEntries(models.map((m, i) => [m, { inputPerMTok: 0.1 * (i + 1), outputPerMTok: 0.3 * (i + 1) }]));
+    const t0 = Date.now();
+    const report = await retrain(
+      { store, embedder, classifierDir: path.join(tmp, 'router'), prices, log: () => {} },
+      { featureKind: values.features ?? 'embedding+prompt-stats' },
+    );
+    console.log(`classifier: ${report.learner} trained on ${report.trainRows} rows of ${path.basename(file)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const registry = new ClassifierRegistry({ dir: path.join(tmp, 'router'), expectEmbedderId: embedder.id });
+    await registry.refresh();
+    const router = createRouter({
+      models: models.map((id) => ({ id, provider: 'sim' as const, price: prices[id], timeouts: { connectMs: 1000, totalMs: 1000 } })),
+      minSuccess: 0.7,
+      expectedOutputTokens: 256,
+      embedder,
+      classifier: () => registry.current(),
+    });
+    const prompts = variedPrompts(rows.map((r) => r.prompt), 1000, 7);
+    for (const p of prompts.slice(0, 200)) await router.route({ prompt: p });
+    const rounds = Number(values.rounds ?? 5);
+    const all: number[] = [];
+    const parts = { embed: [] as number[], classify: [] as number[] };
+    for (let r = 0; r < rounds; r++) {
+      for (const p of prompts) {
+        const start = performance.now();
+        const d = await router.route({ prompt: p });
+        all.push(performance.now() - start);
+        parts.embed.push(d.timings.embedMs);
+        parts.classify.push(d.timings.classifyMs);
+      }
+    }
+    const fmt = (xs: number[]): string => {
+      const s = [...xs].sort((a, b) => a - b);
+      return `p50 ${percentile(s, 0.5).toFixed(3)} ms, p99 ${percentile(s, 0.99).toFixed(3)} ms, max ${s[s.length - 1].toFixed(3)} ms`;
+    };
+    console.log(`routing decision over ${prompts.length} prompts × ${rounds} rounds (20–2,000 chars), ${models.length} models:`);
+    console.log(`  total    ${fmt(all)}   (target p50 ≤ 1 ms, p99 ≤ 3 ms)`);
+    console.log(`  embed    ${fmt(parts.embed)}`);
+    console.log(`  classify ${fmt(parts.classify)}`);
+    console.log(`  rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+    await registry.dispose();
+  } finally {
+    store.close();
+    await embedder.dispose();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
