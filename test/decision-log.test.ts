@@ -1,0 +1,190 @@
+// The decision log's plumbing: the batched writer (bounded, never on the response path, nothing lost),
+// time-ordered ids, the schema migration from a version-1 database, and graceful shutdown.
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { BatchWriter } from '../src/store/log-writer';
+import { migrate, MIGRATIONS } from '../src/store/migrations';
+import { SqliteStore } from '../src/store/sqlite-store';
+import { DECISION_ID_PATTERN, createDecisionIdGenerator } from '../src/gateway/decision-id';
+import { completionBody, startFakeUpstream, streamEvents } from './support/fake-upstream';
+import { eventually, startTestGateway } from './support/gateway';
+import { makeTempDir } from './support/temp-dir';
+
+describe('BatchWriter', () => {
+  const make = (over: Partial<ConstructorParameters<typeof BatchWriter<number>>[0]> = {}) => {
+    const batches: number[][] = [];
+    const errors: number[] = [];
+    const writer = new BatchWriter<number>({
+      write: (rows) => batches.push([...rows]),
+      batchRows: 3,
+      flushIntervalMs: 20,
+      maxRows: 100,
+      onError: (_e, n) => errors.push(n),
+      ...over,
+    });
+    return { writer, batches, errors };
+  };
+
+  it('does not write on enqueue; writes after the interval, in one batch', async () => {
+    const { writer, batches } = make();
+    writer.enqueue(1);
+    writer.enqueue(2);
+    expect(batches).toEqual([]);
+    await eventually(() => (batches.length ? true : undefined));
+    expect(batches).toEqual([[1, 2]]);
+    expect(writer.stats()).toMatchObject({ written: 2, batches: 1, queued: 0 });
+  });
+
+  it('a full batch is written on the next turn of the event loop, not inline', async () => {
+    const { writer, batches } = make({ flushIntervalMs: 10_000 });
+    for (let i = 0; i < 3; i++) writer.enqueue(i);
+    expect(batches).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([[0, 1, 2]]);
+    writer.close();
+  });
+
+  it('at the queue bound writes inline instead of dropping (backpressure)', () => {
+    const { writer, batches } = make({ maxRows: 5, batchRows: 100, flushIntervalMs: 10_000 });
+    for (let i = 0; i < 5; i++) writer.enqueue(i);
+    expect(batches).toEqual([[0, 1, 2, 3, 4]]);
+    expect(writer.stats()).toMatchObject({ forcedFlushes: 1, dropped: 0 });
+    writer.close();
+  });
+
+  it('keeps rows after a failed write and retries; past twice the bound drops the oldest, and says so', async () => {
+    let fail = true;
+    const written: number[] = [];
+    const { writer, errors } = make({
+      maxRows: 2,
+      batchRows: 10,
+      write: (rows) => {
+        if (fail) throw new Error('disk full');
+        written.push(...rows);
+      },
+    });
+    for (let i = 0; i < 6; i++) writer.enqueue(i);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(writer.stats()).toMatchObject({ queued: 4, dropped: 2 });
+    fail = false;
+    await eventually(() => (written.length === 4 ? true : undefined));
+    expect(written).toEqual([2, 3, 4, 5]);
+    writer.close();
+  });
+
+  it('close() flushes; rows after close are written at once', () => {
+    const { writer, batches } = make({ flushIntervalMs: 10_000 });
+    writer.enqueue(1);
+    writer.close();
+    expect(batches).toEqual([[1]]);
+    writer.enqueue(2);
+    expect(batches).toEqual([[1], [2]]);
+  });
+});
+
+describe('decision ids', () => {
+  it('are unique and sort in creation order, within one millisecond too', () => {
+    let t = 1_700_000_000_000;
+    const next = createDecisionIdGenerator({ now: () => t });
+    const ids: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      if (i % 100 === 0) t += 1;
+      ids.push(next());
+    }
+    expect(new Set(ids).size).toBe(1000);
+    expect([...ids].sort()).toEqual(ids);
+    for (const id of ids) expect(id).toMatch(DECISION_ID_PATTERN);
+    // A clock that steps back does not break the order.
+    t -= 5_000;
+    expect(next() > ids[999]).toBe(true);
+  });
+});
+
+describe('migrations', () => {
+  it('brings a version-1 database forward without touching its data', () => {
+    const tmp = makeTempDir();
+    const file = path.join(tmp.dir, 'old.db');
+    const db = new Database(file);
+    migrate(db, MIGRATIONS.filter((m) => m.version === 1));
+    db.prepare("INSERT INTO samples (id, prompt, prompt_hash, origin, created_at) VALUES ('s1', 'p', 'h', 'import', 1)").run();
+    db.close();
+    const store = new SqliteStore({ path: file });
+    try {
+      expect(store.db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(store.db.prepare('SELECT id FROM samples').pluck().all()).toEqual(['s1']);
+      expect(store.db.prepare('SELECT COUNT(*) FROM decisions').pluck().get()).toBe(0);
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  const yaml = (baseUrl: string, graceMs: number) => `
+server: { host: 127.0.0.1, port: 0, shutdownGraceMs: ${graceMs} }
+storage: { path: data/shutdown.db, logQueue: { flushIntervalMs: 60000 } }
+routing: { classifierDir: router, reloadIntervalMs: 0 }
+models:
+  - { id: m, provider: openai, baseUrl: "${baseUrl}", price: { inputPerMTok: 1, outputPerMTok: 1 } }
+`;
+  const post = (url: string, stream = false) =>
+    fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'auto', stream, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+  const readRows = (file: string) => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare('SELECT id, status, http_status FROM decisions ORDER BY id').all() as { id: string; status: string; http_status: number }[];
+    } finally {
+      db.close();
+    }
+  };
+
+  it('stops accepting, lets in-flight requests (plain and streaming) finish, flushes the log and closes SQLite', async () => {
+    const upstream = await startFakeUpstream();
+    upstream.enqueue(
+      { type: 'json', body: completionBody('slow but fine'), headersDelayMs: 300 },
+      { type: 'sse', events: streamEvents('one two three', { pieces: 3 }), delayMs: 100 },
+    );
+    const gw = await startTestGateway({ yaml: yaml(upstream.baseUrl, 5_000) });
+    try {
+      const plain = post(gw.url);
+      const streaming = await post(gw.url, true);
+      await eventually(() => (upstream.received.length === 2 ? true : undefined));
+      const closing = gw.server.close();
+      await expect(post(gw.url)).rejects.toThrow();
+      const [answer, streamed] = await Promise.all([plain.then((r) => r.json() as Promise<{ model: string }>), streaming.text()]);
+      expect(answer.model).toBe('m');
+      expect(streamed).toMatch(/data: \[DONE\]/);
+      await closing;
+      // The flush interval is a minute: these rows can only be there because shutdown flushed them.
+      expect(readRows(gw.dbPath).map((r) => r.status)).toEqual(['ok', 'ok']);
+      expect(gw.logs.join('\n')).toMatch(/decision log flushed: 2 rows written/);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
+  it('after the grace period cuts what is left, aborts its upstream call and still logs it', async () => {
+    const upstream = await startFakeUpstream(() => ({ type: 'hang' }));
+    const gw = await startTestGateway({ yaml: yaml(upstream.baseUrl, 100) });
+    try {
+      const pending = post(gw.url);
+      pending.catch(() => undefined);
+      await eventually(() => (upstream.received.length === 1 ? true : undefined));
+      const t0 = Date.now();
+      await gw.server.close();
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      await expect(pending).rejects.toThrow(/fetch failed/);
+      expect(await upstream.received[0].closed).toBe(true);
+      expect(readRows(gw.dbPath)).toMatchObject([{ status: 'aborted', http_status: 499 }]);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+});

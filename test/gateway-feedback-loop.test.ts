@@ -1,0 +1,80 @@
+// The loop the router exists for: requests are answered and logged, clients rate the answers, `retrain`
+// learns from that feedback, the server picks up the new classifier, and the same kind of prompt is then
+// routed differently (here: greetings move from the cold-start model to the cheap one).
+import path from 'node:path';
+import { SqliteStore } from '../src/store/sqlite-store';
+import { retrain } from '../training/retrain';
+import { createFakeEmbedder } from './support/fake-embedder';
+import { type TestGateway, eventually, startTestGateway } from './support/gateway';
+import type { DecisionLogJson } from '../src/http/decision-log-json';
+
+const CONFIG = `
+server: { host: 127.0.0.1, port: 0 }
+storage: { path: data/loop.db }
+routing: { classifierDir: router, minSuccess: 0.7, coldStart: sim-large, reloadIntervalMs: 50 }
+models:
+  - { id: sim-small, provider: sim, price: { inputPerMTok: 0.15, outputPerMTok: 0.6 }, sim: { reply: "small answer" } }
+  - { id: sim-large, provider: sim, price: { inputPerMTok: 5, outputPerMTok: 15 }, sim: { reply: "large answer" } }
+`;
+
+const NAMES = ['anna', 'ben', 'carla', 'dev', 'ema', 'finn', 'gus', 'hana', 'ivo', 'jun', 'kai', 'lea'];
+const greeting = (name: string) => `hello ${name} how are you today friend`;
+const maths = (name: string) => `prove theorem ${name} integral derivative equation proof`;
+
+describe('requests → feedback → retrain → a changed decision', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({ yaml: CONFIG });
+  });
+  afterAll(async () => gw.close());
+
+  const chat = async (model: string, content: string) => {
+    const res = await gw.call<{ model: string }>('POST', '/v1/chat/completions', { body: { model, messages: [{ role: 'user', content }] } });
+    expect(res.status).toBe(200);
+    return { id: res.headers.get('x-switchyard-decision-id') as string, model: res.json.model };
+  };
+
+  it('learns from client feedback alone', async () => {
+    const before = await chat('auto', greeting('zoe'));
+    expect(before.model).toBe('sim-large');
+
+    // Try both models on both kinds of prompt and rate the answers: the small model fails at proofs.
+    for (const name of NAMES) {
+      for (const [prompt, smallOk] of [[greeting(name), true], [maths(name), false]] as const) {
+        for (const model of ['sim-small', 'sim-large']) {
+          const { id } = await chat(model, prompt);
+          const ok = model === 'sim-large' || smallOk;
+          const fb = await gw.call('POST', `/v1/decisions/${id}/feedback`, { body: { success: ok } });
+          expect(fb.json).toMatchObject({ trains: true });
+        }
+      }
+    }
+
+    const store = new SqliteStore({ path: gw.dbPath });
+    try {
+      expect(store.listSamples()).toHaveLength(NAMES.length * 4);
+      const report = await retrain(
+        {
+          store,
+          embedder: createFakeEmbedder(),
+          classifierDir: path.join(gw.dir, 'router'),
+          prices: { 'sim-small': { inputPerMTok: 0.15, outputPerMTok: 0.6 }, 'sim-large': { inputPerMTok: 5, outputPerMTok: 15 } },
+          log: () => undefined,
+        },
+        { seed: 1 },
+      );
+      expect(report.promoted).toBe(true);
+    } finally {
+      store.close();
+    }
+    await eventually(async () => ((await gw.call('GET', '/healthz')).json.classifier_version === 'v0001' ? true : undefined), 10_000);
+
+    const after = await chat('auto', greeting('zoe'));
+    expect(after.model).toBe('sim-small');
+    const d = (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${after.id}`)).json;
+    expect(d.decision).toMatchObject({ reason: 'cheapest-above-target', classifier_version: 'v0001', embedder_id: 'fake-bow-32' });
+    expect(d.timings_ms.embed).toBeGreaterThanOrEqual(0);
+    // Proofs still go to the model that can do them.
+    expect((await chat('auto', maths('zoe'))).model).toBe('sim-large');
+  });
+});
