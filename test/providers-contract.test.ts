@@ -2,6 +2,7 @@
 // to a real local HTTP server that behaves like OpenAI (echoing the last user message).
 import { createOpenAICompatibleProvider } from '../src/providers/openai-compatible-provider';
 import { createSimProvider } from '../src/providers/sim-provider';
+import { createAgentFetch } from '../src/providers/agent-fetch';
 import { UpstreamError, chatCompletionChunkSchema, chatCompletionSchema, type ChatProvider, type ChatRequest } from '../src/providers/types';
 import { completionBody, startFakeUpstream, streamEvents, type Behaviour, type Handler } from './support/fake-upstream';
 
@@ -31,6 +32,31 @@ function openAILike(scenario: Scenario): Handler {
   };
 }
 
+const agentFetch = createAgentFetch();
+afterAll(() => agentFetch.close());
+
+/** The OpenAI-compatible adapter over one fetch implementation (the global one, or the server's agent fetch). */
+function openAICompatible(name: string, fetchImpl: typeof fetch): [string, (scenario: Scenario) => Promise<Subject>] {
+  return [
+    name,
+    async (scenario) => {
+      const upstream = await startFakeUpstream(openAILike(scenario));
+      return {
+        provider: createOpenAICompatibleProvider({
+          modelId: 'gpt-small',
+          baseUrl: upstream.baseUrl,
+          apiKey: 'sk-contract-test',
+          upstreamModel: 'gpt-4o-mini-2024',
+          timeouts: { connectMs: 5_000, totalMs: 10_000 },
+          fetch: fetchImpl,
+        }),
+        answeringModel: 'gpt-4o-mini-2024',
+        close: () => upstream.close(),
+      };
+    },
+  ];
+}
+
 const implementations: Array<[string, (scenario: Scenario) => Promise<Subject>]> = [
   [
     'sim',
@@ -43,24 +69,8 @@ const implementations: Array<[string, (scenario: Scenario) => Promise<Subject>]>
       close: async () => undefined,
     }),
   ],
-  [
-    'openai-compatible',
-    async (scenario) => {
-      const upstream = await startFakeUpstream(openAILike(scenario));
-      return {
-        provider: createOpenAICompatibleProvider({
-          modelId: 'gpt-small',
-          baseUrl: upstream.baseUrl,
-          apiKey: 'sk-contract-test',
-          upstreamModel: 'gpt-4o-mini-2024',
-          timeouts: { connectMs: 5_000, totalMs: 10_000 },
-          fetch,
-        }),
-        answeringModel: 'gpt-4o-mini-2024',
-        close: () => upstream.close(),
-      };
-    },
-  ],
+  openAICompatible('openai-compatible', fetch),
+  openAICompatible('openai-compatible over agent fetch', agentFetch),
 ];
 
 const request = (extra: Partial<ChatRequest> = {}): ChatRequest => ({

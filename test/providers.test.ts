@@ -4,12 +4,18 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createOpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from '../src/providers/openai-compatible-provider';
 import { SseDecoder } from '../src/providers/sse';
+import { createAgentFetch } from '../src/providers/agent-fetch';
 import { UpstreamError, type ChatCompletionChunk, type ChatRequest } from '../src/providers/types';
 import { chunkBody, completionBody, startFakeUpstream, streamEvents, type FakeUpstream } from './support/fake-upstream';
 
 const API_KEY = 'sk-test-SECRET-0123456789abcdef';
 
 let upstream: FakeUpstream;
+// Every transport a provider may be given runs the same cases: the global fetch (undici) and the
+// keep-alive agent fetch the server passes in (src/providers/agent-fetch.ts).
+const agentFetch = createAgentFetch();
+let currentFetch: typeof fetch = fetch;
+afterAll(() => agentFetch.close());
 beforeEach(async () => {
   upstream = await startFakeUpstream();
 });
@@ -22,7 +28,7 @@ function provider(overrides: Partial<OpenAICompatibleProviderOptions> = {}) {
     apiKey: API_KEY,
     upstreamModel: 'llama-3.1-8b-instruct',
     timeouts: { connectMs: 2_000, totalMs: 5_000 },
-    fetch,
+    fetch: currentFetch,
     ...overrides,
   });
 }
@@ -51,193 +57,199 @@ async function drainChunks(iterable: AsyncIterable<ChatCompletionChunk>, seen: C
   return seen;
 }
 
-describe('OpenAI-compatible provider: the request it sends', () => {
-  it('posts to {baseUrl}/chat/completions with the key as Bearer and the upstream model name', async () => {
-    upstream.enqueue({ type: 'json', body: completionBody('hello', 'llama-3.1-8b-instruct') });
-    const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }];
-    await provider({ baseUrl: `${upstream.baseUrl}/` }).complete(
-      request({ temperature: 0.2, tools, stream_options: { include_usage: true }, user: 'u-1' }),
-      live(),
-    );
-    const [sent] = upstream.received;
-    expect(sent).toMatchObject({ method: 'POST', path: '/v1/chat/completions' });
-    expect(sent.headers.authorization).toBe(`Bearer ${API_KEY}`);
-    expect(sent.headers['content-type']).toBe('application/json');
-    // Client fields pass through untouched; stream_options is dropped because OpenAI rejects it without stream.
-    expect(sent.body).toEqual({ model: 'llama-3.1-8b-instruct', messages: [{ role: 'user', content: 'hi' }], temperature: 0.2, tools, user: 'u-1', stream: false });
+describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('over %s', (_name, impl) => {
+  beforeAll(() => {
+    currentFetch = impl;
   });
 
-  it('asks for a stream with stream_options passed through, and sends no Authorization without a key', async () => {
-    upstream.enqueue({ type: 'sse', events: streamEvents('ok', { includeUsage: true }) });
-    await drainChunks(provider({ apiKey: undefined }).stream(request({ stream: true, stream_options: { include_usage: true } }), live()));
-    const [sent] = upstream.received;
-    expect(sent.headers.authorization).toBeUndefined();
-    expect(sent.headers.accept).toBe('text/event-stream');
-    expect(sent.body).toMatchObject({ model: 'llama-3.1-8b-instruct', stream: true, stream_options: { include_usage: true } });
-  });
-
-  it('sends nothing until the stream is first pulled', async () => {
-    upstream.enqueue({ type: 'sse', events: streamEvents('ok') });
-    const iterator = provider().stream(request(), live())[Symbol.asyncIterator]();
-    await new Promise((r) => setTimeout(r, 30));
-    expect(upstream.received).toHaveLength(0);
-    await iterator.next();
-    expect(upstream.received).toHaveLength(1);
-    await iterator.return?.();
-  });
-});
-
-describe('OpenAI-compatible provider: failures', () => {
-  it.each([
-    [429, 'rate_limit', true, 429, 'rate_limit_error'],
-    [500, 'server', true, 502, 'upstream_error'],
-    [503, 'server', true, 502, 'upstream_error'],
-    [408, 'timeout', true, 504, 'upstream_error'],
-    [400, 'client', false, 400, 'invalid_request_error'],
-    [404, 'client', false, 404, 'not_found_error'],
-  ] as const)('maps HTTP %i to kind %s (retryable %s), answered as %i', async (status, kind, retryable, httpStatus, type) => {
-    upstream.enqueue({ type: 'error', status, message: `upstream says ${status}`, param: status === 400 ? 'messages' : null });
-    const err = await failure(provider().complete(request(), live()));
-    expect(err).toMatchObject({ kind, retryable, httpStatus, type, upstreamStatus: status, modelId: 'cheap' });
-    expect(err.message).toContain(`upstream says ${status}`);
-  });
-
-  it('passes a client error on as the upstream phrased it, with its param', async () => {
-    upstream.enqueue({ type: 'error', status: 400, message: "Invalid value for 'temperature'", param: 'temperature' });
-    const err = await failure(provider().complete(request(), live()));
-    expect(err.message).toBe("Invalid value for 'temperature'");
-    expect(err.param).toBe('temperature');
-  });
-
-  it('never repeats the API key, even when the upstream echoes it back', async () => {
-    upstream.enqueue({ type: 'error', status: 401, message: `Incorrect API key provided: ${API_KEY}`, errorType: 'invalid_request_error' });
-    const err = await failure(provider().complete(request(), live()));
-    expect(err).toMatchObject({ kind: 'client', httpStatus: 401, type: 'authentication_error' });
-    expect(err.message).toBe('Incorrect API key provided: [redacted]');
-  });
-
-  it.each([
-    ['a body that is not JSON', { type: 'raw', body: '{"id": "chatcmpl-1", "choices": [' } as const],
-    ['JSON of the wrong shape', { type: 'json', body: { id: 'x', choices: 'nope' } } as const],
-    ['an HTML error page with status 200', { type: 'raw', body: '<html>gateway</html>', contentType: 'text/html' } as const],
-  ])('calls %s malformed (retryable)', async (_what, behaviour) => {
-    upstream.enqueue(behaviour);
-    const err = await failure(provider().complete(request(), live()));
-    expect(err).toMatchObject({ kind: 'malformed', retryable: true, httpStatus: 502 });
-  });
-
-  it('reports a refused connection as connect (retryable)', async () => {
-    const closed = http.createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const { port } = closed.address() as AddressInfo;
-    await new Promise<void>((r) => closed.close(() => r()));
-    const err = await failure(provider({ baseUrl: `http://127.0.0.1:${port}/v1` }).complete(request(), live()));
-    expect(err).toMatchObject({ kind: 'connect', retryable: true, httpStatus: 502 });
-    expect(err.message).toContain('ECONNREFUSED');
-  });
-
-  it('times out when headers do not arrive within connectMs, and hangs up on the upstream', async () => {
-    upstream.enqueue({ type: 'hang' });
-    const started = Date.now();
-    const err = await failure(provider({ timeouts: { connectMs: 80, totalMs: 5_000 } }).complete(request(), live()));
-    expect(err).toMatchObject({ kind: 'timeout', retryable: true, httpStatus: 504 });
-    expect(err.message).toContain('no response headers within 80 ms');
-    expect(Date.now() - started).toBeLessThan(1_000);
-    expect(await upstream.received[0].closed).toBe(true);
-  });
-
-  it('times out when the whole call exceeds totalMs although headers came quickly', async () => {
-    upstream.enqueue({ type: 'json', body: completionBody('late'), bodyDelayMs: 2_000 });
-    const err = await failure(provider({ timeouts: { connectMs: 1_000, totalMs: 120 } }).complete(request(), live()));
-    expect(err).toMatchObject({ kind: 'timeout' });
-    expect(err.message).toContain('did not finish within 120 ms');
-  });
-
-  it('applies totalMs to a stream too, failing from the iterator after the chunks already sent', async () => {
-    upstream.enqueue({ type: 'sse', events: streamEvents('one two three four five', { pieces: 5 }), delayMs: 60 });
-    const seen: ChatCompletionChunk[] = [];
-    const err = await failure(drainChunks(provider({ timeouts: { connectMs: 1_000, totalMs: 150 } }).stream(request(), live()), seen));
-    expect(err.kind).toBe('timeout');
-    expect(seen.length).toBeGreaterThan(0);
-  });
-
-  it('aborting a call makes the upstream see the disconnect', async () => {
-    upstream.enqueue({ type: 'hang' });
-    const controller = new AbortController();
-    const call = provider().complete(request(), { signal: controller.signal });
-    await new Promise((r) => setTimeout(r, 50));
-    controller.abort();
-    expect(await failure(call)).toMatchObject({ kind: 'aborted', retryable: false });
-    expect(await upstream.received[0].closed).toBe(true);
-  });
-
-  it('aborting mid-stream surfaces as aborted from the iterator and reaches the upstream', async () => {
-    upstream.enqueue({ type: 'sse', events: streamEvents('a b c d e f', { pieces: 6 }), delayMs: 200 });
-    const controller = new AbortController();
-    const seen: ChatCompletionChunk[] = [];
-    const iterating = drainChunks(provider().stream(request(), { signal: controller.signal }), seen);
-    setTimeout(() => controller.abort(), 80);
-    expect(await failure(iterating)).toMatchObject({ kind: 'aborted' });
-    expect(seen).toHaveLength(1);
-    expect(await upstream.received[0].closed).toBe(true);
-  });
-
-  it('a consumer that stops reading early releases the upstream connection', async () => {
-    upstream.enqueue({ type: 'sse', events: streamEvents('a b c d e f', { pieces: 6 }), delayMs: 200 });
-    for await (const _chunk of provider().stream(request(), live())) break;
-    expect(await upstream.received[0].closed).toBe(true);
-  });
-
-  it('a completed stream leaves the upstream connection cleanly finished', async () => {
-    upstream.enqueue({ type: 'sse', events: streamEvents('all good') });
-    await drainChunks(provider().stream(request(), live()));
-    expect(await upstream.received[0].closed).toBe(false);
-  });
-});
-
-describe('OpenAI-compatible provider: streams', () => {
-  it('reassembles events split across packets, skipping comments, blank lines and CRLF', async () => {
-    const first = JSON.stringify(chunkBody({ role: 'assistant', content: 'Hel' }));
-    const second = JSON.stringify(chunkBody({ content: 'lo' }));
-    upstream.enqueue({
-      type: 'sse',
-      delayMs: 15, // separate writes, so separate packets
-      done: false,
-      events: [': keep-alive\n\n', `data: ${first.slice(0, 20)}`, `${first.slice(20)}\r\n\r\n`, '\n\n', 'data:', ` ${second}\n`, '\n', 'data: [DONE]\n\n'],
+  describe('OpenAI-compatible provider: the request it sends', () => {
+    it('posts to {baseUrl}/chat/completions with the key as Bearer and the upstream model name', async () => {
+      upstream.enqueue({ type: 'json', body: completionBody('hello', 'llama-3.1-8b-instruct') });
+      const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }];
+      await provider({ baseUrl: `${upstream.baseUrl}/` }).complete(
+        request({ temperature: 0.2, tools, stream_options: { include_usage: true }, user: 'u-1' }),
+        live(),
+      );
+      const [sent] = upstream.received;
+      expect(sent).toMatchObject({ method: 'POST', path: '/v1/chat/completions' });
+      expect(sent.headers.authorization).toBe(`Bearer ${API_KEY}`);
+      expect(sent.headers['content-type']).toBe('application/json');
+      // Client fields pass through untouched; stream_options is dropped because OpenAI rejects it without stream.
+      expect(sent.body).toEqual({ model: 'llama-3.1-8b-instruct', messages: [{ role: 'user', content: 'hi' }], temperature: 0.2, tools, user: 'u-1', stream: false });
     });
-    const chunks = await drainChunks(provider().stream(request(), live()));
-    expect(chunks.map((c) => c.choices[0].delta.content).join('')).toBe('Hello');
+
+    it('asks for a stream with stream_options passed through, and sends no Authorization without a key', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('ok', { includeUsage: true }) });
+      await drainChunks(provider({ apiKey: undefined }).stream(request({ stream: true, stream_options: { include_usage: true } }), live()));
+      const [sent] = upstream.received;
+      expect(sent.headers.authorization).toBeUndefined();
+      expect(sent.headers.accept).toBe('text/event-stream');
+      expect(sent.body).toMatchObject({ model: 'llama-3.1-8b-instruct', stream: true, stream_options: { include_usage: true } });
+    });
+
+    it('sends nothing until the stream is first pulled', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('ok') });
+      const iterator = provider().stream(request(), live())[Symbol.asyncIterator]();
+      await new Promise((r) => setTimeout(r, 30));
+      expect(upstream.received).toHaveLength(0);
+      await iterator.next();
+      expect(upstream.received).toHaveLength(1);
+      await iterator.return?.();
+    });
   });
 
-  it('a connection cut mid-stream fails from the iterator as server, after the chunks that made it', async () => {
-    upstream.enqueue({ type: 'sse', events: streamEvents('one two three four', { pieces: 4 }), cutAfter: 2 });
-    const seen: ChatCompletionChunk[] = [];
-    const err = await failure(drainChunks(provider().stream(request(), live()), seen));
-    expect(err).toMatchObject({ kind: 'server', retryable: true });
-    expect(seen).toHaveLength(2);
+  describe('OpenAI-compatible provider: failures', () => {
+    it.each([
+      [429, 'rate_limit', true, 429, 'rate_limit_error'],
+      [500, 'server', true, 502, 'upstream_error'],
+      [503, 'server', true, 502, 'upstream_error'],
+      [408, 'timeout', true, 504, 'upstream_error'],
+      [400, 'client', false, 400, 'invalid_request_error'],
+      [404, 'client', false, 404, 'not_found_error'],
+    ] as const)('maps HTTP %i to kind %s (retryable %s), answered as %i', async (status, kind, retryable, httpStatus, type) => {
+      upstream.enqueue({ type: 'error', status, message: `upstream says ${status}`, param: status === 400 ? 'messages' : null });
+      const err = await failure(provider().complete(request(), live()));
+      expect(err).toMatchObject({ kind, retryable, httpStatus, type, upstreamStatus: status, modelId: 'cheap' });
+      expect(err.message).toContain(`upstream says ${status}`);
+    });
+
+    it('passes a client error on as the upstream phrased it, with its param', async () => {
+      upstream.enqueue({ type: 'error', status: 400, message: "Invalid value for 'temperature'", param: 'temperature' });
+      const err = await failure(provider().complete(request(), live()));
+      expect(err.message).toBe("Invalid value for 'temperature'");
+      expect(err.param).toBe('temperature');
+    });
+
+    it('never repeats the API key, even when the upstream echoes it back', async () => {
+      upstream.enqueue({ type: 'error', status: 401, message: `Incorrect API key provided: ${API_KEY}`, errorType: 'invalid_request_error' });
+      const err = await failure(provider().complete(request(), live()));
+      expect(err).toMatchObject({ kind: 'client', httpStatus: 401, type: 'authentication_error' });
+      expect(err.message).toBe('Incorrect API key provided: [redacted]');
+    });
+
+    it.each([
+      ['a body that is not JSON', { type: 'raw', body: '{"id": "chatcmpl-1", "choices": [' } as const],
+      ['JSON of the wrong shape', { type: 'json', body: { id: 'x', choices: 'nope' } } as const],
+      ['an HTML error page with status 200', { type: 'raw', body: '<html>gateway</html>', contentType: 'text/html' } as const],
+    ])('calls %s malformed (retryable)', async (_what, behaviour) => {
+      upstream.enqueue(behaviour);
+      const err = await failure(provider().complete(request(), live()));
+      expect(err).toMatchObject({ kind: 'malformed', retryable: true, httpStatus: 502 });
+    });
+
+    it('reports a refused connection as connect (retryable)', async () => {
+      const closed = http.createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+      const { port } = closed.address() as AddressInfo;
+      await new Promise<void>((r) => closed.close(() => r()));
+      const err = await failure(provider({ baseUrl: `http://127.0.0.1:${port}/v1` }).complete(request(), live()));
+      expect(err).toMatchObject({ kind: 'connect', retryable: true, httpStatus: 502 });
+      expect(err.message).toContain('ECONNREFUSED');
+    });
+
+    it('times out when headers do not arrive within connectMs, and hangs up on the upstream', async () => {
+      upstream.enqueue({ type: 'hang' });
+      const started = Date.now();
+      const err = await failure(provider({ timeouts: { connectMs: 80, totalMs: 5_000 } }).complete(request(), live()));
+      expect(err).toMatchObject({ kind: 'timeout', retryable: true, httpStatus: 504 });
+      expect(err.message).toContain('no response headers within 80 ms');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(await upstream.received[0].closed).toBe(true);
+    });
+
+    it('times out when the whole call exceeds totalMs although headers came quickly', async () => {
+      upstream.enqueue({ type: 'json', body: completionBody('late'), bodyDelayMs: 2_000 });
+      const err = await failure(provider({ timeouts: { connectMs: 1_000, totalMs: 120 } }).complete(request(), live()));
+      expect(err).toMatchObject({ kind: 'timeout' });
+      expect(err.message).toContain('did not finish within 120 ms');
+    });
+
+    it('applies totalMs to a stream too, failing from the iterator after the chunks already sent', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('one two three four five', { pieces: 5 }), delayMs: 60 });
+      const seen: ChatCompletionChunk[] = [];
+      const err = await failure(drainChunks(provider({ timeouts: { connectMs: 1_000, totalMs: 150 } }).stream(request(), live()), seen));
+      expect(err.kind).toBe('timeout');
+      expect(seen.length).toBeGreaterThan(0);
+    });
+
+    it('aborting a call makes the upstream see the disconnect', async () => {
+      upstream.enqueue({ type: 'hang' });
+      const controller = new AbortController();
+      const call = provider().complete(request(), { signal: controller.signal });
+      await new Promise((r) => setTimeout(r, 50));
+      controller.abort();
+      expect(await failure(call)).toMatchObject({ kind: 'aborted', retryable: false });
+      expect(await upstream.received[0].closed).toBe(true);
+    });
+
+    it('aborting mid-stream surfaces as aborted from the iterator and reaches the upstream', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('a b c d e f', { pieces: 6 }), delayMs: 200 });
+      const controller = new AbortController();
+      const seen: ChatCompletionChunk[] = [];
+      const iterating = drainChunks(provider().stream(request(), { signal: controller.signal }), seen);
+      setTimeout(() => controller.abort(), 80);
+      expect(await failure(iterating)).toMatchObject({ kind: 'aborted' });
+      expect(seen).toHaveLength(1);
+      expect(await upstream.received[0].closed).toBe(true);
+    });
+
+    it('a consumer that stops reading early releases the upstream connection', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('a b c d e f', { pieces: 6 }), delayMs: 200 });
+      for await (const _chunk of provider().stream(request(), live())) break;
+      expect(await upstream.received[0].closed).toBe(true);
+    });
+
+    it('a completed stream leaves the upstream connection cleanly finished', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('all good') });
+      await drainChunks(provider().stream(request(), live()));
+      expect(await upstream.received[0].closed).toBe(false);
+    });
   });
 
-  it('a stream that ends without [DONE] is malformed', async () => {
-    upstream.enqueue({ type: 'sse', events: streamEvents('truncated'), done: false });
-    expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'malformed' });
-  });
+  describe('OpenAI-compatible provider: streams', () => {
+    it('reassembles events split across packets, skipping comments, blank lines and CRLF', async () => {
+      const first = JSON.stringify(chunkBody({ role: 'assistant', content: 'Hel' }));
+      const second = JSON.stringify(chunkBody({ content: 'lo' }));
+      upstream.enqueue({
+        type: 'sse',
+        delayMs: 15, // separate writes, so separate packets
+        done: false,
+        events: [': keep-alive\n\n', `data: ${first.slice(0, 20)}`, `${first.slice(20)}\r\n\r\n`, '\n\n', 'data:', ` ${second}\n`, '\n', 'data: [DONE]\n\n'],
+      });
+      const chunks = await drainChunks(provider().stream(request(), live()));
+      expect(chunks.map((c) => c.choices[0].delta.content).join('')).toBe('Hello');
+    });
 
-  it('a chunk that is not JSON, or not a chunk, is malformed', async () => {
-    upstream.enqueue({ type: 'sse', events: ['data: {not json\n\n'] }, { type: 'sse', events: [{ hello: 'world' }] });
-    expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'malformed' });
-    expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'malformed' });
-  });
+    it('a connection cut mid-stream fails from the iterator as server, after the chunks that made it', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('one two three four', { pieces: 4 }), cutAfter: 2 });
+      const seen: ChatCompletionChunk[] = [];
+      const err = await failure(drainChunks(provider().stream(request(), live()), seen));
+      expect(err).toMatchObject({ kind: 'server', retryable: true });
+      expect(seen).toHaveLength(2);
+    });
 
-  it('an error event mid-stream fails as server with the upstream message', async () => {
-    upstream.enqueue({ type: 'sse', events: [chunkBody({ content: 'par' }), { error: { message: 'overloaded', type: 'server_error' } }] });
-    const err = await failure(drainChunks(provider().stream(request(), live())));
-    expect(err).toMatchObject({ kind: 'server' });
-    expect(err.message).toContain('overloaded');
-  });
+    it('a stream that ends without [DONE] is malformed', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('truncated'), done: false });
+      expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'malformed' });
+    });
 
-  it('an error status on a streaming request is classified like any other', async () => {
-    upstream.enqueue({ type: 'error', status: 429, message: 'Rate limit reached' });
-    expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'rate_limit', httpStatus: 429 });
+    it('a chunk that is not JSON, or not a chunk, is malformed', async () => {
+      upstream.enqueue({ type: 'sse', events: ['data: {not json\n\n'] }, { type: 'sse', events: [{ hello: 'world' }] });
+      expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'malformed' });
+      expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'malformed' });
+    });
+
+    it('an error event mid-stream fails as server with the upstream message', async () => {
+      upstream.enqueue({ type: 'sse', events: [chunkBody({ content: 'par' }), { error: { message: 'overloaded', type: 'server_error' } }] });
+      const err = await failure(drainChunks(provider().stream(request(), live())));
+      expect(err).toMatchObject({ kind: 'server' });
+      expect(err.message).toContain('overloaded');
+    });
+
+    it('an error status on a streaming request is classified like any other', async () => {
+      upstream.enqueue({ type: 'error', status: 429, message: 'Rate limit reached' });
+      expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'rate_limit', httpStatus: 429 });
+    });
   });
 });
 

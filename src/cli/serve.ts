@@ -9,6 +9,7 @@ import { createApp } from '../http/app';
 import { InFlightRequests, settlesWithin } from '../http/in-flight';
 import type { Embedder } from '../embedding/embedder';
 import { buildProviders } from '../providers/registry';
+import { createAgentFetch } from '../providers/agent-fetch';
 import { createCircuitBreakers } from '../providers/circuit-breaker';
 import { createChatGateway } from '../gateway/chat-gateway';
 import { createDecisionIdGenerator } from '../gateway/decision-id';
@@ -25,7 +26,7 @@ export interface ServeOptions {
   log: (message: string) => void;
   /** Overrides server.port (tests pass 0). */
   port?: number;
-  /** What providers call upstreams with. Default: the global fetch. */
+  /** What providers call upstreams with. Default: a keep-alive agent fetch, closed with the server. */
   fetch?: typeof fetch;
   /** Where models' `apiKeyEnv` names are looked up (main passes process.env). Default: empty. */
   env?: Record<string, string | undefined>;
@@ -44,7 +45,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const { config, resolve } = options.loaded;
   const { log, embedder } = options;
   // Providers first: a missing upstream key should stop start-up before anything is opened.
-  const providers = buildProviders(config.models, { fetch: options.fetch ?? globalThis.fetch, env: options.env ?? {} });
+  let ownFetch: ReturnType<typeof createAgentFetch> | null = null;
+  const upstreamFetch = options.fetch ?? (ownFetch = createAgentFetch());
+  const providers = buildProviders(config.models, { fetch: upstreamFetch, env: options.env ?? {} });
   const registry = new ClassifierRegistry({
     dir: resolve(config.routing.classifierDir),
     expectEmbedderId: embedder.id,
@@ -86,6 +89,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // Without keys anyone who can reach the port can spend upstream credit: only this machine may.
   const keysAtStart = keys.hasActiveKeys();
   const host = keysAtStart || LOOPBACK.has(config.server.host) ? config.server.host : '127.0.0.1';
+  // Running open, a key made with `switchyard keys create` switches auth on within a second; checked at
+  // most once a second because the query would otherwise cost every request.
+  let keysCheckedAt = 0;
+  let keysNow = false;
+  const keysCreatedSince = (): boolean => {
+    const now = Date.now();
+    if (!keysNow && now - keysCheckedAt >= 1_000) {
+      keysCheckedAt = now;
+      keysNow = keys.hasActiveKeys();
+    }
+    return keysNow;
+  };
   const startedAt = Date.now();
   const app = createApp({
     router,
@@ -93,7 +108,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     embedderId: embedder.id,
     models: config.models,
     gateway,
-    auth: { verify: (key) => keys.verify(key), required: () => keysAtStart || keys.hasActiveKeys() },
+    auth: { verify: (key) => keys.verify(key), required: () => keysAtStart || keysCreatedSince() },
     inspection: { decisions, outcomes: store, models: config.models, breakers, log: writer, now: Date.now },
     startedAt,
     bodyLimitBytes: config.server.bodyLimitBytes,
@@ -114,6 +129,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   } catch (err) {
     if (poll) clearInterval(poll);
     store.close();
+    ownFetch?.close();
     await registry.dispose();
     throw err;
   }
@@ -145,6 +161,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const s = writer.stats();
     log(`decision log flushed: ${s.written} rows written${s.dropped ? `, ${s.dropped} dropped` : ''}${s.queued ? `, ${s.queued} unwritten` : ''}`);
     store.close();
+    ownFetch?.close();
     await registry.dispose();
   };
 

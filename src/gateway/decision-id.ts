@@ -16,7 +16,7 @@ export interface DecisionIdOptions {
 
 export function createDecisionIdGenerator(options: DecisionIdOptions = {}): () => string {
   const now = options.now ?? Date.now;
-  const random = options.random ?? randomBytes;
+  const random = options.random ?? pooledRandomBytes();
   let lastTime = -1;
   let digits: number[] = [];
 
@@ -31,6 +31,20 @@ export function createDecisionIdGenerator(options: DecisionIdOptions = {}): () =
       digits = randomDigits(random(10));
     }
     return `dec_${encodeTime(lastTime)}${digits.map((d) => ALPHABET[d]).join('')}`;
+  };
+}
+
+/** Random bytes drawn from the OS 4 KiB at a time: one system call per ~400 ids instead of one per id. */
+function pooledRandomBytes(): (bytes: number) => Uint8Array {
+  let pool = Buffer.alloc(0);
+  let offset = 0;
+  return (bytes) => {
+    if (offset + bytes > pool.length) {
+      pool = randomBytes(4096);
+      offset = 0;
+    }
+    offset += bytes;
+    return pool.subarray(offset - bytes, offset);
   };
 }
 

@@ -1,5 +1,5 @@
 // Starts the real server (startServer, as `npm start` does) from a YAML config in a temporary folder, with
-// the fake embedder and the global fetch, and offers small typed helpers for calling it.
+// the fake embedder, and offers small typed helpers for calling it.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -54,7 +54,8 @@ export async function startTestGateway(options: GatewayOptions): Promise<TestGat
     store.close();
   }
   const logs: string[] = [];
-  const server = await startServer({ loaded, embedder: createFakeEmbedder(), log: (m) => logs.push(m), fetch: globalThis.fetch, env: options.env ?? {} });
+  // No fetch given: the server's default (the keep-alive agent fetch that production uses).
+  const server = await startServer({ loaded, embedder: createFakeEmbedder(), log: (m) => logs.push(m), env: options.env ?? {} });
   let reader: Database.Database | null = null;
   let closed = false;
 
