@@ -8,7 +8,7 @@ import { SqliteStore } from '../src/store/sqlite-store';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
 import { readOutcomeFile } from '../training/outcome-file';
 import { buildMatrix, embedPrompts, featureMatrix, modelsOf } from '../training/dataset';
-import { evaluate, type Evaluation } from '../training/evaluate';
+import { costMatrix, evaluate, type Evaluation } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
 import { predictSpec, trainClassifier } from '../training/train-classifier';
 import { formatMetricsTable } from '../training/metrics';
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
-      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' },
+      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -93,13 +93,14 @@ async function main(): Promise<void> {
         const trainIdx = fold.flatMap((g, i) => (g === f ? [] : [i]));
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
-        const result = trainClassifier(selectRows(all, trainIdx), {
+        const result = await trainClassifier(selectRows(all, trainIdx), {
           models, embeddingDim: embeddings[0].length, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner,
+          costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
         });
         trainSeconds += (Date.now() - t0) / 1000;
         learners[result.learner] = (learners[result.learner] ?? 0) + 1;
         const test = selectRows(all, testIdx);
-        const p = predictSpec(result.spec, test.X, test.n);
+        const p = await predictSpec(result.spec, test.X, test.n);
         testIdx.forEach((r, i) => P.set(p.subarray(i * models.length, (i + 1) * models.length), r * models.length));
       }
       const evaluation = evaluate(models, P, rows, prices);

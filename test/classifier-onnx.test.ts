@@ -37,8 +37,8 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
 
   it.each(['logistic', 'mlp', 'knn', 'logistic+knn'])('%s: ONNX predictions match the trainer and separate the data', async (learner) => {
     const data = separable(240, 8, 11);
-    const { spec } = trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, learners: [learner] });
-    const expected = predictSpec(spec, data.X, data.n);
+    const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, learners: [learner] });
+    const expected = await predictSpec(spec, data.X, data.n);
     const dir = writeClassifierVersion(
       path.join(tmp.dir, learner.replace('+', '-')),
       {
@@ -64,16 +64,16 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     }
   });
 
-  it('is deterministic for a seed', () => {
+  it('is deterministic for a seed', async () => {
     const data = separable(120, 6, 5);
-    const a = exportClassifierOnnx(trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 }).spec);
-    const b = exportClassifierOnnx(trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 }).spec);
+    const a = exportClassifierOnnx((await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 })).spec);
+    const b = exportClassifierOnnx((await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 })).spec);
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
   });
 
   it('refuses to load against another embedder', async () => {
     const data = separable(40, 4, 2);
-    const { spec } = trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 4, learners: ['logistic'] });
+    const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 4, learners: ['logistic'] });
     const dir = writeClassifierVersion(
       path.join(tmp.dir, 'mismatch'),
       { format: 'switchyard-classifier/1', version: 'v0001', createdAt: new Date(0).toISOString(), models: ['weak', 'strong'], embedder: { id: 'embedder-a', dimension: 4 } },

@@ -24,6 +24,19 @@ export function costOf(row: LabelledRow, model: string, prices: PriceTable, outp
   return price ? estimateCost(price, estimateTokens(row.prompt), outputTokens) : NaN;
 }
 
+/** Cost of each row on each model [n×m], or null when some model has neither a row cost nor a price. */
+export function costMatrix(rows: readonly LabelledRow[], models: readonly string[], prices: PriceTable, outputTokens = 256): Float64Array | null {
+  const out = new Float64Array(rows.length * models.length);
+  for (let i = 0; i < rows.length; i++) {
+    for (let j = 0; j < models.length; j++) {
+      const c = costOf(rows[i], models[j], prices, outputTokens);
+      if (!Number.isFinite(c)) return null;
+      out[i * models.length + j] = c;
+    }
+  }
+  return out;
+}
+
 export function evaluate(
   models: readonly string[],
   P: Float32Array,

@@ -1,6 +1,8 @@
 // Nearest-neighbour success rates: for a prompt, the similarity-weighted share of its k most similar
 // training prompts that each model answered well, shrunk towards the model's base rate. It captures
 // local structure (a topic a model is bad at) that a linear model over the embedding smooths away.
+import * as ort from 'onnxruntime-node';
+import { attr, buildModel, floatTensor, int64Tensor, node, serializeModel, valueInfo } from '../src/onnx/onnx-builder';
 import { logit } from './matrix';
 
 export interface KnnParams {
@@ -42,49 +44,122 @@ export function fitKnn(keys: Float32Array, t: number, d: number, Y: Float32Array
   return { keys, t, d, m, labelSum, labelCount, prior, k: Math.min(options.k, t), temperature: options.temperature, alpha: options.alpha };
 }
 
+/** Query rows are compared with the keys a block at a time, so each key row is read once per block. */
+const BLOCK = 16;
+
 /** Logits [n×m] for query rows X [n×stride], using each row's first `params.d` values. */
 export function knnLogits(params: KnnParams, X: Float32Array, n: number, stride: number): Float32Array {
   const { keys, t, d, m, k, labelSum, labelCount, prior, alpha, temperature } = params;
   const out = new Float32Array(n * m);
-  const topSim = new Float32Array(k);
-  const topIdx = new Int32Array(k);
+  const topSim = new Float32Array(BLOCK * k);
+  const topIdx = new Int32Array(BLOCK * k);
+  const filled = new Int32Array(BLOCK);
+  const query = new Float32Array(BLOCK * d);
+  const sims = new Float32Array(BLOCK);
+  const num = new Float64Array(m);
+  const den = new Float64Array(m);
+  for (let r0 = 0; r0 < n; r0 += BLOCK) {
+    const bs = Math.min(BLOCK, n - r0);
+    for (let b = 0; b < bs; b++) query.set(X.subarray((r0 + b) * stride, (r0 + b) * stride + d), b * d);
+    filled.fill(0);
+    for (let i = 0; i < t; i++) {
+      const o = i * d;
+      for (let b = 0; b < bs; b++) {
+        let s = 0;
+        const q = b * d;
+        for (let c = 0; c < d; c++) s += query[q + c] * keys[o + c];
+        sims[b] = s;
+      }
+      for (let b = 0; b < bs; b++) {
+        const s = sims[b];
+        const base = b * k;
+        let p: number;
+        if (filled[b] < k) p = filled[b]++;
+        else if (s > topSim[base + k - 1]) p = k - 1;
+        else continue;
+        // Insertion into the sorted top-k list (descending similarity).
+        while (p > 0 && topSim[base + p - 1] < s) {
+          topSim[base + p] = topSim[base + p - 1];
+          topIdx[base + p] = topIdx[base + p - 1];
+          p--;
+        }
+        topSim[base + p] = s;
+        topIdx[base + p] = i;
+      }
+    }
+    for (let b = 0; b < bs; b++) {
+      const base = b * k;
+      for (let j = 0; j < m; j++) {
+        num[j] = alpha * prior[j];
+        den[j] = alpha;
+      }
+      for (let a = 0; a < filled[b]; a++) {
+        // Relative to the nearest neighbour (weight 1), so `alpha` reads as "worth alpha nearest neighbours".
+        const w = Math.exp((topSim[base + a] - topSim[base]) / temperature);
+        const o = topIdx[base + a] * m;
+        for (let j = 0; j < m; j++) {
+          num[j] += w * labelSum[o + j];
+          den[j] += w * labelCount[o + j];
+        }
+      }
+      for (let j = 0; j < m; j++) out[(r0 + b) * m + j] = logit(num[j] / den[j], 1e-4);
+    }
+  }
+  return out;
+}
+
+/** Rows of queries per onnxruntime call: bounds the similarity block to ROWS × t floats. */
+const ROWS_PER_RUN = 1024;
+
+/**
+ * The k most similar keys of every query row, by onnxruntime (a MatMul and a TopK: the same graph the
+ * exported classifier runs, and an order of magnitude faster than a JavaScript loop on 10k × 10k rows).
+ */
+export async function nearestNeighbours(params: Pick<KnnParams, 'keys' | 't' | 'd' | 'k'>, X: Float32Array, n: number, stride: number): Promise<{ sim: Float32Array; idx: Int32Array }> {
+  const { keys, t, d, k } = params;
+  const keysT = new Float32Array(d * t);
+  for (let i = 0; i < t; i++) for (let c = 0; c < d; c++) keysT[c * t + i] = keys[i * d + c];
+  const model = buildModel({
+    name: 'knn_search',
+    inputs: [valueInfo('q', 'float32', ['n', d])],
+    outputs: [valueInfo('sim', 'float32', ['n', k]), valueInfo('idx', 'int64', ['n', k])],
+    initializers: [floatTensor('keys_t', [d, t], keysT), int64Tensor('k', [1], [k])],
+    nodes: [node('MatMul', ['q', 'keys_t'], ['s']), node('TopK', ['s', 'k'], ['sim', 'idx'], { axis: attr.int(1), largest: attr.int(1), sorted: attr.int(1) })],
+  });
+  const session = await ort.InferenceSession.create(serializeModel(model), { graphOptimizationLevel: 'all' });
+  const sim = new Float32Array(n * k);
+  const idx = new Int32Array(n * k);
+  try {
+    for (let r0 = 0; r0 < n; r0 += ROWS_PER_RUN) {
+      const rows = Math.min(ROWS_PER_RUN, n - r0);
+      const q = new Float32Array(rows * d);
+      for (let r = 0; r < rows; r++) q.set(X.subarray((r0 + r) * stride, (r0 + r) * stride + d), r * d);
+      const out = await session.run({ q: new ort.Tensor('float32', q, [rows, d]) });
+      sim.set(out.sim.data as Float32Array, r0 * k);
+      const ids = out.idx.data as BigInt64Array;
+      for (let i = 0; i < ids.length; i++) idx[r0 * k + i] = Number(ids[i]);
+    }
+  } finally {
+    await session.release();
+  }
+  return { sim, idx };
+}
+
+/** knnLogits' result from precomputed neighbours (sorted by similarity, best first). */
+export function knnLogitsFromNeighbours(params: KnnParams, nb: { sim: Float32Array; idx: Int32Array }, n: number): Float32Array {
+  const { m, k, labelSum, labelCount, prior, alpha, temperature } = params;
+  const out = new Float32Array(n * m);
   const num = new Float64Array(m);
   const den = new Float64Array(m);
   for (let r = 0; r < n; r++) {
-    let filled = 0;
-    const q = r * stride;
-    for (let i = 0; i < t; i++) {
-      let s = 0;
-      const o = i * d;
-      for (let c = 0; c < d; c++) s += X[q + c] * keys[o + c];
-      if (filled < k) {
-        let p = filled++;
-        while (p > 0 && topSim[p - 1] < s) {
-          topSim[p] = topSim[p - 1];
-          topIdx[p] = topIdx[p - 1];
-          p--;
-        }
-        topSim[p] = s;
-        topIdx[p] = i;
-      } else if (s > topSim[k - 1]) {
-        let p = k - 1;
-        while (p > 0 && topSim[p - 1] < s) {
-          topSim[p] = topSim[p - 1];
-          topIdx[p] = topIdx[p - 1];
-          p--;
-        }
-        topSim[p] = s;
-        topIdx[p] = i;
-      }
-    }
+    const base = r * k;
     for (let j = 0; j < m; j++) {
       num[j] = alpha * prior[j];
       den[j] = alpha;
     }
-    for (let a = 0; a < filled; a++) {
-      // Relative to the nearest neighbour (weight 1), so `alpha` reads as "worth alpha nearest neighbours".
-      const w = Math.exp((topSim[a] - topSim[0]) / temperature);
-      const o = topIdx[a] * m;
+    for (let a = 0; a < k; a++) {
+      const w = Math.exp((nb.sim[base + a] - nb.sim[base]) / temperature);
+      const o = nb.idx[base + a] * m;
       for (let j = 0; j < m; j++) {
         num[j] += w * labelSum[o + j];
         den[j] += w * labelCount[o + j];

@@ -8,10 +8,10 @@ import { SIDECAR_FILE, type ClassifierSidecar } from '../src/routing/classifier-
 import { nextVersion, readCurrentVersion, writeCurrentVersion } from '../src/routing/classifier-registry';
 import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { InvalidInputError, errorMessage } from '../src/errors';
-import { FEATURE_KINDS } from '../src/routing/features';
+import { DEFAULT_FEATURE_KIND, FEATURE_KINDS } from '../src/routing/features';
 import { writeClassifierVersion } from './classifier-writer';
 import { type EmbedderLike, type LabelledRow, buildMatrix, embedPrompts, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, evaluate, headline } from './evaluate';
+import { type Evaluation, type PriceTable, costMatrix, evaluate, headline } from './evaluate';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
@@ -53,7 +53,7 @@ export interface RetrainReport {
 export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): Promise<RetrainReport> {
   const started = Date.now();
   const seed = options.seed ?? 1;
-  const kind = options.featureKind ?? 'embedding';
+  const kind = options.featureKind ?? DEFAULT_FEATURE_KIND;
   const log = deps.log;
   const rows: LabelledRow[] = deps.store.listSamples();
   if (rows.length < 4) {
@@ -74,12 +74,13 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const { train, validation } = stratifiedSplit(rows, options.validationFraction ?? 0.2, seed, hashString);
   log(`Training on ${train.length} rows, validating on ${validation.length} (stratified by source); models: ${models.join(', ')}`);
   const trainData = selectRows(all, train);
-  const result = trainClassifier(trainData, {
+  const result = await trainClassifier(trainData, {
     models,
     embeddingDim,
     seed,
     foldKeys: train.map((i) => rows[i].id),
     learners: options.learners,
+    costs: costMatrix(train.map((i) => rows[i]), models, deps.prices, options.expectedOutputTokens) ?? undefined,
     onProgress: log,
   });
   const sidecarFor = (version: string): ClassifierSidecar => ({

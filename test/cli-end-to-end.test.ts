@@ -1,0 +1,106 @@
+// The learning loop through the real CLI entry, the real default embedder (GloVe → ONNX, run by
+// transformers.js on onnxruntime-node) and real files: import → retrain → score → eval.
+import fs from 'node:fs';
+import path from 'node:path';
+import { runCli } from '../src/main';
+import { makeTempDir } from './support/temp-dir';
+
+const ROOT = path.join(__dirname, '..');
+const SHARED = path.resolve(ROOT, '..', 'shared', 'data', 'routellm');
+
+function config(dir: string, models: string): string {
+  const file = path.join(dir, 'switchyard.yaml');
+  fs.writeFileSync(
+    file,
+    `storage: { path: db.sqlite }
+embedding: { model: default, modelsDir: ${JSON.stringify(path.join(ROOT, 'models', 'embedder'))} }
+routing: { classifierDir: router }
+models:
+${models}`,
+  );
+  return file;
+}
+
+const SIM_MODELS = ['sim-small', 'sim-medium', 'sim-large']
+  .map((id, i) => `  - { id: ${id}, provider: sim, price: { inputPerMTok: ${[0.15, 1, 5][i]}, outputPerMTok: ${[0.6, 3, 15][i]} } }`)
+  .join('\n');
+
+describe('CLI end to end with the real embedder', () => {
+  const tmp = makeTempDir();
+  afterAll(() => tmp.cleanup());
+  let stderr: string[] = [];
+  let write: typeof process.stderr.write;
+  beforeEach(() => {
+    stderr = [];
+    write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      stderr.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+  });
+  afterEach(() => {
+    process.stderr.write = write;
+  });
+
+  it('import → retrain → score → eval on the shipped examples', async () => {
+    const cfg = config(tmp.dir, SIM_MODELS);
+    expect(await runCli(['import', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--config', cfg])).toBe(0);
+    expect(await runCli(['retrain', '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/promoted to current/);
+    const sidecar = JSON.parse(fs.readFileSync(path.join(tmp.dir, 'router', 'v0001', 'classifier.json'), 'utf8'));
+    expect(sidecar.embedder.id).toMatch(/^switchyard-glove-sif-100d@/);
+    expect(sidecar.features).toMatchObject({ kind: 'embedding+prompt-stats', dimension: 120 });
+
+    const input = path.join(tmp.dir, 'prompts.jsonl');
+    fs.writeFileSync(input, '{"id": "a", "prompt": "What is 2+2?"}\n{"id": 7, "prompt": "Prove that sqrt(2) is irrational.", "extra": true}\n');
+    const out = path.join(tmp.dir, 'out', 'scores.jsonl');
+    expect(await runCli(['score', '--data', input, '--out', out, '--config', cfg])).toBe(0);
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.id)).toEqual(['a', '7']);
+    for (const l of lines) {
+      expect(Object.keys(l.p_success).sort()).toEqual(['sim-large', 'sim-medium', 'sim-small']);
+      for (const p of Object.values(l.p_success) as number[]) expect(p).toBeGreaterThan(0);
+    }
+
+    const svg = path.join(tmp.dir, 'chart.svg');
+    expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
+    expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*sim-large[\s\S]*<\/svg>\s*$/);
+  });
+
+  it('a malformed score input names the line and leaves no output file', async () => {
+    const cfg = config(tmp.dir, SIM_MODELS);
+    const input = path.join(tmp.dir, 'bad.jsonl');
+    fs.writeFileSync(input, '{"id": "a", "prompt": "ok"}\n{"id": "b"}\n');
+    const out = path.join(tmp.dir, 'never.jsonl');
+    expect(await runCli(['score', '--data', input, '--out', out, '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/bad\.jsonl: line 2: invalid row/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('bad flags and config files are usage errors with a clear message', async () => {
+    expect(await runCli(['score', '--nope'])).toBe(2);
+    expect(await runCli(['frobnicate'])).toBe(2);
+    const broken = path.join(tmp.dir, 'broken.yaml');
+    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2 }\n');
+    expect(await runCli(['retrain', '--config', broken])).toBe(1);
+    const text = stderr.join('');
+    expect(text).toMatch(/models\.0\.price\.inputPerMTok/);
+    expect(text).toMatch(/routing\.minSuccess/);
+  });
+
+  (fs.existsSync(SHARED) ? it : it.skip)('learns something real from the public GSM8K outcomes (skipped without ../shared/data)', async () => {
+    const cfg = config(
+      fs.mkdtempSync(path.join(tmp.dir, 'gsm8k-')),
+      `  - { id: mixtral-8x7b-instruct, provider: sim, price: { inputPerMTok: 0.6, outputPerMTok: 0.6 } }
+  - { id: gpt-4-1106-preview, provider: sim, price: { inputPerMTok: 10, outputPerMTok: 30 } }`,
+    );
+    expect(await runCli(['import', path.join(SHARED, 'gsm8k.train.jsonl'), '--config', cfg])).toBe(0);
+    expect(await runCli(['retrain', '--config', cfg])).toBe(0);
+    const sidecar = JSON.parse(fs.readFileSync(path.join(path.dirname(cfg), 'router', 'v0001', 'classifier.json'), 'utf8'));
+    expect(sidecar.training.rows + sidecar.validation.rows).toBe(923);
+    // Better than chance on held-out rows, for the weak model whose failures routing must predict.
+    expect(sidecar.validation.perModel['mixtral-8x7b-instruct'].auc).toBeGreaterThan(0.55);
+    expect(sidecar.validation.routing.apgr).toBeGreaterThan(0.5);
+  });
+});

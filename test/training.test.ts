@@ -1,0 +1,95 @@
+import { fitNetwork, forwardLogits, maskedLogLoss } from '../training/network';
+import { applyStack, fitStack } from '../training/calibrate';
+import { fitKnn, knnLogits } from '../training/knn';
+import { seededRandom, sigmoid } from '../training/matrix';
+import { promptStats, PROMPT_STAT_NAMES } from '../src/routing/prompt-stats';
+import type { TrainMatrix } from '../training/matrix';
+
+function data(n: number, seed: number): TrainMatrix {
+  const random = seededRandom(seed);
+  const d = 4;
+  const m = 2;
+  const X = new Float32Array(n * d);
+  const Y = new Float32Array(n * m);
+  const mask = new Float32Array(n * m).fill(1);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < d; c++) X[i * d + c] = random() * 2 - 1;
+    Y[i * m] = random() < sigmoid(3 * X[i * d]) ? 1 : 0;
+    Y[i * m + 1] = random() < sigmoid(-2 * X[i * d + 1]) ? 1 : 0;
+  }
+  return { n, d, m, X, Y, mask };
+}
+
+describe('masked multi-output training', () => {
+  it('ignores outcomes whose mask is 0, whatever the label says', () => {
+    const a = data(300, 1);
+    // Hide a third of model 1's outcomes, and put opposite garbage under the mask in a copy.
+    for (let i = 0; i < a.n; i += 3) a.mask[i * 2 + 1] = 0;
+    const b = { ...a, Y: Float32Array.from(a.Y) };
+    for (let i = 0; i < a.n; i += 3) b.Y[i * 2 + 1] = 1 - a.Y[i * 2 + 1];
+    const pa = fitNetwork(a, { hiddenUnits: 0, seed: 4, epochs: 10 });
+    const pb = fitNetwork(b, { hiddenUnits: 0, seed: 4, epochs: 10 });
+    expect(Array.from(pb.out.W)).toEqual(Array.from(pa.out.W));
+    expect(Array.from(pb.out.b)).toEqual(Array.from(pa.out.b));
+    expect(maskedLogLoss(Float32Array.from([0.9, 0.1]), Float32Array.from([1, 1]), Float32Array.from([1, 0]))).toBeCloseTo(-Math.log(0.9), 6);
+  });
+
+  it('learns the generating weights (logistic) and uses soft labels as given', () => {
+    const d = data(3000, 2);
+    const p = fitNetwork(d, { hiddenUnits: 0, seed: 1, epochs: 40, l2: 0 });
+    // W is [d × m]: x0 drives model 0 (+3), x1 drives model 1 (−2).
+    expect(p.out.W[0 * 2 + 0]).toBeGreaterThan(2);
+    expect(p.out.W[1 * 2 + 1]).toBeLessThan(-1.3);
+    expect(Math.abs(p.out.W[2 * 2 + 0])).toBeLessThan(0.4);
+    // All-0.5 soft labels: nothing to learn but the midpoint.
+    const soft = { ...d, Y: new Float32Array(d.Y.length).fill(0.5) };
+    const q = forwardLogits(fitNetwork(soft, { hiddenUnits: 0, seed: 1, epochs: 20 }), d.X, d.n);
+    for (const z of q) expect(Math.abs(sigmoid(z) - 0.5)).toBeLessThan(0.1);
+  });
+
+  it('calibration maps over-confident logits back to observed rates', () => {
+    const random = seededRandom(5);
+    const n = 4000;
+    const z = new Float32Array(n);
+    const Y = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const t = random() * 4 - 2;
+      z[i] = 5 * t; // five times too confident
+      Y[i] = random() < sigmoid(t) ? 1 : 0;
+    }
+    const mask = new Float32Array(n).fill(1);
+    const stack = fitStack([z], Y, mask, 1);
+    expect(stack.weights[0][0]).toBeCloseTo(0.2, 1);
+    expect(maskedLogLoss(applyStack([z], stack, 1), Y, mask)).toBeLessThan(maskedLogLoss(z.map(sigmoid), Y, mask));
+  });
+
+  it('kNN success rates follow the neighbours and shrink towards the base rate', () => {
+    // Two keys per cluster; model 0 succeeds on cluster A only.
+    const keys = Float32Array.from([1, 0, 1, 0, 0, 1, 0, 1]);
+    const Y = Float32Array.from([1, 1, 0, 0]);
+    const mask = Float32Array.from([1, 1, 1, 1]);
+    const params = fitKnn(keys, 4, 2, Y, mask, 1, { k: 2, temperature: 0.1, alpha: 1 });
+    const [a, b] = knnLogits(params, Float32Array.from([1, 0, 0, 1]), 2, 2).map(sigmoid);
+    // (2 neighbours × 1 + 1 × prior 0.5) / 3 = 0.8333 and (0 + 0.5) / 3 = 0.1667.
+    expect(a).toBeCloseTo(2.5 / 3, 4);
+    expect(b).toBeCloseTo(0.5 / 3, 4);
+  });
+});
+
+describe('prompt statistics', () => {
+  it('has one value per documented name and reacts to what it claims to measure', () => {
+    const plain = promptStats('Say hello to my friend.');
+    expect(plain).toHaveLength(PROMPT_STAT_NAMES.length);
+    const math = promptStats('A shop sells 3 apples for $2.50 each; 15% tax applies to 1/3 of them. What is the total?');
+    const at = (name: (typeof PROMPT_STAT_NAMES)[number]) => PROMPT_STAT_NAMES.indexOf(name);
+    expect(math[at('log_numbers')]).toBeGreaterThan(plain[at('log_numbers')]);
+    expect(math[at('has_percent')]).toBe(1);
+    expect(math[at('has_decimal')]).toBe(1);
+    expect(math[at('has_fraction')]).toBe(1);
+    expect(math[at('has_currency')]).toBe(1);
+    const mc = promptStats('Which is NOT a mammal?\nA. dog\nB. cat\nC. trout\nD. whale\nAnswer:');
+    expect(mc[at('answer_options')]).toBe(1);
+    expect(mc[at('negated_question')]).toBe(1);
+    expect(Array.from(promptStats(''))).toEqual(Array.from(promptStats('')).map((v) => (Number.isFinite(v) ? v : NaN)));
+  });
+});
