@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
 import { readOutcomeFile } from '../training/outcome-file';
-import { buildMatrix, embedPrompts, featureMatrix, modelsOf } from '../training/dataset';
+import { buildMatrix, featureMatrix, modelsOf } from '../training/dataset';
+import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
 import { predictSpec, trainClassifier } from '../training/train-classifier';
@@ -81,9 +82,8 @@ async function main(): Promise<void> {
       const prices = readPriceFile(path.join(dataDir, ds.prices));
       const models = modelsOf(rows);
       const prompts = rows.map((r) => r.prompt);
-      const embeddings = await embedPrompts(embedder, prompts, cache);
+      const { X, d, embeddingDim } = await featureMatrix(values.features ?? DEFAULT_FEATURE_KIND, embedder, prompts, cache);
       const embedSeconds = (Date.now() - started) / 1000;
-      const { X, d } = featureMatrix(values.features ?? 'embedding+prompt-stats', embeddings, prompts);
       const all = buildMatrix(X, d, rows, models);
       const fold = stratifiedFolds(rows, k, seed);
       const P = new Float32Array(rows.length * models.length);
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
         const result = await trainClassifier(selectRows(all, trainIdx), {
-          models, embeddingDim: embeddings[0].length, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner,
+          models, embeddingDim, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner,
           costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
         });
         trainSeconds += (Date.now() - t0) / 1000;

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const report = await retrain(
       { store, embedder, classifierDir: path.join(tmp, 'router'), prices, log: () => {} },
-      { featureKind: values.features ?? 'embedding+prompt-stats' },
+      { featureKind: values.features },
     );
     console.log(`classifier: ${report.learner} trained on ${report.trainRows} rows of ${path.basename(file)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const registry = new ClassifierRegistry({ dir: path.join(tmp, 'router'), expectEmbedderId: embedder.id });

@@ -2,7 +2,7 @@
 // hash, so a retrain never recomputes them), feature rows, soft labels and the known-outcome mask.
 import { promptHash } from '../src/store/prompt-hash';
 import type { OutcomeStore } from '../src/store/types';
-import { featureKind } from '../src/routing/features';
+import { featureKind, rowLength, viewText } from '../src/routing/features';
 import type { TrainMatrix } from './matrix';
 
 export interface EmbedderLike {
@@ -49,14 +49,27 @@ export async function embedPrompts(
   return hashes.map((h, i) => out[i] ?? cached.get(h)!);
 }
 
-/** Feature rows [n × (D + extra)] for a feature kind. */
-export function featureMatrix(kindName: string, embeddings: readonly Float32Array[], prompts: readonly string[]): { X: Float32Array; d: number } {
+/**
+ * Feature rows [n × row length] for a feature kind: embeds every view of every prompt (through the
+ * cache when given) and appends the kind's extra values. Also returns the embedding dimension.
+ */
+export async function featureMatrix(
+  kindName: string,
+  embedder: EmbedderLike,
+  prompts: readonly string[],
+  cache: Pick<OutcomeStore, 'getEmbeddings' | 'putEmbeddings'> | null,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ X: Float32Array; d: number; embeddingDim: number }> {
   const kind = featureKind(kindName);
-  const rows = embeddings.map((e, i) => kind.build(e, prompts[i]));
-  const d = rows.length > 0 ? rows[0].length : 0;
-  const X = new Float32Array(rows.length * d);
-  rows.forEach((r, i) => X.set(r, i * d));
-  return { X, d };
+  const perView: Float32Array[][] = [];
+  for (const view of kind.views) {
+    perView.push(await embedPrompts(embedder, prompts.map((p) => viewText(view, p)), cache, onProgress));
+  }
+  const embeddingDim = perView[0]?.[0]?.length ?? 0;
+  const d = rowLength(kind, embeddingDim);
+  const X = new Float32Array(prompts.length * d);
+  prompts.forEach((p, i) => X.set(kind.build(perView.map((v) => v[i]), p), i * d));
+  return { X, d, embeddingDim };
 }
 
 export function labelMatrix(rows: readonly LabelledRow[], models: readonly string[]): { Y: Float32Array; mask: Float32Array } {

@@ -10,7 +10,7 @@ import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { InvalidInputError, errorMessage } from '../src/errors';
 import { DEFAULT_FEATURE_KIND, FEATURE_KINDS } from '../src/routing/features';
 import { writeClassifierVersion } from './classifier-writer';
-import { type EmbedderLike, type LabelledRow, buildMatrix, embedPrompts, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
+import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
 import { type Evaluation, type PriceTable, costMatrix, evaluate, headline } from './evaluate';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
@@ -62,14 +62,12 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const models = modelsOf(rows);
   log(`Embedding ${rows.length} prompts with ${deps.embedder.id} (cached embeddings are reused)`);
   let lastShown = 0;
-  const embeddings = await embedPrompts(deps.embedder, rows.map((r) => r.prompt), deps.store, (done, total) => {
+  const { X, d, embeddingDim } = await featureMatrix(kind, deps.embedder, rows.map((r) => r.prompt), deps.store, (done, total) => {
     if (done === total || done - lastShown >= 1000) {
       lastShown = done;
       log(`  embedded ${done}/${total}`);
     }
   });
-  const embeddingDim = embeddings[0].length;
-  const { X, d } = featureMatrix(kind, embeddings, rows.map((r) => r.prompt));
   const all = buildMatrix(X, d, rows, models);
   const { train, validation } = stratifiedSplit(rows, options.validationFraction ?? 0.2, seed, hashString);
   log(`Training on ${train.length} rows, validating on ${validation.length} (stratified by source); models: ${models.join(', ')}`);
@@ -128,7 +126,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     promoted = false;
     why = 'no validation rows to compare on';
   } else {
-    const current = await compareWithCurrent(deps, currentVersion, validation.map((i) => embeddings[i]), valRows, models, P);
+    const current = await compareWithCurrent(deps, currentVersion, valRows, models, P);
     currentLogLoss = current.currentLoss;
     if (current.error) {
       promoted = true;
@@ -164,7 +162,6 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
 async function compareWithCurrent(
   deps: RetrainDeps,
   version: string,
-  embeddings: Float32Array[],
   valRows: LabelledRow[],
   newModels: string[],
   newP: Float32Array,
@@ -172,7 +169,7 @@ async function compareWithCurrent(
   let current: SuccessClassifier | null = null;
   try {
     current = await loadOnnxClassifier(path.join(deps.classifierDir, version), { expectEmbedderId: deps.embedder.id });
-    const { X } = featureMatrix(current.featureKind, embeddings, valRows.map((r) => r.prompt));
+    const { X } = await featureMatrix(current.featureKind, deps.embedder, valRows.map((r) => r.prompt), deps.store);
     const curP = await current.predict(X, valRows.length);
     // Compare on the models both know, over the same rows and outcomes.
     const common = newModels.filter((m) => current!.models.includes(m));

@@ -9,7 +9,7 @@ import { loadOnnxClassifier } from '../routing/onnx-classifier';
 import { InvalidInputError } from '../errors';
 import { lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile, readPromptFile } from '../../training/outcome-file';
 import { retrain } from '../../training/retrain';
-import { embedPrompts, featureMatrix } from '../../training/dataset';
+import { featureMatrix } from '../../training/dataset';
 import { type PriceTable, evaluate } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { parseFlags, requireFlag } from './args';
@@ -68,13 +68,12 @@ async function predictRows(ctx: CommandContext, prompts: string[]) {
   const classifier = await currentClassifier(ctx, embedder);
   try {
     let shown = 0;
-    const embeddings = await embedPrompts(embedder, prompts, null, (done, total) => {
+    const { X } = await featureMatrix(classifier.featureKind, embedder, prompts, null, (done, total) => {
       if (done === total || done - shown >= 1000) {
         shown = done;
         ctx.log(`  embedded ${done}/${total}`);
       }
     });
-    const { X } = featureMatrix(classifier.featureKind, embeddings, prompts);
     const P = await classifier.predict(X, prompts.length);
     return { P, models: [...classifier.models], version: classifier.version };
   } finally {

@@ -4,29 +4,58 @@
 import { ConfigError } from '../errors';
 import { PROMPT_STATS_VERSION, PROMPT_STAT_NAMES, promptStats } from './prompt-stats';
 
+/**
+ * The texts a feature row embeds: the whole prompt, or its tail (the last TAIL_CHARS characters, where
+ * the question usually is after few-shot examples or a long conversation).
+ */
+export type TextView = 'full' | 'tail';
+export const TAIL_CHARS = 400;
+
+export function viewText(view: TextView, prompt: string): string {
+  return view === 'full' || prompt.length <= TAIL_CHARS ? prompt : prompt.slice(prompt.length - TAIL_CHARS);
+}
+
 export interface FeatureKind {
-  /** Extra values appended after the embedding. */
+  /** Embedded views, in row order; the first is what nearest-neighbour components compare. */
+  views: readonly TextView[];
+  /** Extra values appended after the embeddings. */
   extraDimension: number;
   notes: string;
-  build(embedding: Float32Array, prompt: string): Float32Array;
+  /** One embedding per view (same order), and the prompt. */
+  build(embeddings: readonly Float32Array[], prompt: string): Float32Array;
+}
+
+/** Feature row length for an embedder of `dimension`. */
+export const rowLength = (kind: FeatureKind, dimension: number): number => kind.views.length * dimension + kind.extraDimension;
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const row = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    row.set(p, o);
+    o += p.length;
+  }
+  return row;
 }
 
 export const FEATURE_KINDS: Record<string, FeatureKind> = {
   embedding: {
+    views: ['full'],
     extraDimension: 0,
     notes: 'the embedder output alone (L2-normalised mean of token vectors)',
-    build: (embedding) => embedding,
+    build: ([full]) => full,
   },
   'embedding+prompt-stats': {
+    views: ['full'],
     extraDimension: PROMPT_STAT_NAMES.length,
     notes: `the embedder output, then ${PROMPT_STATS_VERSION}: ${PROMPT_STAT_NAMES.join(', ')}`,
-    build: (embedding, prompt) => {
-      const stats = promptStats(prompt);
-      const row = new Float32Array(embedding.length + stats.length);
-      row.set(embedding);
-      row.set(stats, embedding.length);
-      return row;
-    },
+    build: ([full], prompt) => concat([full, promptStats(prompt)]),
+  },
+  'tail+embedding+prompt-stats': {
+    views: ['tail', 'full'],
+    extraDimension: PROMPT_STAT_NAMES.length,
+    notes: `the embedding of the prompt's last ${TAIL_CHARS} characters, of the whole prompt, then ${PROMPT_STATS_VERSION}: ${PROMPT_STAT_NAMES.join(', ')}`,
+    build: (embeddings, prompt) => concat([...embeddings, promptStats(prompt)]),
   },
 };
 

@@ -6,7 +6,7 @@ import { ConfigError, ModelMismatchError } from '../errors';
 import { formatIssues } from '../config/load-config';
 import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar, sidecarSchema } from './classifier-sidecar';
 import type { SuccessClassifier } from './classifier';
-import { featureKind } from './features';
+import { featureKind, rowLength } from './features';
 
 export function readSidecar(dir: string): ClassifierSidecar {
   const file = path.join(dir, SIDECAR_FILE);
@@ -37,7 +37,7 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
   }
   const kindName = sidecar.features?.kind ?? 'embedding';
   const kind = featureKind(kindName);
-  const inputDim = sidecar.embedder.dimension + kind.extraDimension;
+  const inputDim = rowLength(kind, sidecar.embedder.dimension);
   if (sidecar.features && sidecar.features.dimension !== inputDim) {
     throw new ConfigError(
       `classifier ${sidecar.version}: features "${kindName}" over a ${sidecar.embedder.dimension}-d embedding make ${inputDim} values, but the sidecar says ${sidecar.features.dimension}`,

@@ -5,7 +5,7 @@ import type { ModelConfig } from '../config/schema';
 import { InvalidInputError } from '../errors';
 import type { SuccessClassifier } from './classifier';
 import { estimateCost, estimateTokens } from './cost';
-import { featureKind } from './features';
+import { featureKind, viewText } from './features';
 import { type DecisionReason, choose, coldStartOrder } from './policy';
 
 export interface RouteInput {
@@ -103,10 +103,10 @@ export function createRouter(deps: RouterDeps): Router {
     let classifyMs = 0;
     if (classifier) {
       const t1 = now();
-      const [embedding] = await deps.embedder.embed([input.prompt]);
-      const t2 = now();
       const kind = featureKind(classifier.featureKind);
-      const p = await classifier.predict(kind.build(embedding, input.prompt), 1);
+      const embeddings = await deps.embedder.embed(kind.views.map((v) => viewText(v, input.prompt)));
+      const t2 = now();
+      const p = await classifier.predict(kind.build(embeddings, input.prompt), 1);
       const t3 = now();
       embedMs = t2 - t1;
       classifyMs = t3 - t2;
