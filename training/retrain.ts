@@ -145,7 +145,17 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   }
 
   if (promoted) writeCurrentVersion(deps.classifierDir, version);
-  log(`Learner: ${result.learner} (out-of-fold log loss: ${Object.entries(result.selection).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')})`);
+  log(`Learner: ${result.learner}`);
+  const tried = Object.keys(result.selection).filter((k) => !k.endsWith(' routing') && !k.includes('('));
+  log(
+    `  tried (out-of-fold log loss${tried.some((k) => `${k} routing` in result.selection) ? ' / routing score' : ''}): ` +
+      tried
+        .map((k) => {
+          const routing = result.selection[`${k} routing`];
+          return `${k} ${result.selection[k].toFixed(4)}${routing === undefined ? '' : ` / ${routing.toFixed(4)}`}`;
+        })
+        .join(', '),
+  );
   log('Validation:');
   for (const [m, v] of Object.entries(evaluation.perModel)) {
     log(`  ${m}: AUC ${fmt(v.auc)}  Brier ${fmt(v.brier)}  (${v.rows} outcomes)`);
