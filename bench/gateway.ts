@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     // ---- Overhead: one at a time, direct and through the gateway alternately, same prompts. ----------
     const seqAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const post = makeClient(seqAgent);
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < Math.min(300, sequential); i++) {
       await post(directUrl, payload(i, models[0]));
       record(await post(gatewayUrl, payload(i, 'auto')));
     }
@@ -203,12 +203,14 @@ async function main(): Promise<void> {
       via.push(performance.now() - t);
     }
     seqAgent.destroy();
-    const d = sortNum(direct);
-    const g = sortNum(via);
-    console.log(`\noverhead (${sequential} sequential requests each way, model "auto", logging on):`);
-    console.log(`  direct to upstream   p50 ${ms(percentile(d, 0.5))}  p99 ${ms(percentile(d, 0.99))}`);
-    console.log(`  through gateway      p50 ${ms(percentile(g, 0.5))}  p99 ${ms(percentile(g, 0.99))}`);
-    console.log(`  added by gateway     p50 ${ms(percentile(g, 0.5) - percentile(d, 0.5))}  p99 ${ms(percentile(g, 0.99) - percentile(d, 0.99))}   (target p50 ≤ 2 ms)`);
+    if (sequential > 0) {
+      const d = sortNum(direct);
+      const g = sortNum(via);
+      console.log(`\noverhead (${sequential} sequential requests each way, model "auto", logging on):`);
+      console.log(`  direct to upstream   p50 ${ms(percentile(d, 0.5))}  p99 ${ms(percentile(d, 0.99))}`);
+      console.log(`  through gateway      p50 ${ms(percentile(g, 0.5))}  p99 ${ms(percentile(g, 0.99))}`);
+      console.log(`  added by gateway     p50 ${ms(percentile(g, 0.5) - percentile(d, 0.5))}  p99 ${ms(percentile(g, 0.99) - percentile(d, 0.99))}   (target p50 ≤ 2 ms)`);
+    }
 
     // ---- Throughput: `concurrency` connections kept busy for `seconds`. ------------------------------
     const loadAgent = new http.Agent({ keepAlive: true, maxSockets: concurrency });

@@ -1,5 +1,6 @@
 // The chat-completions gateway as clients see it: the official openai npm client, unmodified, against a
 // real server whose models point at a real fake upstream on 127.0.0.1.
+import { gzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { DECISION_ID_PATTERN } from '../src/gateway/decision-id';
 import type { DecisionLogJson } from '../src/http/decision-log-json';
@@ -177,6 +178,37 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     expect(res.status).toBe(413);
     expect(res.json.error.code).toBe('request_too_large');
     expect(res.text).not.toMatch(/at .*\.[jt]s:\d+/);
+  });
+
+  it('reads gzip-encoded JSON bodies too, and refuses oversized bodies however they arrive', async () => {
+    const body = JSON.stringify({ model: 'dear', messages: [{ role: 'user', content: 'zipped' }] });
+    const zipped = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(body),
+    });
+    expect(zipped.status).toBe(200);
+    expect(upstream.received.at(-1)!.body).toMatchObject({ messages: [{ content: 'zipped' }] });
+
+    // No content-length: the limit is enforced while reading.
+    const big = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'y'.repeat(6_000) }] });
+    const chunked = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new Blob([big]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(((await chunked.json()) as ErrorJson).error.code).toBe('request_too_large');
+  });
+
+  it('answers bodies that are not JSON with 400 in OpenAI shape', async () => {
+    const broken = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { raw: '{"model": "auto", ' });
+    expect(broken.status).toBe(400);
+    expect(broken.json.error.code).toBe('invalid_json');
+    const plain = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(plain.status).toBe(400);
+    expect(((await plain.json()) as ErrorJson).error).toMatchObject({ type: 'invalid_request_error', param: 'model' });
   });
 
   it('never shows the upstream key: not in errors the upstream echoes, not in the log, not in server logs', async () => {

@@ -6,6 +6,7 @@ import type { ChatGateway } from '../gateway/chat-gateway';
 import type { Router } from '../routing/router';
 import { type AuthDeps, authenticate } from './auth';
 import { errorHandler, notFoundHandler } from './error-handler';
+import { jsonBody } from './json-body';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { type InspectionDeps, decisionRoutes } from './routes/decisions';
 import { modelRoutes } from './routes/models';
@@ -39,7 +40,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Authentication runs before the body is read, so an unauthenticated client cannot make us parse 1 MB.
   app.use(authenticate(deps.auth));
-  app.use(express.json({ limit: deps.bodyLimitBytes ?? 1_048_576 }));
+  app.use(jsonBody(deps.bodyLimitBytes ?? 1_048_576));
   app.use(routeRoutes({ router: deps.router }));
   app.use(modelRoutes({ models: deps.models, startedAt: deps.startedAt }));
   app.use(chatCompletionRoutes({ gateway: deps.gateway }));

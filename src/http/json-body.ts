@@ -1,0 +1,72 @@
+// Reads JSON request bodies. express.json() (body-parser) measured ~90 µs of CPU per small request here,
+// a tenth of the gateway's budget; plain UTF-8 bodies, which is what clients send, take this short path.
+// Compressed bodies still go through express.json(). Errors carry body-parser's `type` so the one error
+// handler answers both paths the same way (413 request_too_large, 400 invalid_json).
+import express, { type RequestHandler } from 'express';
+
+class BodyError extends Error {
+  constructor(
+    message: string,
+    readonly type: 'entity.too.large' | 'entity.parse.failed',
+    readonly status: number,
+    readonly limit?: number,
+  ) {
+    super(message);
+  }
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+export function jsonBody(limitBytes: number): RequestHandler {
+  const fallback = express.json({ limit: limitBytes });
+  return (req, res, next) => {
+    const type = req.headers['content-type'];
+    // Like express.json(): bodies that are not JSON are left unparsed (the route's schema then complains).
+    if (type === undefined || !JSON_TYPE.test(type)) {
+      next();
+      return;
+    }
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+      fallback(req, res, next);
+      return;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (declared > limitBytes) {
+      // Answer without reading; the connection is closed afterwards rather than drained of a huge body.
+      res.setHeader('connection', 'close');
+      next(new BodyError('request entity too large', 'entity.too.large', 413, limitBytes));
+      return;
+    }
+    const parts: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limitBytes) {
+        failed = true;
+        res.setHeader('connection', 'close');
+        next(new BodyError('request entity too large', 'entity.too.large', 413, limitBytes));
+        return;
+      }
+      parts.push(chunk);
+    });
+    req.on('end', () => {
+      if (failed) return;
+      const text = parts.length === 1 ? parts[0].toString('utf8') : Buffer.concat(parts, size).toString('utf8');
+      try {
+        req.body = text.length === 0 ? {} : (JSON.parse(text) as unknown);
+      } catch {
+        next(new BodyError('request body is not valid JSON', 'entity.parse.failed', 400));
+        return;
+      }
+      next();
+    });
+    req.on('error', (err) => {
+      if (failed) return;
+      failed = true;
+      next(err);
+    });
+  };
+}
