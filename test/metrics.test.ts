@@ -14,17 +14,9 @@ import {
   twoModelMetrics,
   type LabelledPrediction,
 } from '../training/metrics';
+import { seededRandom } from '../src/util/seeded-random';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /** Two models, weak costs 1 and strong costs 10 on every row. */
 function twoModelRows(

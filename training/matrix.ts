@@ -24,17 +24,7 @@ export function selectRows(data: TrainMatrix, rows: readonly number[]): TrainMat
   return { n: rows.length, d, m, X, Y, mask };
 }
 
-/** mulberry32: small, fast and good enough for initialisation and shuffling. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../src/util/seeded-random';
 
 export function shuffleInPlace<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {

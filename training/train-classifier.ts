@@ -131,6 +131,9 @@ export function componentRecipes(embeddingDim: number, seed: number): ComponentR
   ];
 }
 
+/** How much routing score (APGR or gain over Zero) a later, more complex learner must add to be chosen. */
+const ROUTING_MARGIN = 0.005;
+
 /** Learners: single components and stacks of them, by name ('logistic', 'logistic+knn', ...). */
 export const LEARNERS: readonly string[][] = [
   ['logistic'], ['mlp'], ['knn'], ['stats'],
@@ -158,7 +161,8 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const started = Date.now();
   const seed = options.seed ?? 1;
   const log = options.onProgress ?? (() => {});
-  const K = Math.max(2, Math.min(options.folds ?? 3, data.n));
+  // Small sets get more folds: each out-of-fold estimate then trains on more of the little data there is.
+  const K = Math.max(2, Math.min(options.folds ?? (data.n < 3000 ? 5 : 3), data.n));
   const recipes = componentRecipes(options.embeddingDim, seed);
   const usable = new Set(recipes.filter((r) => r.usable(data.d)).map((r) => r.family));
   const wanted = (options.learners ? LEARNERS.filter((l) => options.learners!.includes(l.join('+'))) : LEARNERS).filter((l) =>
@@ -211,7 +215,10 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     const quality = options.costs ? routingScore(P, data, options.costs) : 0;
     selection[names.join('+')] = loss;
     if (options.costs) selection[`${names.join('+')} routing`] = quality;
-    const better = !best || (options.costs && quality > best.quality + 1e-6) || ((!options.costs || Math.abs(quality - best.quality) <= 1e-6) && loss < best.loss - 1e-9);
+    // Learners are listed simplest first; a more complex one must win by a margin, not by selection noise.
+    const better =
+      !best ||
+      (options.costs ? quality > best.quality + ROUTING_MARGIN : loss < best.loss - 1e-9);
     if (better) best = { names, stack, loss, quality };
   }
   const chosen = best!;

@@ -1,6 +1,7 @@
 // A local stand-in for an LLM: canned or echoed answers with configurable latency and a seeded
 // failure rate, so the default config, demos and load tests run with no network and no keys.
 import type { ModelConfig } from '../config/schema';
+import { seededRandom } from '../util/seeded-random';
 import {
   UpstreamError,
   type CallContext,
@@ -31,7 +32,7 @@ export function createSimProvider({ modelId, options = {}, now = Date.now, sleep
   const latencyMs = options.latencyMs ?? 0;
   const errorRate = options.errorRate ?? 0;
   // One generator per provider: a given seed yields the same sequence of failures run after run.
-  const random = mulberry32(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let counter = 0;
 
   /** Everything that happens before an answer exists: abort check, latency, simulated failure. */
@@ -130,18 +131,6 @@ function splitText(text: string, pieces: number): string[] {
   const parts: string[] = [];
   for (let i = 0; i < words.length; i += size) parts.push(words.slice(i, i + size).join(''));
   return parts;
-}
-
-/** Small, fast, seedable PRNG: deterministic failure patterns matter more here than quality. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
