@@ -203,6 +203,7 @@ async function main(): Promise<void> {
       via.push(performance.now() - t);
     }
     seqAgent.destroy();
+    const sequentialIds = new Set(ids);
     if (sequential > 0) {
       const d = sortNum(direct);
       const g = sortNum(via);
@@ -271,12 +272,25 @@ async function main(): Promise<void> {
     const db = new Database(dbPath, { readonly: true });
     const logged = new Set(db.prepare('SELECT id FROM decisions').pluck().all() as string[]);
     const routed = db.prepare("SELECT reason, COUNT(*) AS n FROM decisions GROUP BY reason").all() as { reason: string; n: number }[];
-    const timing = db.prepare('SELECT embed_ms + classify_ms AS r FROM decisions').pluck().all() as number[];
+    const timings = db.prepare('SELECT id, embed_ms + classify_ms AS routing, upstream_ms AS upstream, total_ms AS total FROM decisions').all() as {
+      id: string;
+      routing: number;
+      upstream: number;
+      total: number;
+    }[];
     db.close();
     const lost = ids.filter((id) => !logged.has(id)).length;
-    const r = sortNum(timing);
     console.log(`\nlost rows: ${lost} of ${ids.length} answered requests (gateway exit code ${code}, ${failures.length} non-200 answers, ${logged.size} rows in the log)`);
-    console.log(`routing inside the gateway (embed + classify): p50 ${ms(percentile(r, 0.5))}  p99 ${ms(percentile(r, 0.99))}; reasons: ${routed.map((x) => `${x.reason} ${x.n}`).join(', ')}`);
+    console.log(`reasons: ${routed.map((x) => `${x.reason} ${x.n}`).join(', ')}`);
+    // The gateway's own timings (from the log), one request at a time and under load: queueing shows here.
+    for (const [phase, rows] of [
+      ['sequential', timings.filter((t) => sequentialIds.has(t.id))],
+      [`${concurrency} connections`, timings.filter((t) => !sequentialIds.has(t.id))],
+    ] as const) {
+      if (rows.length === 0) continue;
+      const p50 = (f: (t: (typeof rows)[number]) => number) => ms(percentile(sortNum(rows.map(f)), 0.5));
+      console.log(`inside the gateway, ${phase}: total p50 ${p50((t) => t.total)} = routing ${p50((t) => t.routing)} + upstream call ${p50((t) => t.upstream)} + the rest`);
+    }
     if (lost > 0 || failures.length > 0 || code !== 0) process.exitCode = 1;
   } finally {
     gateway?.child.kill('SIGKILL');
