@@ -121,6 +121,14 @@ describe('HTTP: /healthz and /v1/route', () => {
     expect(long.candidates.find((c: { model: string }) => c.model === 'sim-medium')).toMatchObject({ eligible: false, excluded_because: 'context-window' });
     expect([long.model, ...long.fallbacks]).not.toContain('sim-medium');
 
+    // Concurrent requests are scored in one batch; each still gets its own prompt's probabilities.
+    const prompts = ['Write a Python function for Fibonacci', 'Hi there', 'Prove the Cook-Levin theorem', 'Summarise this email politely'];
+    const alone: number[][] = [];
+    for (const prompt of prompts) alone.push((await json(await post({ prompt }))).candidates.map((c: { p_success: number }) => c.p_success));
+    const together = await Promise.all(prompts.map(async (prompt) => json(await post({ prompt }))));
+    together.forEach((d, i) => d.candidates.forEach((c: { p_success: number }, j: number) => expect(c.p_success).toBeCloseTo(alone[i][j], 5)));
+    expect(new Set(alone.map((p) => p.join())).size).toBeGreaterThan(1);
+
     // Narrowing to one model routes there whatever the probabilities say.
     const only = await json(await post({ prompt: 'Prove Fermat', router: { models: ['sim-small'] } }));
     expect(only).toMatchObject({ model: 'sim-small', fallbacks: [] });

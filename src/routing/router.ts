@@ -6,6 +6,7 @@ import { InvalidInputError } from '../errors';
 import type { SuccessClassifier } from './classifier';
 import { estimateCost, estimateTokens } from './cost';
 import { featureKind, viewText } from './features';
+import { createMicroBatcher } from './micro-batcher';
 import { type DecisionReason, choose, coldStartOrder } from './policy';
 
 export interface RouteInput {
@@ -63,6 +64,29 @@ export function createRouter(deps: RouterDeps): Router {
     deps.coldStart ??
     [...deps.models].sort((a, b) => b.price.inputPerMTok + b.price.outputPerMTok - (a.price.inputPerMTok + a.price.outputPerMTok))[0].id;
 
+  // Concurrent requests share one embedder call and one classifier call (see micro-batcher.ts); the
+  // batch's embed and classify times are reported for each of its requests.
+  const score = createMicroBatcher(async (items: { prompt: string; classifier: SuccessClassifier }[]) => {
+    const out: { p: Float32Array; embedMs: number; classifyMs: number }[] = new Array(items.length);
+    // Normally one group; two only when a new classifier was swapped in between arrivals.
+    for (const classifier of new Set(items.map((i) => i.classifier))) {
+      const idx = items.flatMap((it, i) => (it.classifier === classifier ? [i] : []));
+      const kind = featureKind(classifier.featureKind);
+      const views = kind.views.length;
+      const t1 = now();
+      const embeddings = await deps.embedder.embed(idx.flatMap((i) => kind.views.map((v) => viewText(v, items[i].prompt))));
+      const t2 = now();
+      const rows = idx.map((i, k) => kind.build(embeddings.slice(k * views, (k + 1) * views), items[i].prompt));
+      const X = new Float32Array(rows.length * classifier.inputDim);
+      rows.forEach((r, k) => X.set(r, k * classifier.inputDim));
+      const P = await classifier.predict(X, rows.length);
+      const t3 = now();
+      const m = classifier.models.length;
+      idx.forEach((i, k) => (out[i] = { p: P.subarray(k * m, (k + 1) * m), embedMs: t2 - t1, classifyMs: t3 - t2 }));
+    }
+    return out;
+  });
+
   async function route(input: RouteInput): Promise<Decision> {
     const t0 = now();
     const target = input.minSuccess ?? deps.minSuccess;
@@ -102,14 +126,10 @@ export function createRouter(deps: RouterDeps): Router {
     let embedMs = 0;
     let classifyMs = 0;
     if (classifier) {
-      const t1 = now();
-      const kind = featureKind(classifier.featureKind);
-      const embeddings = await deps.embedder.embed(kind.views.map((v) => viewText(v, input.prompt)));
-      const t2 = now();
-      const p = await classifier.predict(kind.build(embeddings, input.prompt), 1);
-      const t3 = now();
-      embedMs = t2 - t1;
-      classifyMs = t3 - t2;
+      const scored = await score({ prompt: input.prompt, classifier });
+      embedMs = scored.embedMs;
+      classifyMs = scored.classifyMs;
+      const p = scored.p;
       for (const r of reports) {
         const j = column.get(r.model);
         if (j !== undefined) r.pSuccess = p[j];
