@@ -1,6 +1,25 @@
 // The decision as the API shows it (snake_case, like the rest of an OpenAI-style API).
 import type { Decision } from '../routing/router';
 
+export interface CandidateJson {
+  model: string;
+  p_success: number | null;
+  estimated_cost: number;
+  eligible: boolean;
+  excluded_because?: string;
+}
+
+/** One candidate, as both the decision and the decision log show it. */
+export function candidateJson(c: { model: string; pSuccess: number | null; estimatedCost: number; eligible: boolean; excludedBecause?: string }): CandidateJson {
+  return {
+    model: c.model,
+    p_success: c.pSuccess,
+    estimated_cost: c.estimatedCost,
+    eligible: c.eligible,
+    ...(c.excludedBecause ? { excluded_because: c.excludedBecause } : {}),
+  };
+}
+
 export function decisionJson(d: Decision, id?: string): Record<string, unknown> {
   return {
     ...(id ? { id } : {}),
@@ -9,13 +28,7 @@ export function decisionJson(d: Decision, id?: string): Record<string, unknown> 
     fallbacks: d.fallbacks,
     reason: d.reason,
     target: d.target,
-    candidates: d.candidates.map((c) => ({
-      model: c.model,
-      p_success: c.pSuccess,
-      estimated_cost: c.estimatedCost,
-      eligible: c.eligible,
-      ...(c.excludedBecause ? { excluded_because: c.excludedBecause } : {}),
-    })),
+    candidates: d.candidates.map(candidateJson),
     classifier_version: d.classifierVersion,
     embedder_id: d.embedderId,
     estimated_tokens: d.estimatedTokens,

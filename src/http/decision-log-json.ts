@@ -2,6 +2,7 @@
 // (API keys appear by name only; upstream keys never reach the log in the first place).
 import type { AttemptRecord } from '../providers/types';
 import type { StoredDecision } from '../store/decision-types';
+import { type CandidateJson, candidateJson } from './decision-json';
 
 export interface AttemptJson {
   model: string;
@@ -26,7 +27,7 @@ export interface DecisionLogJson {
     fallbacks: string[];
     reason: string;
     target: number | null;
-    candidates: { model: string; p_success: number | null; estimated_cost: number; eligible: boolean; excluded_because?: string }[];
+    candidates: CandidateJson[];
     classifier_version: string | null;
     embedder_id: string | null;
     estimated_tokens: { input: number; output: number };
@@ -63,13 +64,7 @@ export function decisionLogJson(d: StoredDecision): DecisionLogJson {
       fallbacks: d.fallbacks,
       reason: d.reason,
       target: d.target,
-      candidates: d.candidates.map((c) => ({
-        model: c.model,
-        p_success: c.pSuccess,
-        estimated_cost: c.estimatedCost,
-        eligible: c.eligible,
-        ...(c.excludedBecause ? { excluded_because: c.excludedBecause } : {}),
-      })),
+      candidates: d.candidates.map(candidateJson),
       classifier_version: d.classifierVersion,
       embedder_id: d.embedderId,
       estimated_tokens: d.estimatedTokens,
