@@ -1,6 +1,6 @@
 // Gateway overhead and throughput. The gateway runs as `switchyard serve` in its own process (as in
 // production), with the real default embedder, a classifier trained here, and decision logging on; its
-// models point at a minimal OpenAI-style upstream in this process. Measures:
+// models point at a minimal OpenAI-style upstream in a third process. Measures:
 //   overhead   – p50/p99 latency through the gateway minus calling the same upstream directly, one request
 //                at a time, alternating the two;
 //   throughput – non-streaming requests per second with 64 connections kept busy;
@@ -32,28 +32,41 @@ function percentile(sorted: readonly number[], q: number): number {
 const sortNum = (xs: readonly number[]): number[] => [...xs].sort((a, b) => a - b);
 const ms = (x: number): string => `${x.toFixed(3)} ms`;
 
-/** The cheapest possible OpenAI-compatible upstream: one canned answer, no parsing beyond draining the body. */
-async function startUpstream(): Promise<{ url: string; server: http.Server }> {
-  const body = Buffer.from(
-    JSON.stringify({
-      id: 'chatcmpl-bench',
-      object: 'chat.completion',
-      created: 1_700_000_000,
-      model: 'upstream',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'The answer is 42.' }, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 120, completion_tokens: 8, total_tokens: 128 },
-    }),
-  );
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
-      res.end(body);
-    });
+/**
+ * The cheapest possible OpenAI-compatible upstream: one canned answer, no parsing beyond draining the
+ * body. It runs in a process of its own, as a real upstream would, so the direct calls and the gateway's
+ * calls both cross a process boundary and the difference between them is the gateway's own cost.
+ */
+const UPSTREAM_SCRIPT = `
+const http = require('node:http');
+const body = Buffer.from(JSON.stringify({
+  id: 'chatcmpl-bench', object: 'chat.completion', created: 1700000000, model: 'upstream',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'The answer is 42.' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 120, completion_tokens: 8, total_tokens: 128 },
+}));
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(body);
   });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+});
+server.keepAliveTimeout = 60000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+async function startUpstream(): Promise<{ url: string; close: () => void }> {
+  const child = spawn(process.execPath, ['-e', UPSTREAM_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, close: () => child.kill('SIGTERM') };
 }
 
 interface Answer {
@@ -251,7 +264,7 @@ async function main(): Promise<void> {
       const perRequest = ((cpu1 - cpu0) * 1000) / count;
       console.log(`  gateway process CPU ${(perRequest).toFixed(0)} µs per request (${((cpu1 - cpu0) / 10 / elapsed).toFixed(0)}% of a core), i.e. ${(1e6 / perRequest).toFixed(0)} req/s per core`);
     }
-    console.log(`  (upstream alone from this process: ${(directCount / 2).toFixed(0)} req/s)`);
+    console.log(`  (upstream alone, called from this process: ${(directCount / 2).toFixed(0)} req/s)`);
 
     // ---- What logging cost, as the gateway measured it. -----------------------------------------------
     const stats = await new Promise<string>((resolve, reject) => {
@@ -294,8 +307,7 @@ async function main(): Promise<void> {
     if (lost > 0 || failures.length > 0 || code !== 0) process.exitCode = 1;
   } finally {
     gateway?.child.kill('SIGKILL');
-    upstream.server.closeAllConnections();
-    upstream.server.close();
+    upstream.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
