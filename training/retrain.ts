@@ -72,13 +72,19 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const { train, validation } = stratifiedSplit(rows, options.validationFraction ?? 0.2, seed, hashString);
   log(`Training on ${train.length} rows, validating on ${validation.length} (stratified by source); models: ${models.join(', ')}`);
   const trainData = selectRows(all, train);
+  const trainRows = train.map((i) => rows[i]);
+  let costs = costMatrix(trainRows, models, deps.prices, options.expectedOutputTokens);
+  if (!costs) {
+    log(`  no price for some of ${models.join(', ')}: learners are compared with stand-in costs that rank models by success rate (pass --prices or configure the models for real ones)`);
+    costs = rankCosts(trainData);
+  }
   const result = await trainClassifier(trainData, {
     models,
     embeddingDim,
     seed,
     foldKeys: train.map((i) => rows[i].id),
     learners: options.learners,
-    costs: costMatrix(train.map((i) => rows[i]), models, deps.prices, options.expectedOutputTokens) ?? undefined,
+    costs,
     onProgress: log,
   });
   const sidecarFor = (version: string): ClassifierSidecar => ({
@@ -227,4 +233,27 @@ function patchSidecarValidation(folder: string, logLoss: number, evaluation: Eva
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, `${JSON.stringify(sidecar, null, 2)}\n`);
   fs.renameSync(tmp, file);
+}
+
+/**
+ * Stand-in costs for choosing a learner when real prices are unknown: the more often a model succeeds,
+ * the dearer it is assumed to be (2^rank), which is how model prices usually run. Used only to compare
+ * learners by routing quality; reported metrics never use them.
+ */
+function rankCosts(data: { n: number; m: number; Y: Float32Array; mask: Float32Array }): Float64Array {
+  const rate = Array.from({ length: data.m }, (_, j) => {
+    let s = 0;
+    let c = 0;
+    for (let r = 0; r < data.n; r++) {
+      s += data.Y[r * data.m + j] * data.mask[r * data.m + j];
+      c += data.mask[r * data.m + j];
+    }
+    return c > 0 ? s / c : 0;
+  });
+  const order = rate.map((_, j) => j).sort((a, b) => rate[a] - rate[b]);
+  const cost = new Float64Array(data.m);
+  order.forEach((j, rank) => (cost[j] = 2 ** rank));
+  const out = new Float64Array(data.n * data.m);
+  for (let r = 0; r < data.n; r++) out.set(cost, r * data.m);
+  return out;
 }
