@@ -1,6 +1,6 @@
 import { fitNetwork, forwardLogits, maskedLogLoss } from '../training/network';
 import { applyStack, fitStack } from '../training/calibrate';
-import { fitKnn, knnLogits } from '../training/knn';
+import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/knn';
 import { seededRandom, sigmoid } from '../training/matrix';
 import { promptStats, PROMPT_STAT_NAMES } from '../src/routing/prompt-stats';
 import type { TrainMatrix } from '../training/matrix';
@@ -63,13 +63,14 @@ describe('masked multi-output training', () => {
     expect(maskedLogLoss(applyStack([z], stack, 1), Y, mask)).toBeLessThan(maskedLogLoss(z.map(sigmoid), Y, mask));
   });
 
-  it('kNN success rates follow the neighbours and shrink towards the base rate', () => {
+  it('kNN success rates follow the neighbours and shrink towards the base rate', async () => {
     // Two keys per cluster; model 0 succeeds on cluster A only.
     const keys = Float32Array.from([1, 0, 1, 0, 0, 1, 0, 1]);
     const Y = Float32Array.from([1, 1, 0, 0]);
     const mask = Float32Array.from([1, 1, 1, 1]);
     const params = fitKnn(keys, 4, 2, Y, mask, 1, { k: 2, temperature: 0.1, alpha: 1 });
-    const [a, b] = knnLogits(params, Float32Array.from([1, 0, 0, 1]), 2, 2).map(sigmoid);
+    const queries = Float32Array.from([1, 0, 0, 1]);
+    const [a, b] = knnLogitsFromNeighbours(params, await nearestNeighbours(params, queries, 2, 2), 2).map(sigmoid);
     // (2 neighbours × 1 + 1 × prior 0.5) / 3 = 0.8333 and (0 + 0.5) / 3 = 0.1667.
     expect(a).toBeCloseTo(2.5 / 3, 4);
     expect(b).toBeCloseTo(0.5 / 3, 4);

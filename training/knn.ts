@@ -44,70 +44,6 @@ export function fitKnn(keys: Float32Array, t: number, d: number, Y: Float32Array
   return { keys, t, d, m, labelSum, labelCount, prior, k: Math.min(options.k, t), temperature: options.temperature, alpha: options.alpha };
 }
 
-/** Query rows are compared with the keys a block at a time, so each key row is read once per block. */
-const BLOCK = 16;
-
-/** Logits [n×m] for query rows X [n×stride], using each row's first `params.d` values. */
-export function knnLogits(params: KnnParams, X: Float32Array, n: number, stride: number): Float32Array {
-  const { keys, t, d, m, k, labelSum, labelCount, prior, alpha, temperature } = params;
-  const out = new Float32Array(n * m);
-  const topSim = new Float32Array(BLOCK * k);
-  const topIdx = new Int32Array(BLOCK * k);
-  const filled = new Int32Array(BLOCK);
-  const query = new Float32Array(BLOCK * d);
-  const sims = new Float32Array(BLOCK);
-  const num = new Float64Array(m);
-  const den = new Float64Array(m);
-  for (let r0 = 0; r0 < n; r0 += BLOCK) {
-    const bs = Math.min(BLOCK, n - r0);
-    for (let b = 0; b < bs; b++) query.set(X.subarray((r0 + b) * stride, (r0 + b) * stride + d), b * d);
-    filled.fill(0);
-    for (let i = 0; i < t; i++) {
-      const o = i * d;
-      for (let b = 0; b < bs; b++) {
-        let s = 0;
-        const q = b * d;
-        for (let c = 0; c < d; c++) s += query[q + c] * keys[o + c];
-        sims[b] = s;
-      }
-      for (let b = 0; b < bs; b++) {
-        const s = sims[b];
-        const base = b * k;
-        let p: number;
-        if (filled[b] < k) p = filled[b]++;
-        else if (s > topSim[base + k - 1]) p = k - 1;
-        else continue;
-        // Insertion into the sorted top-k list (descending similarity).
-        while (p > 0 && topSim[base + p - 1] < s) {
-          topSim[base + p] = topSim[base + p - 1];
-          topIdx[base + p] = topIdx[base + p - 1];
-          p--;
-        }
-        topSim[base + p] = s;
-        topIdx[base + p] = i;
-      }
-    }
-    for (let b = 0; b < bs; b++) {
-      const base = b * k;
-      for (let j = 0; j < m; j++) {
-        num[j] = alpha * prior[j];
-        den[j] = alpha;
-      }
-      for (let a = 0; a < filled[b]; a++) {
-        // Relative to the nearest neighbour (weight 1), so `alpha` reads as "worth alpha nearest neighbours".
-        const w = Math.exp((topSim[base + a] - topSim[base]) / temperature);
-        const o = topIdx[base + a] * m;
-        for (let j = 0; j < m; j++) {
-          num[j] += w * labelSum[o + j];
-          den[j] += w * labelCount[o + j];
-        }
-      }
-      for (let j = 0; j < m; j++) out[(r0 + b) * m + j] = logit(num[j] / den[j], 1e-4);
-    }
-  }
-  return out;
-}
-
 /** Rows of queries per onnxruntime call: bounds the similarity block to ROWS × t floats. */
 const ROWS_PER_RUN = 1024;
 
@@ -145,7 +81,7 @@ export async function nearestNeighbours(params: Pick<KnnParams, 'keys' | 't' | '
   return { sim, idx };
 }
 
-/** knnLogits' result from precomputed neighbours (sorted by similarity, best first). */
+/** Logits [n×m] from each query's precomputed neighbours (sorted by similarity, best first). */
 export function knnLogitsFromNeighbours(params: KnnParams, nb: { sim: Float32Array; idx: Int32Array }, n: number): Float32Array {
   const { m, k, labelSum, labelCount, prior, alpha, temperature } = params;
   const out = new Float32Array(n * m);

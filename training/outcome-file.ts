@@ -24,10 +24,6 @@ export const promptRowSchema = z.object({ id, prompt: z.string() });
 export type PromptRow = z.infer<typeof promptRowSchema>;
 
 /** Rows with the line each came from (1-based), so later checks can name lines too. */
-export function parseJsonl<T>(text: string, schema: z.ZodType<T>, origin: string): T[] {
-  return parseJsonlWithLines(text, schema, origin).map((r) => r.row);
-}
-
 export function parseJsonlWithLines<T>(text: string, schema: z.ZodType<T>, origin: string): { row: T; line: number }[] {
   const rows: { row: T; line: number }[] = [];
   const lines = text.split('\n');
