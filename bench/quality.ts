@@ -2,6 +2,9 @@
 // 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
 // pooled out-of-fold predictions. Prints each metric next to its target.
 //   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k] [--folds 5] [--seed 1] [--learner NAME]
+//     [--features KIND] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
+//     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SqliteStore } from '../src/store/sqlite-store';
@@ -57,7 +60,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
-      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' },
+      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -82,7 +85,7 @@ async function main(): Promise<void> {
       const prices = readPriceFile(path.join(dataDir, ds.prices));
       const models = modelsOf(rows);
       const prompts = rows.map((r) => r.prompt);
-      const { X, d, embeddingDim } = await featureMatrix(values.features ?? DEFAULT_FEATURE_KIND, embedder, prompts, cache);
+      const { X, d, embeddingDim, wordSlots, wordBuckets } = await featureMatrix(values.features ?? DEFAULT_FEATURE_KIND, embedder, prompts, cache);
       const embedSeconds = (Date.now() - started) / 1000;
       const all = buildMatrix(X, d, rows, models);
       const fold = stratifiedFolds(rows, k, seed);
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
         const result = await trainClassifier(selectRows(all, trainIdx), {
-          models, embeddingDim, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner,
+          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner,
           costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
         });
         trainSeconds += (Date.now() - t0) / 1000;
@@ -102,6 +105,16 @@ async function main(): Promise<void> {
         const test = selectRows(all, testIdx);
         const p = await predictSpec(result.spec, test.X, test.n);
         testIdx.forEach((r, i) => P.set(p.subarray(i * models.length, (i + 1) * models.length), r * models.length));
+      }
+      if (values.dump) {
+        // Raw little-endian float32 matrices plus a JSON header, readable with numpy.fromfile.
+        fs.mkdirSync(values.dump, { recursive: true });
+        const base = path.join(values.dump, ds.name);
+        fs.writeFileSync(`${base}.X.f32`, Buffer.from(all.X.buffer, all.X.byteOffset, all.X.byteLength));
+        fs.writeFileSync(`${base}.P.f32`, Buffer.from(P.buffer));
+        const cm = costMatrix(rows, models, prices);
+        fs.writeFileSync(`${base}.json`, JSON.stringify({ n: rows.length, d, embeddingDim, models, fold, costs: cm ? Array.from(cm) : null,
+          outcomes: rows.map((r) => models.map((m) => r.outcomes[m] ?? null)), sources: rows.map((r) => r.source), prompts: rows.map((r) => r.prompt) }));
       }
       const evaluation = evaluate(models, P, rows, prices);
       if (values.verbose && evaluation.routing) console.log(formatMetricsTable(evaluation.routing));

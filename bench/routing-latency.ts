@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     const report = await retrain(
       { store, embedder, classifierDir: path.join(tmp, 'router'), prices, log: () => {} },
       // By default the heaviest learner the trainer can deploy: every component, kNN over every training row.
-      { featureKind: values.features, learners: values.learner ?? ['stats+logistic+knn'] },
+      { featureKind: values.features, learners: values.learner ?? ['stats+logistic+words+knn'] },
     );
     console.log(`classifier: ${report.learner} trained on ${report.trainRows} rows of ${path.basename(file)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const registry = new ClassifierRegistry({ dir: path.join(tmp, 'router'), expectEmbedderId: embedder.id });

@@ -7,6 +7,35 @@ import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { ModelMismatchError } from '../src/errors';
 import type { TrainMatrix } from '../training/matrix';
 import { makeTempDir } from './support/temp-dir';
+import { wordSlots } from '../src/routing/word-features';
+
+/**
+ * Rows [2-d noise, 16 word slots over 1024 buckets] for prompts that differ only in words: "weak"
+ * succeeds when the prompt says "easy"; "strong" always, with a third of its outcomes unknown.
+ */
+function wordy(n: number, seed: number): { data: TrainMatrix; slots: number; buckets: number } {
+  const random = seededRandom(seed);
+  const slots = 16;
+  const buckets = 1024;
+  const d = 2 + 2 * slots;
+  const X = new Float32Array(n * d);
+  const Y = new Float32Array(n * 2);
+  const mask = new Float32Array(n * 2).fill(1);
+  const filler = ['please', 'answer', 'the', 'question', 'about', 'cats', 'dogs', 'rivers'];
+  for (let i = 0; i < n; i++) {
+    const easy = i % 2 === 0;
+    const words = Array.from({ length: 5 }, () => filler[Math.floor(random() * filler.length)]);
+    words.splice(Math.floor(random() * 5), 0, easy ? 'easy' : 'hard');
+    X[i * d] = random();
+    X[i * d + 1] = random();
+    X.set(wordSlots(words.join(' '), slots, buckets), i * d + 2);
+    Y[i * 2] = easy ? 1 : 0;
+    // Unknown outcomes are recorded as failures here: the mask must keep them out of the loss.
+    Y[i * 2 + 1] = i % 3 === 1 ? 0 : 1;
+    if (i % 3 === 1) mask[i * 2 + 1] = 0;
+  }
+  return { data: { n, d, m: 2, X, Y, mask }, slots, buckets };
+}
 
 /** Two clusters on the unit sphere; model "weak" succeeds only on cluster A, "strong" on both. */
 function separable(n: number, d: number, seed: number): TrainMatrix {
@@ -58,6 +87,34 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
       let correct = 0;
       for (let i = 0; i < data.n; i++) if ((got[i * 2] > 0.5) === (i % 2 === 0)) correct++;
       expect(correct / data.n).toBeGreaterThan(0.95);
+      for (let i = 0; i < data.n; i++) expect(got[i * 2 + 1]).toBeGreaterThan(0.8);
+    } finally {
+      await classifier.dispose();
+    }
+  });
+
+  it.each(['words', 'logistic+words'])('%s over hashed word slots: ONNX matches the trainer, learns the word, ignores unknown outcomes', async (learner) => {
+    const { data, slots, buckets } = wordy(300, 4);
+    const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 2, wordSlots: slots, wordBuckets: buckets, seed: 1, learners: [learner] });
+    const expected = await predictSpec(spec, data.X, data.n);
+    const dir = writeClassifierVersion(
+      path.join(tmp.dir, learner.replace('+', '-')),
+      {
+        format: 'switchyard-classifier/1', version: 'v0001', createdAt: new Date(0).toISOString(), models: ['weak', 'strong'],
+        embedder: { id: 'synthetic', dimension: data.d },
+      },
+      exportClassifierOnnx(spec),
+    );
+    const classifier = await loadOnnxClassifier(dir, { expectEmbedderId: 'synthetic' });
+    try {
+      const got = await classifier.predict(data.X, data.n);
+      let maxDiff = 0;
+      for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - expected[i]));
+      expect(maxDiff).toBeLessThan(1e-4);
+      let correct = 0;
+      for (let i = 0; i < data.n; i++) if ((got[i * 2] > 0.5) === (i % 2 === 0)) correct++;
+      expect(correct / data.n).toBeGreaterThan(0.95);
+      // Had the masked zeros counted, strong would sit near 2/3; unknown is not failure.
       for (let i = 0; i < data.n; i++) expect(got[i * 2 + 1]).toBeGreaterThan(0.8);
     } finally {
       await classifier.dispose();

@@ -51,7 +51,8 @@ export async function embedPrompts(
 
 /**
  * Feature rows [n × row length] for a feature kind: embeds every view of every prompt (through the
- * cache when given) and appends the kind's extra values. Also returns the embedding dimension.
+ * cache when given) and appends the kind's extra values. Also returns the embedding dimension and the
+ * layout of the hashed word slots at the end of the row (0 when the kind has none).
  */
 export async function featureMatrix(
   kindName: string,
@@ -59,7 +60,7 @@ export async function featureMatrix(
   prompts: readonly string[],
   cache: Pick<OutcomeStore, 'getEmbeddings' | 'putEmbeddings'> | null,
   onProgress?: (done: number, total: number) => void,
-): Promise<{ X: Float32Array; d: number; embeddingDim: number }> {
+): Promise<{ X: Float32Array; d: number; embeddingDim: number; wordSlots: number; wordBuckets: number }> {
   const kind = featureKind(kindName);
   const perView: Float32Array[][] = [];
   for (const view of kind.views) {
@@ -69,7 +70,7 @@ export async function featureMatrix(
   const d = rowLength(kind, embeddingDim);
   const X = new Float32Array(prompts.length * d);
   prompts.forEach((p, i) => X.set(kind.build(perView.map((v) => v[i]), p), i * d));
-  return { X, d, embeddingDim };
+  return { X, d, embeddingDim, wordSlots: kind.words?.slots ?? 0, wordBuckets: kind.words?.buckets ?? 0 };
 }
 
 export function labelMatrix(rows: readonly LabelledRow[], models: readonly string[]): { Y: Float32Array; mask: Float32Array } {

@@ -95,6 +95,44 @@ function knnLogitsGraph(g: Graph, c: Extract<Component, { type: 'knn' }>, input:
   return `${p}_logits`;
 }
 
+/**
+ * The words component on the same input row: slice the bucket ids and weights, TF-IDF them (Gather the
+ * IDF, multiply, divide by the row's L2 norm), then Gather each bucket's weights and sum over the slots.
+ */
+function wordLogitsGraph(g: Graph, c: Extract<Component, { type: 'words' }>, input: string, p: string): string {
+  const w = c.params;
+  g.initializers.push(
+    int64Tensor(`${p}_id_starts`, [1], [w.start]),
+    int64Tensor(`${p}_id_ends`, [1], [w.start + w.slots]),
+    int64Tensor(`${p}_v_starts`, [1], [w.start + w.slots]),
+    int64Tensor(`${p}_v_ends`, [1], [w.start + 2 * w.slots]),
+    int64Tensor(`${p}_axis1`, [1], [1]),
+    int64Tensor(`${p}_axis2`, [1], [2]),
+    floatTensor(`${p}_idf`, [w.buckets], w.idf),
+    floatTensor(`${p}_w`, [w.buckets, w.m], w.W),
+    floatTensor(`${p}_b`, [w.m], w.b),
+    floatTensor(`${p}_eps`, [], [1e-12]),
+  );
+  g.nodes.push(
+    node('Slice', [input, `${p}_id_starts`, `${p}_id_ends`, `${p}_axis1`], [`${p}_ids_f`]),
+    node('Cast', [`${p}_ids_f`], [`${p}_ids`], { to: attr.int(7) }), // 7 = INT64
+    node('Slice', [input, `${p}_v_starts`, `${p}_v_ends`, `${p}_axis1`], [`${p}_v`]),
+    node('Gather', [`${p}_idf`, `${p}_ids`], [`${p}_gidf`], { axis: attr.int(0) }),
+    node('Mul', [`${p}_v`, `${p}_gidf`], [`${p}_u`]),
+    node('Mul', [`${p}_u`, `${p}_u`], [`${p}_u2`]),
+    node('ReduceSum', [`${p}_u2`, `${p}_axis1`], [`${p}_ss`], { keepdims: attr.int(1) }),
+    node('Sqrt', [`${p}_ss`], [`${p}_norm0`]),
+    node('Max', [`${p}_norm0`, `${p}_eps`], [`${p}_norm`]),
+    node('Div', [`${p}_u`, `${p}_norm`], [`${p}_un`]),
+    node('Unsqueeze', [`${p}_un`, `${p}_axis2`], [`${p}_un3`]),
+    node('Gather', [`${p}_w`, `${p}_ids`], [`${p}_gw`], { axis: attr.int(0) }),
+    node('Mul', [`${p}_gw`, `${p}_un3`], [`${p}_contrib`]),
+    node('ReduceSum', [`${p}_contrib`, `${p}_axis1`], [`${p}_slot_sum`], { keepdims: attr.int(0) }),
+    node('Add', [`${p}_slot_sum`, `${p}_b`], [`${p}_logits`]),
+  );
+  return `${p}_logits`;
+}
+
 export function exportClassifierOnnx(spec: ClassifierSpec, docString = 'Switchyard success classifier'): Uint8Array {
   const m = spec.models.length;
   const g: Graph = { nodes: [], initializers: [] };
@@ -102,7 +140,12 @@ export function exportClassifierOnnx(spec: ClassifierSpec, docString = 'Switchya
   let sum = '';
   spec.components.forEach((c, i) => {
     const p = `c${i}_${c.type}`;
-    const z = c.type === 'network' ? networkLogits(g, c, input, p, spec.inputDim) : knnLogitsGraph(g, c, input, p, spec.inputDim);
+    const z =
+      c.type === 'network'
+        ? networkLogits(g, c, input, p, spec.inputDim)
+        : c.type === 'words'
+          ? wordLogitsGraph(g, c, input, p)
+          : knnLogitsGraph(g, c, input, p, spec.inputDim);
     g.initializers.push(floatTensor(`${p}_stack_w`, [m], spec.stack.weights[i]));
     g.nodes.push(node('Mul', [z, `${p}_stack_w`], [`${p}_weighted`]));
     if (sum === '') sum = `${p}_weighted`;

@@ -62,7 +62,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const models = modelsOf(rows);
   log(`Embedding ${rows.length} prompts with ${deps.embedder.id} (cached embeddings are reused)`);
   let lastShown = 0;
-  const { X, d, embeddingDim } = await featureMatrix(kind, deps.embedder, rows.map((r) => r.prompt), deps.store, (done, total) => {
+  const { X, d, embeddingDim, wordSlots, wordBuckets } = await featureMatrix(kind, deps.embedder, rows.map((r) => r.prompt), deps.store, (done, total) => {
     if (done === total || done - lastShown >= 1000) {
       lastShown = done;
       log(`  embedded ${done}/${total}`);
@@ -81,6 +81,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const result = await trainClassifier(trainData, {
     models,
     embeddingDim,
+    wordSlots,
+    wordBuckets,
     seed,
     foldKeys: train.map((i) => rows[i].id),
     learners: options.learners,

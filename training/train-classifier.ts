@@ -1,5 +1,5 @@
 // Fits the success classifier: candidate components (logistic regression, a one-hidden-layer MLP,
-// nearest neighbours) are each scored by K-fold out-of-fold predictions; each candidate learner (a
+// nearest neighbours, logistic regression over hashed words) are each scored by K-fold out-of-fold predictions; each candidate learner (a
 // component alone or a stack of components) is calibrated on those out-of-fold logits and judged by
 // masked log loss; the winner is refitted on all rows. Deterministic given the seed.
 import { applyStack, fitStack, type StackParams } from './calibrate';
@@ -7,6 +7,7 @@ import { type KnnOptions, type KnnParams, fitKnn, knnLogitsFromNeighbours, neare
 import { type TrainMatrix, hashString, selectRows } from './matrix';
 import { type LabelledPrediction, summarize } from './metrics';
 import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
+import { type WordFitOptions, type WordParams, fitWords, wordLogits } from './words';
 
 export type Component =
   | {
@@ -18,7 +19,8 @@ export type Component =
       invStd: Float32Array;
       params: NetworkParams;
     }
-  | { type: 'knn'; name: string; params: KnnParams };
+  | { type: 'knn'; name: string; params: KnnParams }
+  | { type: 'words'; name: string; params: WordParams };
 
 export interface ClassifierSpec {
   models: string[];
@@ -42,6 +44,9 @@ interface ComponentRecipe {
 export interface TrainOptions {
   models: string[];
   embeddingDim: number;
+  /** Hashed word slots at the end of each row (0 or absent: none) and their bucket count. */
+  wordSlots?: number;
+  wordBuckets?: number;
   seed?: number;
   folds?: number;
   /** Keys that decide fold membership (e.g. row ids), so folds do not depend on row order. */
@@ -67,10 +72,19 @@ export interface TrainResult {
 
 type ColumnSet = 'all' | 'embedding' | 'extra';
 
-function columnRange(set: ColumnSet, d: number, embeddingDim: number): { start: number; end: number } {
-  if (set === 'embedding') return { start: 0, end: embeddingDim };
-  if (set === 'extra') return { start: embeddingDim, end: d };
-  return { start: 0, end: d };
+/** Dense columns a network reads; the word slots (ids and weights, not magnitudes) are never among them. */
+function columnRange(set: ColumnSet, d: number, layout: RowLayout): { start: number; end: number } {
+  const denseEnd = d - 2 * layout.wordSlots;
+  if (set === 'embedding') return { start: 0, end: layout.embeddingDim };
+  if (set === 'extra') return { start: layout.embeddingDim, end: denseEnd };
+  return { start: 0, end: denseEnd };
+}
+
+/** Where things are in a feature row: the embedding first, dense extras next, word slots last. */
+export interface RowLayout {
+  embeddingDim: number;
+  wordSlots: number;
+  wordBuckets: number;
 }
 
 function sliceColumns(X: Float32Array, n: number, d: number, { start, end }: { start: number; end: number }): Float32Array {
@@ -81,14 +95,14 @@ function sliceColumns(X: Float32Array, n: number, d: number, { start, end }: { s
   return out;
 }
 
-function networkRecipe(family: string, set: ColumnSet, embeddingDim: number, fit: Partial<FitOptions>): ComponentRecipe {
+function networkRecipe(family: string, set: ColumnSet, layout: RowLayout, fit: Partial<FitOptions>): ComponentRecipe {
   const name = `${family}(l2=${fit.l2})`;
   return {
     family,
     name,
-    usable: (d) => columnRange(set, d, embeddingDim).end > columnRange(set, d, embeddingDim).start,
+    usable: (d) => columnRange(set, d, layout).end > columnRange(set, d, layout).start,
     fit(data) {
-      const columns = columnRange(set, data.d, embeddingDim);
+      const columns = columnRange(set, data.d, layout);
       const w = columns.end - columns.start;
       const X = sliceColumns(data.X, data.n, data.d, columns);
       const { mean, invStd } = standardizer(X, data.n, w);
@@ -112,22 +126,38 @@ function knnRecipe(family: string, embeddingDim: number, options: KnnOptions): C
   };
 }
 
+function wordsRecipe(family: string, layout: RowLayout, options: WordFitOptions): ComponentRecipe {
+  const name = `${family}(l2=${options.l2})`;
+  return {
+    family,
+    name,
+    usable: () => layout.wordSlots > 0,
+    fit(data) {
+      const start = data.d - 2 * layout.wordSlots;
+      return { type: 'words', name, params: fitWords(data, { start, slots: layout.wordSlots, buckets: layout.wordBuckets }, options) };
+    },
+  };
+}
+
 /**
  * The hyperparameter grid, per family. Small on purpose: each variant costs one out-of-fold pass. The
  * values come from 5-fold cross-validation on the public outcome data (README "Routing quality"):
  * weak regularisation suits 10k-row sets, strong suits 1k-row ones, so both are tried.
  */
-export function componentRecipes(embeddingDim: number, seed: number): ComponentRecipe[] {
+export function componentRecipes(layout: RowLayout, seed: number): ComponentRecipe[] {
+  const { embeddingDim } = layout;
   const logistic = (family: string, set: ColumnSet, l2: number): ComponentRecipe =>
-    networkRecipe(family, set, embeddingDim, { hiddenUnits: 0, l2, epochs: 30, learningRate: 0.01, seed });
+    networkRecipe(family, set, layout, { hiddenUnits: 0, l2, epochs: 30, learningRate: 0.01, seed });
   return [
     logistic('logistic', 'all', 1e-4),
     logistic('logistic', 'all', 1e-3),
     logistic('logistic', 'all', 1e-2),
     logistic('stats', 'extra', 1e-3),
     logistic('stats', 'extra', 1e-2),
-    networkRecipe('mlp', 'all', embeddingDim, { hiddenUnits: 32, l2: 1e-2, epochs: 20, learningRate: 0.005, seed }),
+    networkRecipe('mlp', 'all', layout, { hiddenUnits: 32, l2: 1e-2, epochs: 20, learningRate: 0.005, seed }),
     knnRecipe('knn', embeddingDim, { k: 40, temperature: 0.1, alpha: 3 }),
+    wordsRecipe('words', layout, { l2: 1e-4, iterations: 40 }),
+    wordsRecipe('words', layout, { l2: 1e-3, iterations: 40 }),
   ];
 }
 
@@ -138,6 +168,8 @@ const ROUTING_MARGIN = 0.005;
 export const LEARNERS: readonly string[][] = [
   ['logistic'], ['mlp'], ['knn'], ['stats'],
   ['logistic', 'knn'], ['mlp', 'knn'], ['stats', 'knn'], ['stats', 'logistic'], ['stats', 'logistic', 'knn'],
+  ['words'], ['logistic', 'words'], ['mlp', 'words'], ['stats', 'words'], ['words', 'knn'], ['logistic', 'words', 'knn'],
+  ['mlp', 'words', 'knn'], ['stats', 'words', 'knn'], ['stats', 'logistic', 'words', 'knn'],
 ];
 export const learnerNames = (): string[] => LEARNERS.map((l) => l.join('+'));
 
@@ -146,6 +178,7 @@ export async function componentLogits(c: Component, X: Float32Array, n: number, 
     const w = c.columns.end - c.columns.start;
     return forwardLogits(c.params, standardize(sliceColumns(X, n, d, c.columns), n, w, c.mean, c.invStd), n);
   }
+  if (c.type === 'words') return wordLogits(c.params, X, n, d);
   if (n === 0) return new Float32Array(0);
   return knnLogitsFromNeighbours(c.params, await nearestNeighbours(c.params, X, n, d), n);
 }
@@ -163,7 +196,9 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const log = options.onProgress ?? (() => {});
   // Small sets get more folds: each out-of-fold estimate then trains on more of the little data there is.
   const K = Math.max(2, Math.min(options.folds ?? (data.n < 3000 ? 5 : 3), data.n));
-  const recipes = componentRecipes(options.embeddingDim, seed);
+  const layout: RowLayout = { embeddingDim: options.embeddingDim, wordSlots: options.wordSlots ?? 0, wordBuckets: options.wordBuckets ?? 0 };
+  if (layout.wordSlots > 0 && !(layout.wordBuckets > 0)) throw new Error('wordSlots needs wordBuckets');
+  const recipes = componentRecipes(layout, seed);
   const usable = new Set(recipes.filter((r) => r.usable(data.d)).map((r) => r.family));
   const wanted = (options.learners ? LEARNERS.filter((l) => options.learners!.includes(l.join('+'))) : LEARNERS).filter((l) =>
     l.every((name) => usable.has(name)),

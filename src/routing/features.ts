@@ -3,6 +3,7 @@
 // nothing here may depend on labels a live request does not carry (such as a dataset's `source`).
 import { ConfigError } from '../errors';
 import { PROMPT_STATS_VERSION, PROMPT_STAT_NAMES, promptStats } from './prompt-stats';
+import { WORD_BUCKETS, WORD_FEATURES_VERSION, WORD_SLOTS, wordSlots } from './word-features';
 
 /**
  * The texts a feature row embeds: the whole prompt, or its tail (the last TAIL_CHARS characters, where
@@ -18,8 +19,13 @@ export function viewText(view: TextView, prompt: string): string {
 export interface FeatureKind {
   /** Embedded views, in row order; the first is what nearest-neighbour components compare. */
   views: readonly TextView[];
-  /** Extra values appended after the embeddings. */
+  /** Extra values appended after the embeddings (word slots included). */
   extraDimension: number;
+  /**
+   * Hashed word features at the end of the row (src/routing/word-features.ts): `slots` bucket ids, then
+   * `slots` weights, over `buckets` buckets. Absent: the row has none.
+   */
+  words?: { slots: number; buckets: number };
   notes: string;
   /** One embedding per view (same order), and the prompt. */
   build(embeddings: readonly Float32Array[], prompt: string): Float32Array;
@@ -57,10 +63,29 @@ export const FEATURE_KINDS: Record<string, FeatureKind> = {
     notes: `the embedding of the prompt's last ${TAIL_CHARS} characters, of the whole prompt, then ${PROMPT_STATS_VERSION}: ${PROMPT_STAT_NAMES.join(', ')}`,
     build: (embeddings, prompt) => concat([...embeddings, promptStats(prompt)]),
   },
+  'embedding+prompt-stats+words': {
+    views: ['full'],
+    extraDimension: PROMPT_STAT_NAMES.length + 2 * WORD_SLOTS,
+    words: { slots: WORD_SLOTS, buckets: WORD_BUCKETS },
+    notes:
+      `the embedder output, then ${PROMPT_STATS_VERSION}: ${PROMPT_STAT_NAMES.join(', ')}; then ${WORD_FEATURES_VERSION}: ` +
+      `${WORD_SLOTS} bucket ids and ${WORD_SLOTS} weights (1 + ln count) of the prompt's words and word pairs hashed into ${WORD_BUCKETS} buckets`,
+    build: ([full], prompt) => concat([full, promptStats(prompt), wordSlots(prompt)]),
+  },
 };
 
-/** What `retrain` trains on unless told otherwise: in 5-fold CV on the public sets it beat the embedding alone on MMLU, GSM8K and RouterBench's gain (README "Routing quality"). */
-export const DEFAULT_FEATURE_KIND = 'embedding+prompt-stats';
+/** Columns [start, end) of the hashed word slots in a row of `kind` (empty when it has none). */
+export function wordColumns(kind: FeatureKind, dimension: number): { start: number; end: number } {
+  const end = rowLength(kind, dimension);
+  return { start: end - 2 * (kind.words?.slots ?? 0), end };
+}
+
+/**
+ * What `retrain` trains on unless told otherwise. In 5-fold CV on the public sets the prompt statistics
+ * beat the embedding alone on MMLU, GSM8K and RouterBench's gain, and the hashed words then added to
+ * MMLU and LLMRouter (README "Routing quality"); the trainer still picks, per dataset, which components use them.
+ */
+export const DEFAULT_FEATURE_KIND = 'embedding+prompt-stats+words';
 
 export function featureKind(name: string): FeatureKind {
   const kind = FEATURE_KINDS[name];
