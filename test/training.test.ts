@@ -1,4 +1,5 @@
 import { fitNetwork, forwardLogits, maskedLogLoss } from '../training/network';
+import { fitWords, lbfgs, wordLogits } from '../training/words';
 import { applyStack, fitStack } from '../training/calibrate';
 import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/knn';
 import { seededRandom, sigmoid } from '../training/matrix';
@@ -92,5 +93,58 @@ describe('prompt statistics', () => {
     expect(mc[at('answer_options')]).toBe(1);
     expect(mc[at('negated_question')]).toBe(1);
     expect(Array.from(promptStats(''))).toEqual(Array.from(promptStats('')).map((v) => (Number.isFinite(v) ? v : NaN)));
+  });
+});
+
+describe('words component and L-BFGS', () => {
+  it('L-BFGS finds the minimum of an ill-conditioned quadratic', () => {
+    // f(x) = Σ a_i (x_i − c_i)^2 with curvatures spanning four orders of magnitude.
+    const a = [1e-2, 1, 10, 100];
+    const c = [3, -1, 0.5, 2];
+    const x = new Float64Array(4);
+    const loss = lbfgs(x, (v, g) => {
+      let f = 0;
+      for (let i = 0; i < 4; i++) {
+        f += a[i] * (v[i] - c[i]) ** 2;
+        g[i] = 2 * a[i] * (v[i] - c[i]);
+      }
+      return f;
+    }, 100);
+    expect(loss).toBeLessThan(1e-8);
+    c.forEach((ci, i) => expect(x[i]).toBeCloseTo(ci, 3));
+  });
+
+  it('treats masked outcomes as unknown and graded outcomes as soft labels', () => {
+    const slots = 4;
+    const buckets = 64;
+    const n = 400;
+    const d = 2 * slots;
+    const X = new Float32Array(n * d);
+    const Y = new Float32Array(n);
+    const mask = new Float32Array(n).fill(1);
+    for (let i = 0; i < n; i++) {
+      // Bucket 5 on even rows, bucket 9 on odd rows; weight 1.
+      X[i * d] = i % 2 === 0 ? 5 : 9;
+      X[i * d + slots] = 1;
+      // Even rows: a graded 0.8. Odd rows: 0.2, except every fourth row, hidden with a garbage label.
+      Y[i] = i % 2 === 0 ? 0.8 : 0.2;
+      if (i % 4 === 1) {
+        mask[i] = 0;
+        Y[i] = 1;
+      }
+    }
+    const params = fitWords({ n, d, m: 1, X, Y, mask }, { start: 0, slots, buckets }, { l2: 1e-6, iterations: 200 });
+    const z = wordLogits(params, X, 2, d);
+    expect(sigmoid(z[0])).toBeCloseTo(0.8, 2);
+    expect(sigmoid(z[1])).toBeCloseTo(0.2, 2);
+    // Buckets never seen in training carry no weight.
+    expect(params.W[7]).toBe(0);
+  });
+
+  it('refuses a slot that holds no bucket id', () => {
+    const X = new Float32Array([2.5, 0, 1, 0]);
+    expect(() => fitWords({ n: 1, d: 4, m: 1, X, Y: new Float32Array([1]), mask: new Float32Array([1]) }, { start: 0, slots: 2, buckets: 8 }, { l2: 1e-3, iterations: 5 })).toThrow(
+      /bucket 2.5/,
+    );
   });
 });
