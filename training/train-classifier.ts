@@ -1,7 +1,9 @@
 // Fits the success classifier: candidate components (logistic regression, a one-hidden-layer MLP,
-// nearest neighbours, logistic regression over hashed words) are each scored by K-fold out-of-fold predictions; each candidate learner (a
-// component alone or a stack of components) is calibrated on those out-of-fold logits and judged by
-// masked log loss; the winner is refitted on all rows. Deterministic given the seed.
+// nearest neighbours, logistic regression over hashed words) each get K-fold out-of-fold logits; each
+// family keeps its variant with the lowest calibrated out-of-fold log loss; each candidate learner (a
+// component alone or a stack of components) is calibrated on those out-of-fold logits and judged by the
+// routing score of its out-of-fold probabilities (log loss when no costs are given); the winner is
+// refitted on all rows. Deterministic given the seed.
 import { applyStack, fitStack, type StackParams } from './calibrate';
 import { type KnnOptions, type KnnParams, fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from './knn';
 import { type TrainMatrix, hashString, selectRows } from './matrix';
