@@ -20,7 +20,7 @@ const USAGE = `usage: switchyard <command> [options]
 commands:
   serve            run the router service                  [--config file] [--port N]
   import <file>    store routing outcomes from JSONL        [--config file]
-  retrain          learn a classifier from stored outcomes  [--force] [--seed N] [--prices file] [--config file]
+  retrain          learn a classifier from stored outcomes  [--force] [--seed N] [--prices file] [--features KIND] [--config file]
   score            p_success per row of a JSONL file        --data in.jsonl --out out.jsonl [--config file]
   eval             routing quality on a labelled file       --data file.jsonl [--svg chart.svg] [--prices file]
   build-embedder   build the default GloVe embedder         [--models-dir dir]

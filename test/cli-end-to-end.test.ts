@@ -78,6 +78,18 @@ describe('CLI end to end with the real embedder', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it('retrain --features picks the feature kind; an unknown kind is refused before anything is written', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir, 'features-'));
+    const cfg = config(dir, SIM_MODELS);
+    expect(await runCli(['import', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--config', cfg])).toBe(0);
+    expect(await runCli(['retrain', '--features', 'embedding+words', '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/unknown feature kind "embedding\+words" \(known: embedding, embedding\+prompt-stats, /);
+    expect(fs.existsSync(path.join(dir, 'router', 'v0001'))).toBe(false);
+    expect(await runCli(['retrain', '--features', 'embedding+prompt-stats', '--config', cfg])).toBe(0);
+    const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'router', 'v0001', 'classifier.json'), 'utf8'));
+    expect(sidecar.features).toMatchObject({ kind: 'embedding+prompt-stats', dimension: 120 });
+  });
+
   it('bad flags and config files are usage errors with a clear message', async () => {
     expect(await runCli(['score', '--nope'])).toBe(2);
     expect(await runCli(['frobnicate'])).toBe(2);

@@ -9,6 +9,7 @@ import { loadOnnxClassifier } from '../routing/onnx-classifier';
 import { InvalidInputError } from '../errors';
 import { lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile, readPromptFile } from '../../training/outcome-file';
 import { retrain } from '../../training/retrain';
+import { FEATURE_KINDS } from '../routing/features';
 import { featureMatrix } from '../../training/dataset';
 import { type PriceTable, evaluate } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
@@ -39,17 +40,21 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   return 0;
 }
 
-const RETRAIN_USAGE = 'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--config file]';
+const RETRAIN_USAGE = 'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--config file]';
 export async function retrainCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags('retrain', argv, {
     config: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' }, prices: { type: 'string' }, learner: { type: 'string', multiple: true },
+    features: { type: 'string' },
   }, RETRAIN_USAGE);
+  if (values.features !== undefined && !Object.hasOwn(FEATURE_KINDS, values.features)) {
+    throw new InvalidInputError(`--features: unknown feature kind "${values.features}" (known: ${Object.keys(FEATURE_KINDS).join(', ')})`);
+  }
   const seed = values.seed === undefined ? 1 : Number(values.seed);
   if (!Number.isInteger(seed)) throw new InvalidInputError(`--seed must be an integer, got "${values.seed}"`);
   const prices = values.prices ? { ...ctx.prices, ...ctx.readPrices(values.prices) } : ctx.prices;
   const report = await retrain(
     { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log },
-    { seed, force: values.force ?? false, learners: values.learner, expectedOutputTokens: ctx.expectedOutputTokens },
+    { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens },
   );
   ctx.log(`Retrain took ${report.seconds.toFixed(1)} s.`);
   return 0;
