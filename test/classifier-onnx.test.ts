@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { trainClassifier, predictSpec } from '../training/train-classifier';
+import { type ClassifierSpec, trainClassifier, predictSpec } from '../training/train-classifier';
 import { exportClassifierOnnx } from '../training/export-onnx';
 import { writeClassifierVersion } from '../training/classifier-writer';
 import { seededRandom } from '../training/matrix';
@@ -64,15 +64,14 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
   const tmp = makeTempDir();
   afterAll(() => tmp.cleanup());
 
-  it.each(['logistic', 'mlp', 'knn', 'logistic+knn'])('%s: ONNX predictions match the trainer and separate the data', async (learner) => {
-    const data = separable(240, 8, 11);
-    const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, learners: [learner] });
+  /** Writes the spec as a classifier version, runs it on onnxruntime, and compares with the trainer's own predictions. */
+  async function roundTrip(spec: ClassifierSpec, data: TrainMatrix, name: string, features?: { kind: string; dimension: number }): Promise<{ got: Float32Array; maxDiff: number }> {
     const expected = await predictSpec(spec, data.X, data.n);
     const dir = writeClassifierVersion(
-      path.join(tmp.dir, learner.replace('+', '-')),
+      path.join(tmp.dir, name.replace('+', '-')),
       {
         format: 'switchyard-classifier/1', version: 'v0001', createdAt: new Date(0).toISOString(), models: ['weak', 'strong'],
-        embedder: { id: 'synthetic', dimension: 8 }, features: { kind: 'embedding', dimension: 8 },
+        embedder: { id: 'synthetic', dimension: features?.dimension ?? data.d }, ...(features ? { features } : {}),
       },
       exportClassifierOnnx(spec),
     );
@@ -82,43 +81,36 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
       expect(got).toHaveLength(expected.length);
       let maxDiff = 0;
       for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - expected[i]));
-      expect(maxDiff).toBeLessThan(1e-3);
-      // Cluster A rows: weak likely to succeed; cluster B rows: weak likely to fail; strong always likely.
-      let correct = 0;
-      for (let i = 0; i < data.n; i++) if ((got[i * 2] > 0.5) === (i % 2 === 0)) correct++;
-      expect(correct / data.n).toBeGreaterThan(0.95);
-      for (let i = 0; i < data.n; i++) expect(got[i * 2 + 1]).toBeGreaterThan(0.8);
+      return { got, maxDiff };
     } finally {
       await classifier.dispose();
     }
+  }
+
+  /** Both synthetic sets: "weak" succeeds on even rows only, "strong" on every row. */
+  function expectWeakOnEvenRowsStrongEverywhere(got: Float32Array, n: number): void {
+    let correct = 0;
+    for (let i = 0; i < n; i++) if ((got[i * 2] > 0.5) === (i % 2 === 0)) correct++;
+    expect(correct / n).toBeGreaterThan(0.95);
+    for (let i = 0; i < n; i++) expect(got[i * 2 + 1]).toBeGreaterThan(0.8);
+  }
+
+  it.each(['logistic', 'mlp', 'knn', 'logistic+knn'])('%s: ONNX predictions match the trainer and separate the data', async (learner) => {
+    const data = separable(240, 8, 11);
+    const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, learners: [learner] });
+    const { got, maxDiff } = await roundTrip(spec, data, learner, { kind: 'embedding', dimension: 8 });
+    expect(maxDiff).toBeLessThan(1e-3);
+    // Cluster A rows: weak likely to succeed; cluster B rows: weak likely to fail; strong always likely.
+    expectWeakOnEvenRowsStrongEverywhere(got, data.n);
   });
 
   it.each(['words', 'logistic+words'])('%s over hashed word slots: ONNX matches the trainer, learns the word, ignores unknown outcomes', async (learner) => {
     const { data, slots, buckets } = wordy(300, 4);
     const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 2, wordSlots: slots, wordBuckets: buckets, seed: 1, learners: [learner] });
-    const expected = await predictSpec(spec, data.X, data.n);
-    const dir = writeClassifierVersion(
-      path.join(tmp.dir, learner.replace('+', '-')),
-      {
-        format: 'switchyard-classifier/1', version: 'v0001', createdAt: new Date(0).toISOString(), models: ['weak', 'strong'],
-        embedder: { id: 'synthetic', dimension: data.d },
-      },
-      exportClassifierOnnx(spec),
-    );
-    const classifier = await loadOnnxClassifier(dir, { expectEmbedderId: 'synthetic' });
-    try {
-      const got = await classifier.predict(data.X, data.n);
-      let maxDiff = 0;
-      for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - expected[i]));
-      expect(maxDiff).toBeLessThan(1e-4);
-      let correct = 0;
-      for (let i = 0; i < data.n; i++) if ((got[i * 2] > 0.5) === (i % 2 === 0)) correct++;
-      expect(correct / data.n).toBeGreaterThan(0.95);
-      // Had the masked zeros counted, strong would sit near 2/3; unknown is not failure.
-      for (let i = 0; i < data.n; i++) expect(got[i * 2 + 1]).toBeGreaterThan(0.8);
-    } finally {
-      await classifier.dispose();
-    }
+    const { got, maxDiff } = await roundTrip(spec, data, learner);
+    expect(maxDiff).toBeLessThan(1e-4);
+    // Had the masked zeros counted, strong would sit near 2/3; unknown is not failure.
+    expectWeakOnEvenRowsStrongEverywhere(got, data.n);
   });
 
   it('is deterministic for a seed', async () => {
