@@ -2,7 +2,7 @@
 // 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
 // pooled out-of-fold predictions. Prints each metric next to its target.
 //   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k] [--folds 5] [--seed 1] [--learner NAME]
-//     [--features KIND] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
+//     [--features KIND] [--ensemble N: members of the small ensemble, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
-      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' },
+      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
         const result = await trainClassifier(selectRows(all, trainIdx), {
-          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner,
+          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop: values.ensemble === undefined ? undefined : Number(values.ensemble),
           costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
         });
         trainSeconds += (Date.now() - t0) / 1000;

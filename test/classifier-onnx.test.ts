@@ -113,6 +113,21 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     expectWeakOnEvenRowsStrongEverywhere(got, data.n);
   });
 
+  it('tries a small ensemble of the best learners when costs are given, and exports what it chose', async () => {
+    const data = separable(240, 8, 12);
+    const costs = new Float64Array(data.n * 2);
+    for (let i = 0; i < data.n; i++) costs.set([1, 10], i * 2);
+    const result = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, costs, ensembleTop: 3, learners: ['logistic', 'knn', 'mlp', 'logistic+knn'] });
+    const tried = Object.keys(result.selection).filter((k) => k.startsWith('ensemble('));
+    expect(tried).toHaveLength(1);
+    expect(tried[0].match(/,/g)).toHaveLength(2); // three members
+    const { got, maxDiff } = await roundTrip(result.spec, data, 'ensemble', { kind: 'embedding', dimension: 8 });
+    expect(maxDiff).toBeLessThan(1e-3);
+    expectWeakOnEvenRowsStrongEverywhere(got, data.n);
+    const off = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, costs, ensembleTop: 0, learners: ['logistic', 'knn'] });
+    expect(Object.keys(off.selection).some((k) => k.startsWith('ensemble('))).toBe(false);
+  });
+
   it('is deterministic for a seed', async () => {
     const data = separable(120, 6, 5);
     const a = exportClassifierOnnx((await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 })).spec);

@@ -62,6 +62,11 @@ export interface TrainOptions {
    */
   costs?: Float64Array;
   onProgress?: (message: string) => void;
+  /**
+   * Also try the logit average of this many best learners by out-of-fold routing score (default 3; 0 or 1:
+   * off), chosen when it scores higher than the best single learner. Needs `costs`.
+   */
+  ensembleTop?: number;
 }
 
 export interface TrainResult {
@@ -163,6 +168,12 @@ export function componentRecipes(layout: RowLayout, seed: number): ComponentReci
   ];
 }
 
+/**
+ * Members of the small ensemble tried after the single learners. In 5-fold CV on the public sets it
+ * nudged every figure up or left it unchanged (MMLU APGR +0.005, LLMRouter gain +0.002; README).
+ */
+const DEFAULT_ENSEMBLE = 3;
+
 /** How much routing score (APGR or gain over Zero) a later, more complex learner must add to be chosen. */
 const ROUTING_MARGIN = 0.005;
 
@@ -244,6 +255,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   }
 
   let best: { names: string[]; stack: StackParams; loss: number; quality: number } | null = null;
+  const tried: { names: string[]; stack: StackParams; loss: number; quality: number }[] = [];
   for (const names of wanted) {
     const parts = names.map((n) => oof.get(variant.get(n)!.name)!);
     const stack = fitStack(parts, data.Y, data.mask, data.m);
@@ -257,6 +269,32 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
       !best ||
       (options.costs ? quality > best.quality + ROUTING_MARGIN : loss < best.loss - 1e-9);
     if (better) best = { names, stack, loss, quality };
+    tried.push({ names, stack, loss, quality });
+  }
+  const top = options.ensembleTop ?? DEFAULT_ENSEMBLE;
+  if (top > 1 && options.costs && tried.length > 1) {
+    // A small ensemble: the logit average of the best learners' stacks, which is itself one stack over the
+    // union of their components (a component a member lacks counts with weight 0 for that member).
+    const members = [...tried].sort((a, b) => b.quality - a.quality).slice(0, top);
+    const order = [...new Set(members.flatMap((x) => x.names))].sort(
+      (a, b) => recipes.findIndex((r) => r.family === a) - recipes.findIndex((r) => r.family === b),
+    );
+    const weights = order.map(() => new Float32Array(data.m));
+    const bias = new Float32Array(data.m);
+    for (const mem of members) {
+      mem.names.forEach((name, k) => {
+        const w = weights[order.indexOf(name)];
+        for (let j = 0; j < data.m; j++) w[j] += mem.stack.weights[k][j] / members.length;
+      });
+      for (let j = 0; j < data.m; j++) bias[j] += mem.stack.bias[j] / members.length;
+    }
+    const stack = { weights, bias };
+    const P = applyStack(order.map((n) => oof.get(variant.get(n)!.name)!), stack, data.m);
+    const quality = routingScore(P, data, options.costs);
+    const loss = maskedLogLoss(P, data.Y, data.mask);
+    selection[`ensemble(${members.map((x) => x.names.join('+')).join(', ')}) routing`] = quality;
+    log(`  ensemble of ${members.map((x) => x.names.join('+')).join(', ')}: routing score ${quality.toFixed(4)} (best single ${best!.quality.toFixed(4)})`);
+    if (quality > best!.quality) best = { names: order, stack, loss, quality };
   }
   const chosen = best!;
   const chosenRecipes = chosen.names.map((n) => variant.get(n)!);
