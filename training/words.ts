@@ -115,6 +115,7 @@ export function fitWords(data: TrainMatrix, layout: WordLayout, options: WordFit
     theta[K * m + j] = Math.log(q / (1 - q));
   }
   const z = new Float64Array(m);
+  const resid = new Float64Array(m);
   const lossAndGrad = (th: Float64Array, g: Float64Array): number => {
     g.fill(0);
     let loss = 0;
@@ -131,20 +132,19 @@ export function fitWords(data: TrainMatrix, layout: WordLayout, options: WordFit
       }
       for (let j = 0; j < m; j++) {
         const w = mask[r * m + j];
+        resid[j] = 0;
         if (w === 0) continue;
         const scale = w / count[j];
         const y = Y[r * m + j];
         const zj = z[j];
         loss += scale * (Math.max(zj, 0) + Math.log1p(Math.exp(-Math.abs(zj))) - y * zj);
-        const e1 = scale * (1 / (1 + Math.exp(-zj)) - y);
-        z[j] = e1; // reuse as the residual for the gradient pass below
-        g[K * m + j] += e1;
+        resid[j] = scale * (1 / (1 + Math.exp(-zj)) - y);
+        g[K * m + j] += resid[j];
       }
-      for (let j = 0; j < m; j++) if (mask[r * m + j] === 0) z[j] = 0;
       for (let e = keptOffsets[r]; e < keptOffsets[r + 1]; e++) {
         const base = cols[e] * m;
         const v = vals[e];
-        for (let j = 0; j < m; j++) g[base + j] += v * z[j];
+        for (let j = 0; j < m; j++) g[base + j] += v * resid[j];
       }
     }
     return loss;
