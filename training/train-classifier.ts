@@ -79,9 +79,12 @@ export interface TrainResult {
 
 type ColumnSet = 'all' | 'embedding' | 'extra';
 
+/** First column of the word slots (ids, then weights), which end the row; `d` when there are none. */
+const wordStart = (d: number, layout: RowLayout): number => d - 2 * layout.wordSlots;
+
 /** Dense columns a network reads; the word slots (ids and weights, not magnitudes) are never among them. */
 function columnRange(set: ColumnSet, d: number, layout: RowLayout): { start: number; end: number } {
-  const denseEnd = d - 2 * layout.wordSlots;
+  const denseEnd = wordStart(d, layout);
   if (set === 'embedding') return { start: 0, end: layout.embeddingDim };
   if (set === 'extra') return { start: layout.embeddingDim, end: denseEnd };
   return { start: 0, end: denseEnd };
@@ -140,7 +143,7 @@ function wordsRecipe(family: string, layout: RowLayout, options: WordFitOptions)
     name,
     usable: () => layout.wordSlots > 0,
     fit(data) {
-      const start = data.d - 2 * layout.wordSlots;
+      const start = wordStart(data.d, layout);
       return { type: 'words', name, params: fitWords(data, { start, slots: layout.wordSlots, buckets: layout.wordBuckets }, options) };
     },
   };

@@ -74,12 +74,6 @@ export const FEATURE_KINDS: Record<string, FeatureKind> = {
   },
 };
 
-/** Columns [start, end) of the hashed word slots in a row of `kind` (empty when it has none). */
-export function wordColumns(kind: FeatureKind, dimension: number): { start: number; end: number } {
-  const end = rowLength(kind, dimension);
-  return { start: end - 2 * (kind.words?.slots ?? 0), end };
-}
-
 /**
  * What `retrain` trains on unless told otherwise. In 5-fold CV on the public sets the prompt statistics
  * beat the embedding alone on MMLU, GSM8K and RouterBench's gain, and the hashed words then added to
