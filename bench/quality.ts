@@ -68,6 +68,10 @@ async function main(): Promise<void> {
     console.log(DATA_HELP);
     return;
   }
+  const ensembleTop = values.ensemble === undefined ? undefined : Number(values.ensemble);
+  if (ensembleTop !== undefined && !(Number.isInteger(ensembleTop) && ensembleTop >= 0)) {
+    throw new Error(`--ensemble must be a whole number ≥ 0, got "${values.ensemble}"`);
+  }
   const k = Number(values.folds ?? 5);
   const seed = Number(values.seed ?? 1);
   const only = values.only?.split(',');
@@ -97,7 +101,7 @@ async function main(): Promise<void> {
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
         const result = await trainClassifier(selectRows(all, trainIdx), {
-          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop: values.ensemble === undefined ? undefined : Number(values.ensemble),
+          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop,
           costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
         });
         trainSeconds += (Date.now() - t0) / 1000;
