@@ -2,7 +2,7 @@
 // 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
 // pooled out-of-fold predictions. Prints each metric next to its target.
 //   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k] [--folds 5] [--seed 1] [--learner NAME]
-//     [--features KIND] [--ensemble N: members of the small ensemble, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
+//     [--features KIND] [--policy per-request|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
 import { predictSpec, trainClassifier } from '../training/train-classifier';
-import { formatMetricsTable } from '../training/metrics';
+import { POLICY_KINDS, type PolicyKind, formatMetricsTable } from '../training/metrics';
 import { readPriceFile } from '../training/prices';
 import { DATA_HELP, resolveDataDir } from './data-dir';
 
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
-      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' },
+      learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -72,6 +72,8 @@ async function main(): Promise<void> {
   if (ensembleTop !== undefined && !(Number.isInteger(ensembleTop) && ensembleTop >= 0)) {
     throw new Error(`--ensemble must be a whole number ≥ 0, got "${values.ensemble}"`);
   }
+  const policy = (values.policy ?? 'per-request') as PolicyKind;
+  if (!POLICY_KINDS.includes(policy)) throw new Error(`--policy must be one of ${POLICY_KINDS.join(', ')}, got "${values.policy}"`);
   const k = Number(values.folds ?? 5);
   const seed = Number(values.seed ?? 1);
   const only = values.only?.split(',');
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
         const result = await trainClassifier(selectRows(all, trainIdx), {
-          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop,
+          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy,
           costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
         });
         trainSeconds += (Date.now() - t0) / 1000;
@@ -120,7 +122,10 @@ async function main(): Promise<void> {
         fs.writeFileSync(`${base}.json`, JSON.stringify({ n: rows.length, d, embeddingDim, models, fold, costs: cm ? Array.from(cm) : null,
           outcomes: rows.map((r) => models.map((m) => r.outcomes[m] ?? null)), sources: rows.map((r) => r.source), prompts: rows.map((r) => r.prompt) }));
       }
-      const evaluation = evaluate(models, P, rows, prices);
+      const evaluation = evaluate(models, P, rows, prices, undefined, policy);
+      // The other policy on the same predictions, for comparison (learners were chosen for `policy`).
+      const other = POLICY_KINDS.find((x) => x !== policy)!;
+      const otherEvaluation = evaluate(models, P, rows, prices, undefined, other);
       if (values.verbose && evaluation.routing) console.log(formatMetricsTable(evaluation.routing));
       const line = ds.targets
         .map((t) => {
@@ -129,7 +134,8 @@ async function main(): Promise<void> {
           return `${t.metric} ${v.toFixed(3)} (target ${t.atLeast ? '≥' : '≤'} ${t.goal}) ${ok ? 'PASS' : 'MISS'}`;
         })
         .join('; ');
-      const text = `${ds.name.padEnd(12)} ${rows.length} rows, ${models.length} models: ${line}  [learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold]`;
+      const otherLine = ds.targets.map((t) => `${t.metric} ${metricValue(otherEvaluation, t.metric).toFixed(3)}`).join('; ');
+      const text = `${ds.name.padEnd(12)} ${rows.length} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold]`;
       console.log(text);
       summary.push(text);
     }

@@ -1,7 +1,7 @@
 // Routing-decision latency (embed + classify + policy) over 1,000 varied prompts of 20–2,000 characters,
 // with the real default embedder and a classifier trained here on real outcome data (or the shipped
 // examples when no data directory is found). Target on 2 cores: p50 ≤ 1 ms, p99 ≤ 3 ms.
-//   npm run bench:latency -- [--data-dir ../shared/data] [--dataset routerbench/train.jsonl] [--rounds 5] [--learner NAME]
+//   npm run bench:latency -- [--data-dir ../shared/data] [--dataset routerbench/train.jsonl] [--rounds 5] [--learner NAME] [--policy per-request|average]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { SqliteStore } from '../src/store/sqlite-store';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
 import { ClassifierRegistry } from '../src/routing/classifier-registry';
 import { createRouter } from '../src/routing/router';
+import { POLICY_KINDS, type PolicyKind } from '../src/routing/policy';
 import { readOutcomeFile } from '../training/outcome-file';
 import { retrain } from '../training/retrain';
 import { seededRandom } from '../training/matrix';
@@ -35,9 +36,11 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' }, dataset: { type: 'string' }, rounds: { type: 'string' }, 'models-dir': { type: 'string' }, features: { type: 'string' },
-      learner: { type: 'string', multiple: true },
+      learner: { type: 'string', multiple: true }, policy: { type: 'string' },
     },
   });
+  const policy = (values.policy ?? 'per-request') as PolicyKind;
+  if (!POLICY_KINDS.includes(policy)) throw new Error(`--policy must be one of ${POLICY_KINDS.join(', ')}, got "${values.policy}"`);
   const dataDir = resolveDataDir(values['data-dir'], process.env);
   const file = dataDir ? path.join(dataDir, values.dataset ?? 'routellm/mmlu.train.jsonl') : path.resolve('data/examples/outcomes.jsonl');
   const rows = readOutcomeFile(file);
@@ -64,6 +67,7 @@ async function main(): Promise<void> {
     const router = createRouter({
       models: models.map((id) => ({ id, provider: 'sim' as const, price: prices[id], timeouts: { connectMs: 1000, totalMs: 1000 } })),
       minSuccess: 0.7,
+      policy,
       expectedOutputTokens: 256,
       embedder,
       classifier: () => registry.current(),
@@ -88,7 +92,7 @@ async function main(): Promise<void> {
       const s = [...xs].sort((a, b) => a - b);
       return `p50 ${percentile(s, 0.5).toFixed(3)} ms, p99 ${percentile(s, 0.99).toFixed(3)} ms, max ${s[s.length - 1].toFixed(3)} ms`;
     };
-    console.log(`routing decision over ${prompts.length} prompts × ${rounds} rounds (20–2,000 chars), ${models.length} models:`);
+    console.log(`routing decision over ${prompts.length} prompts × ${rounds} rounds (20–2,000 chars), ${models.length} models, ${policy} policy:`);
     console.log(`  total    ${fmt(all)}   (target p50 ≤ 1 ms, p99 ≤ 3 ms)`);
     console.log(`  embed    ${fmt(parts.embed)}`);
     console.log(`  classify ${fmt(parts.classify)}`);

@@ -70,6 +70,7 @@ function commandContext(loaded: LoadedConfig, cleanup: (() => Promise<void> | vo
     classifierDir: resolve(config.routing.classifierDir),
     prices: pricesFromConfig(config.models),
     expectedOutputTokens: config.routing.expectedOutputTokens,
+    policy: config.routing.policy,
     readPrices: readPriceFile,
     log,
   };

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { type ClassifierSpec, trainClassifier, predictSpec } from '../training/train-classifier';
 import { exportClassifierOnnx } from '../training/export-onnx';
-import { writeClassifierVersion } from '../training/classifier-writer';
+import { buildReference, writeClassifierVersion } from '../training/classifier-writer';
+import { REFERENCE_FILE } from '../src/routing/classifier-reference';
+import fs from 'node:fs';
 import { seededRandom } from '../training/matrix';
 import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { ModelMismatchError } from '../src/errors';
@@ -133,6 +135,26 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     const a = exportClassifierOnnx((await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 })).spec);
     const b = exportClassifierOnnx((await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 })).spec);
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+  });
+
+  it('loads a reference for the average policy, and refuses a broken one with the reason', async () => {
+    const data = separable(40, 4, 2);
+    const { spec, outOfFold } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 4, learners: ['logistic'] });
+    const sidecar = { format: 'switchyard-classifier/1' as const, version: 'v0001', createdAt: new Date(0).toISOString(), models: ['weak', 'strong'], embedder: { id: 'e', dimension: 4 } };
+    const prompts = Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, prompt: 'x'.repeat(4 * (i + 1)) }));
+    const reference = buildReference(['weak', 'strong'], prompts, outOfFold, (t) => Math.ceil(t.length / 4), 1, 25);
+    expect(reference.p).toHaveLength(25);
+    const dir = writeClassifierVersion(path.join(tmp.dir, 'ref'), sidecar, exportClassifierOnnx(spec), reference);
+    const loaded = await loadOnnxClassifier(dir);
+    expect(loaded.reference?.p).toHaveLength(25);
+    await loaded.dispose();
+
+    fs.writeFileSync(path.join(dir, REFERENCE_FILE), JSON.stringify({ ...reference, models: ['strong', 'weak'] }));
+    await expect(loadOnnxClassifier(dir)).rejects.toThrow(/reference.*lists models strong, weak but the classifier has weak, strong/);
+    fs.writeFileSync(path.join(dir, REFERENCE_FILE), JSON.stringify({ ...reference, p: [[0.5]] }));
+    await expect(loadOnnxClassifier(dir)).rejects.toThrow(/invalid classifier reference/);
+    fs.writeFileSync(path.join(dir, REFERENCE_FILE), '{"format":');
+    await expect(loadOnnxClassifier(dir)).rejects.toThrow(/cannot read classifier reference/);
   });
 
   it('refuses to load against another embedder', async () => {

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { BatchWriter } from '../src/store/log-writer';
 import { migrate, MIGRATIONS } from '../src/store/migrations';
 import { SqliteStore } from '../src/store/sqlite-store';
+import { DecisionStore } from '../src/store/decision-store';
 import { DECISION_ID_PATTERN, createDecisionIdGenerator } from '../src/gateway/decision-id';
 import { completionBody, startFakeUpstream, streamEvents } from './support/fake-upstream';
 import { eventually, startTestGateway } from './support/gateway';
@@ -113,6 +114,29 @@ describe('migrations', () => {
       expect(store.db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version));
       expect(store.db.prepare('SELECT id FROM samples').pluck().all()).toEqual(['s1']);
       expect(store.db.prepare('SELECT COUNT(*) FROM decisions').pluck().get()).toBe(0);
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('migration 3: decision policy and λ', () => {
+  it('keeps a version-2 database\'s decisions, reading their policy and λ as null', () => {
+    const tmp = makeTempDir();
+    const file = path.join(tmp.dir, 'v2.db');
+    const db = new Database(file);
+    migrate(db, MIGRATIONS.filter((m) => m.version <= 2));
+    db.prepare(
+      `INSERT INTO decisions (id, created_at, prompt_hash, requested_model, stream, routed_model, reason, target, candidates, fallbacks,
+        attempts, failed_over, est_input_tokens, est_output_tokens, embed_ms, classify_ms, upstream_ms, total_ms, status, http_status)
+       VALUES ('d1', 1, 'h', 'auto', 0, 'm', 'cheapest-above-target', 0.7, '[]', '[]', '[]', 0, 3, 256, 0, 0, 0, 1, 'ok', 200)`,
+    ).run();
+    db.close();
+    const store = new SqliteStore({ path: file });
+    try {
+      const decisions = new DecisionStore(store.db);
+      expect(decisions.get('d1')).toMatchObject({ reason: 'cheapest-above-target', target: 0.7, policy: null, lambda: null });
     } finally {
       store.close();
       tmp.cleanup();

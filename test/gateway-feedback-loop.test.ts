@@ -72,7 +72,7 @@ describe('requests → feedback → retrain → a changed decision', () => {
     const after = await chat('auto', greeting('zoe'));
     expect(after.model).toBe('sim-small');
     const d = (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${after.id}`)).json;
-    expect(d.decision).toMatchObject({ reason: 'cheapest-above-target', classifier_version: 'v0001', embedder_id: 'fake-bow-32' });
+    expect(d.decision).toMatchObject({ reason: 'cheapest-above-target', policy: 'per-request', lambda: null, classifier_version: 'v0001', embedder_id: 'fake-bow-32' });
     expect(d.timings_ms.embed).toBeGreaterThanOrEqual(0);
     // Proofs still go to the model that can do them.
     expect((await chat('auto', maths('zoe'))).model).toBe('sim-large');

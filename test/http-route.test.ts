@@ -61,6 +61,7 @@ describe('HTTP: /healthz and /v1/route', () => {
     ['both prompt and messages', { prompt: 'x', messages: [{ role: 'user', content: 'y' }] }, 400, 'messages'],
     ['an out-of-range target', { prompt: 'x', router: { min_success: 1.5 } }, 400, 'router.min_success'],
     ['an unknown model', { prompt: 'x', router: { models: ['gpt-9'] } }, 400, 'router.models'],
+    ['an unknown policy', { prompt: 'x', router: { policy: 'cheapest' } }, 400, 'router.policy'],
   ])('rejects %s with 400 in OpenAI error shape', async (_what, body, status, param) => {
     const res = await post(body);
     expect(res.status).toBe(status);
@@ -128,6 +129,19 @@ describe('HTTP: /healthz and /v1/route', () => {
     const together = await Promise.all(prompts.map(async (prompt) => json(await post({ prompt }))));
     together.forEach((d, i) => d.candidates.forEach((c: { p_success: number }, j: number) => expect(c.p_success).toBeCloseTo(alone[i][j], 5)));
     expect(new Set(alone.map((p) => p.join())).size).toBeGreaterThan(1);
+
+    // The average policy: the best p − λ·cost, λ set from the classifier's reference prompts.
+    expect(d).toMatchObject({ policy: 'per-request', lambda: null });
+    const avg = await json(await post({ prompt: 'What is the capital of France?', router: { min_success: 0.75, policy: 'average' } }));
+    expect(avg).toMatchObject({ policy: 'average', reason: 'best-value' });
+    const value = (c: { p_success: number; estimated_cost: number }): number => c.p_success - (avg.lambda ?? Infinity) * c.estimated_cost;
+    const ranked = [...avg.candidates].filter((c) => c.eligible).sort((a, b) => value(b) - value(a) || a.estimated_cost - b.estimated_cost);
+    expect([avg.model, ...avg.fallbacks]).toEqual(ranked.map((c) => c.model));
+    // A higher target never raises λ: more is spent on success.
+    const lambdas = [];
+    for (const t of [0, 0.5, 0.7, 0.8, 0.9, 1]) lambdas.push((await json(await post({ prompt: 'Hi', router: { min_success: t, policy: 'average' } }))).lambda ?? Infinity);
+    for (let i = 1; i < lambdas.length; i++) expect(lambdas[i]).toBeLessThanOrEqual(lambdas[i - 1]);
+    expect(lambdas[lambdas.length - 1]).toBe(0);
 
     // Narrowing to one model routes there whatever the probabilities say.
     const only = await json(await post({ prompt: 'Prove Fermat', router: { models: ['sim-small'] } }));

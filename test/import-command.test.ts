@@ -20,6 +20,7 @@ describe('switchyard import', () => {
       classifierDir: path.join(tmp.dir, 'router'),
       prices: {},
       expectedOutputTokens: 256,
+      policy: 'per-request',
       readPrices: () => ({}),
       log: (m) => logs.push(m),
     };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { readCurrentVersion, listVersions } from '../src/routing/classifier-registry';
 import { readSidecar } from '../src/routing/onnx-classifier';
+import { readReference } from '../src/routing/classifier-reference';
 import { retrain } from '../training/retrain';
 import { readOutcomeFile } from '../training/outcome-file';
 import { stratifiedSplit } from '../training/dataset';
@@ -47,6 +48,11 @@ describe('retrain', () => {
     expect(sidecar.models).toEqual(['sim-large', 'sim-medium', 'sim-small']);
     expect(sidecar.embedder).toEqual({ id: 'fake-bow-32', dimension: 32 });
     expect(sidecar.validation?.rows).toBe(report.validationRows);
+    // The average policy's reference: out-of-fold predictions for the training prompts.
+    const reference = readReference(path.join(tmp.dir, 'router', 'v0001'), sidecar.models)!;
+    expect(reference.p).toHaveLength(report.trainRows);
+    expect(reference.inputTokens).toHaveLength(report.trainRows);
+    for (const row of reference.p) for (const v of row) expect(v).toBeGreaterThanOrEqual(0);
     expect(logs.join('\n')).toMatch(/sim-small: AUC/);
     expect(logs.join('\n')).toMatch(/Router vs Zero router/);
     expect(embedder.calls).toBe(40);

@@ -3,8 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar } from '../src/routing/classifier-sidecar';
+import { type ClassifierReference, REFERENCE_FILE } from '../src/routing/classifier-reference';
+import { hashString } from './matrix';
 
-export function writeClassifierVersion(dir: string, sidecar: ClassifierSidecar, onnxBytes: Uint8Array): string {
+export function writeClassifierVersion(dir: string, sidecar: ClassifierSidecar, onnxBytes: Uint8Array, reference?: ClassifierReference): string {
   fs.mkdirSync(dir, { recursive: true });
   const final = path.join(dir, sidecar.version);
   if (fs.existsSync(final)) throw new Error(`classifier version ${final} already exists`);
@@ -14,10 +16,40 @@ export function writeClassifierVersion(dir: string, sidecar: ClassifierSidecar, 
   try {
     fs.writeFileSync(path.join(tmp, CLASSIFIER_FILE), onnxBytes);
     fs.writeFileSync(path.join(tmp, SIDECAR_FILE), `${JSON.stringify(sidecar, null, 2)}\n`);
+    if (reference) fs.writeFileSync(path.join(tmp, REFERENCE_FILE), `${JSON.stringify(reference)}\n`);
     fs.renameSync(tmp, final);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
   return final;
+}
+
+/**
+ * The reference the average policy sets λ from: out-of-fold predictions (a classifier's predictions on
+ * its own training rows are overconfident, which would make every target look cheaper to reach) for at
+ * most `limit` prompts, picked by a seeded hash of their ids so the sample is stable.
+ */
+export function buildReference(
+  models: readonly string[],
+  rows: readonly { id: string; prompt: string }[],
+  outOfFold: Float32Array,
+  estimateTokens: (text: string) => number,
+  seed: number,
+  limit = 2000,
+): ClassifierReference {
+  const m = models.length;
+  const picked = rows
+    .map((r, i) => ({ i, h: hashString(r.id, seed) }))
+    .sort((a, b) => a.h - b.h || a.i - b.i)
+    .slice(0, limit)
+    .map((x) => x.i)
+    .sort((a, b) => a - b);
+  return {
+    format: 'switchyard-reference/1',
+    models: [...models],
+    inputTokens: picked.map((i) => estimateTokens(rows[i].prompt)),
+    // Four decimals: the file stays small and λ does not move.
+    p: picked.map((i) => Array.from(outOfFold.subarray(i * m, (i + 1) * m), (v) => Math.round(v * 1e4) / 1e4)),
+  };
 }

@@ -4,7 +4,7 @@
 import type { ModelPrice } from '../src/config/schema';
 import { estimateCost, estimateTokens } from '../src/routing/cost';
 import type { LabelledRow } from './dataset';
-import { type LabelledPrediction, type MetricsSummary, auc, brier, summarize } from './metrics';
+import { type LabelledPrediction, type MetricsSummary, type PolicyKind, auc, brier, summarize } from './metrics';
 
 export type PriceTable = Readonly<Record<string, ModelPrice>>;
 
@@ -43,6 +43,7 @@ export function evaluate(
   rows: readonly LabelledRow[],
   prices: PriceTable,
   outputTokens = 256,
+  policy: PolicyKind = 'per-request',
 ): Evaluation {
   const m = models.length;
   const perModel: Evaluation['perModel'] = {};
@@ -70,7 +71,7 @@ export function evaluate(
     cost: costed.map((j) => costOf(r, models[j], prices, outputTokens)),
     outcome: costed.map((j) => r.outcomes[models[j]] ?? null),
   }));
-  return { perModel, routing: summarize(costed.map((j) => models[j]), labelled), uncosted };
+  return { perModel, routing: summarize(costed.map((j) => models[j]), labelled, { policy }), uncosted };
 }
 
 /** The headline numbers, flat, for sidecars and comparisons. */

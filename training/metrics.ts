@@ -3,6 +3,10 @@
 // Pure functions: no I/O, no clock, no randomness.
 
 import { InvalidInputError } from '../src/errors';
+import { type ValueStep, valueEvents, valueSteps } from '../src/routing/value-policy';
+import type { PolicyKind } from '../src/routing/policy';
+
+export { POLICY_KINDS, type PolicyKind } from '../src/routing/policy';
 
 export { renderQualityCostSvg } from './metrics-svg';
 
@@ -32,7 +36,10 @@ export interface ModelPoint extends NamedPoint {
 }
 /** The policy at one target: averages are over `used` rows; `skipped` rows chose a model with no outcome. */
 export interface SweepPoint extends CostQualityPoint {
+  /** Per-request policy: the bar each row's choice clears. Average policy: the mean predicted success. */
   target: number;
+  /** Average policy only: the price of success at this point (the top of its λ interval; +∞ first). */
+  lambda?: number;
   share: Record<string, number>;
   used: number;
   skipped: number;
@@ -293,6 +300,57 @@ export function sweepPolicy(
   return points;
 }
 
+/**
+ * The average policy (src/routing/value-policy.ts) at every target: each row goes to argmax p − λ·cost,
+ * and a target picks the largest λ whose mean predicted success over these rows reaches it. So the
+ * curve is exactly the sequence of states λ passes through from +∞ to 0, each at the target equal to
+ * its mean predicted success; only predictions choose, outcomes are only averaged. Beyond
+ * `maxExtraTargets` states, evenly spaced ones are kept (always the first and the last).
+ */
+export function sweepAveragePolicy(models: readonly string[], rows: readonly LabelledPrediction[], options: SweepOptions = {}): SweepPoint[] {
+  if (models.length === 0) throw new InvalidInputError('a sweep needs at least one model');
+  if (new Set(models).size !== models.length) throw new InvalidInputError('model names must be unique');
+  const M = models.length;
+  const steps: ValueStep[][] = rows.map((row, r) => {
+    checkRow(row, M, r);
+    return valueSteps(row.p, row.cost);
+  });
+  const counts = new Float64Array(M);
+  let used = 0, skipped = 0, cost = 0, quality = 0, expected = 0;
+  const move = (r: number, m: number, sign: 1 | -1): void => {
+    const row = rows[r];
+    expected += sign * (Number.isFinite(row.p[m]) ? row.p[m] : 0);
+    const o = row.outcome[m];
+    if (!known(o)) {
+      skipped += sign;
+      return;
+    }
+    used += sign;
+    cost += sign * row.cost[m];
+    quality += sign * o;
+    counts[m] += sign;
+  };
+  const snapshot = (lambda: number): SweepPoint => {
+    const share: Record<string, number> = {};
+    models.forEach((name, m) => (share[name] = used ? counts[m] / used : NaN));
+    return { target: rows.length ? expected / rows.length : NaN, lambda, avgCost: avg(cost, used), avgQuality: avg(quality, used), share, used, skipped };
+  };
+  steps.forEach((s, r) => move(r, s[0].model, 1));
+  const points = [snapshot(Infinity)];
+  const events = valueEvents(steps);
+  for (let i = 0; i < events.length; ) {
+    const lambda = events[i].lambda;
+    for (; i < events.length && events[i].lambda === lambda; i++) {
+      move(events[i].row, events[i].from, -1);
+      move(events[i].row, events[i].to, 1);
+    }
+    points.push(snapshot(lambda));
+  }
+  const keep = (options.maxExtraTargets ?? 2000) + 1;
+  if (points.length <= keep) return points;
+  return Array.from({ length: keep }, (_, i) => points[Math.round((i * (points.length - 1)) / (keep - 1))]);
+}
+
 /** Each model on its own, over the rows where its outcome is known. */
 export function singleModelPoints(models: readonly string[], rows: readonly LabelledPrediction[]): ModelPoint[] {
   return models.map((model, m) => {
@@ -529,6 +587,8 @@ export interface MetricsSummary {
 export interface SummarizeOptions extends SweepOptions {
   bins?: number;
   costSamples?: number;
+  /** Default per-request. */
+  policy?: PolicyKind;
 }
 
 export function summarize(
@@ -536,7 +596,7 @@ export function summarize(
   rows: readonly LabelledPrediction[],
   options: SummarizeOptions = {},
 ): MetricsSummary {
-  const sweep = sweepPolicy(models, rows, options);
+  const sweep = options.policy === 'average' ? sweepAveragePolicy(models, rows, options) : sweepPolicy(models, rows, options);
   const singles = singleModelPoints(models, rows);
   const perModel = singles.map((single, m): PerModelSummary => {
     const probs: number[] = [];

@@ -9,7 +9,9 @@ import { nextVersion, readCurrentVersion, writeCurrentVersion } from '../src/rou
 import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { InvalidInputError, errorMessage } from '../src/errors';
 import { DEFAULT_FEATURE_KIND, FEATURE_KINDS } from '../src/routing/features';
-import { writeClassifierVersion } from './classifier-writer';
+import { buildReference, writeClassifierVersion } from './classifier-writer';
+import { estimateTokens } from '../src/routing/cost';
+import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
 import { type Evaluation, type PriceTable, costMatrix, evaluate, headline } from './evaluate';
 import { exportClassifierOnnx } from './export-onnx';
@@ -34,6 +36,8 @@ export interface RetrainOptions {
   featureKind?: string;
   learners?: readonly string[];
   expectedOutputTokens?: number;
+  /** The policy whose routing quality chooses the learner and is reported (default per-request). */
+  policy?: PolicyKind;
 }
 
 export interface RetrainReport {
@@ -87,6 +91,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     foldKeys: train.map((i) => rows[i].id),
     learners: options.learners,
     costs,
+    policy: options.policy,
     onProgress: log,
   });
   const sidecarFor = (version: string): ClassifierSidecar => ({
@@ -110,7 +115,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const valData = selectRows(all, validation);
   const valRows = validation.map((i) => rows[i]);
   const version = nextVersion(deps.classifierDir);
-  const folder = writeClassifierVersion(deps.classifierDir, sidecarFor(version), exportClassifierOnnx(result.spec));
+  const reference = buildReference(models, trainRows, result.outOfFold, estimateTokens, seed);
+  const folder = writeClassifierVersion(deps.classifierDir, sidecarFor(version), exportClassifierOnnx(result.spec), reference);
   // Measure the artefact itself (through onnxruntime), exactly as the server and the comparison will run it.
   const written = await loadOnnxClassifier(folder, { expectEmbedderId: deps.embedder.id });
   let P: Float32Array;
@@ -119,7 +125,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   } finally {
     await written.dispose();
   }
-  const evaluation = evaluate(models, P, valRows, deps.prices, options.expectedOutputTokens);
+  const evaluation = evaluate(models, P, valRows, deps.prices, options.expectedOutputTokens, options.policy);
   const newLogLoss = maskedLogLoss(P, valData.Y, valData.mask);
   patchSidecarValidation(folder, newLogLoss, evaluation);
 

@@ -7,7 +7,7 @@
 import { applyStack, fitStack, type StackParams } from './calibrate';
 import { type KnnOptions, type KnnParams, fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from './knn';
 import { type TrainMatrix, hashString, selectRows } from './matrix';
-import { type LabelledPrediction, summarize } from './metrics';
+import { type LabelledPrediction, type PolicyKind, summarize } from './metrics';
 import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
 import { type WordFitOptions, type WordParams, fitWords, wordLogits } from './words';
 
@@ -61,6 +61,8 @@ export interface TrainOptions {
    * numbers users judge a router by — with log loss breaking ties; otherwise by log loss alone.
    */
   costs?: Float64Array;
+  /** The policy whose routing quality chooses the learner (default per-request). */
+  policy?: PolicyKind;
   onProgress?: (message: string) => void;
   /**
    * Also try the logit average of this many best learners by out-of-fold routing score (default 3; 0 or 1:
@@ -74,6 +76,8 @@ export interface TrainResult {
   learner: string;
   /** Out-of-fold log loss of every component variant and every learner tried (lower is better). */
   selection: Record<string, number>;
+  /** The chosen learner's out-of-fold probabilities [n×m]: honest predictions for the training rows. */
+  outOfFold: Float32Array;
   seconds: number;
 }
 
@@ -258,22 +262,24 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     }
   }
 
-  let best: { names: string[]; stack: StackParams; loss: number; quality: number } | null = null;
-  const tried: { names: string[]; stack: StackParams; loss: number; quality: number }[] = [];
+  type Tried = { names: string[]; stack: StackParams; loss: number; quality: number; P: Float32Array };
+  let best: Tried | null = null;
+  const tried: Tried[] = [];
+  const score = (P: Float32Array, costs: Float64Array): number => routingScore(P, data, costs, options.policy ?? 'per-request');
   for (const names of wanted) {
     const parts = names.map((n) => oof.get(variant.get(n)!.name)!);
     const stack = fitStack(parts, data.Y, data.mask, data.m);
     const P = applyStack(parts, stack, data.m);
     const loss = maskedLogLoss(P, data.Y, data.mask);
-    const quality = options.costs ? routingScore(P, data, options.costs) : 0;
+    const quality = options.costs ? score(P, options.costs) : 0;
     selection[names.join('+')] = loss;
     if (options.costs) selection[`${names.join('+')} routing`] = quality;
     // Learners are listed simplest first; a more complex one must win by a margin, not by selection noise.
     const better =
       !best ||
       (options.costs ? quality > best.quality + ROUTING_MARGIN : loss < best.loss - 1e-9);
-    if (better) best = { names, stack, loss, quality };
-    tried.push({ names, stack, loss, quality });
+    if (better) best = { names, stack, loss, quality, P };
+    tried.push({ names, stack, loss, quality, P });
   }
   const top = options.ensembleTop ?? DEFAULT_ENSEMBLE;
   if (top > 1 && options.costs && tried.length > 1) {
@@ -294,11 +300,11 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     }
     const stack = { weights, bias };
     const P = applyStack(order.map((n) => oof.get(variant.get(n)!.name)!), stack, data.m);
-    const quality = routingScore(P, data, options.costs);
+    const quality = score(P, options.costs);
     const loss = maskedLogLoss(P, data.Y, data.mask);
     selection[`ensemble(${members.map((x) => x.names.join('+')).join(', ')}) routing`] = quality;
     log(`  ensemble of ${members.map((x) => x.names.join('+')).join(', ')}: routing score ${quality.toFixed(4)} (best single ${best!.quality.toFixed(4)})`);
-    if (quality > best!.quality) best = { names: order, stack, loss, quality };
+    if (quality > best!.quality) best = { names: order, stack, loss, quality, P };
   }
   const chosen = best!;
   const chosenRecipes = chosen.names.map((n) => variant.get(n)!);
@@ -311,6 +317,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     spec: { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, components, stack: chosen.stack },
     learner: chosenRecipes.map((r) => r.name).join('+'),
     selection,
+    outOfFold: chosen.P,
     seconds: (Date.now() - started) / 1000,
   };
 }
@@ -338,7 +345,7 @@ function standardize(X: Float32Array, n: number, d: number, mean: Float32Array, 
 }
 
 /** APGR for two models, gain over the Zero router for more; rows × models probabilities and costs. */
-function routingScore(P: Float32Array, data: TrainMatrix, costs: Float64Array): number {
+function routingScore(P: Float32Array, data: TrainMatrix, costs: Float64Array, policy: PolicyKind): number {
   const { n, m, Y, mask } = data;
   const rows: LabelledPrediction[] = [];
   for (let r = 0; r < n; r++) {
@@ -347,7 +354,7 @@ function routingScore(P: Float32Array, data: TrainMatrix, costs: Float64Array): 
     rows.push({ p: P.subarray(r * m, (r + 1) * m), cost: costs.subarray(r * m, (r + 1) * m), outcome });
   }
   const models = Array.from({ length: m }, (_, j) => String(j));
-  const s = summarize(models, rows);
+  const s = summarize(models, rows, { policy });
   const score = m === 2 ? (s.twoModel?.apgr ?? NaN) : s.nModel.gainVsZero;
   return Number.isFinite(score) ? score : -Infinity;
 }

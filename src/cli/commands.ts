@@ -14,6 +14,15 @@ import { featureMatrix } from '../../training/dataset';
 import { type PriceTable, evaluate } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { parseFlags, requireFlag } from './args';
+import { POLICY_KINDS, type PolicyKind } from '../routing/policy';
+
+function policyFlag(value: string | undefined, ctx: CommandContext): PolicyKind {
+  if (value === undefined) return ctx.policy;
+  if (!(POLICY_KINDS as readonly string[]).includes(value)) {
+    throw new InvalidInputError(`--policy: unknown policy "${value}" (known: ${POLICY_KINDS.join(', ')})`);
+  }
+  return value as PolicyKind;
+}
 
 export interface CommandContext {
   store: () => OutcomeStore;
@@ -21,6 +30,8 @@ export interface CommandContext {
   classifierDir: string;
   prices: PriceTable;
   expectedOutputTokens: number;
+  /** routing.policy: the policy retrain chooses learners for and eval reports (--policy overrides). */
+  policy: PolicyKind;
   readPrices: (file: string) => PriceTable;
   log: (message: string) => void;
 }
@@ -40,12 +51,13 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   return 0;
 }
 
-const RETRAIN_USAGE = 'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--config file]';
+const RETRAIN_USAGE = 'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--policy per-request|average] [--config file]';
 export async function retrainCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags('retrain', argv, {
     config: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' }, prices: { type: 'string' }, learner: { type: 'string', multiple: true },
-    features: { type: 'string' },
+    features: { type: 'string' }, policy: { type: 'string' },
   }, RETRAIN_USAGE);
+  const policy = policyFlag(values.policy, ctx);
   if (values.features !== undefined && !Object.hasOwn(FEATURE_KINDS, values.features)) {
     throw new InvalidInputError(`--features: unknown feature kind "${values.features}" (known: ${Object.keys(FEATURE_KINDS).join(', ')})`);
   }
@@ -54,7 +66,7 @@ export async function retrainCommand(argv: string[], ctx: CommandContext): Promi
   const prices = values.prices ? { ...ctx.prices, ...ctx.readPrices(values.prices) } : ctx.prices;
   const report = await retrain(
     { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log },
-    { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens },
+    { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens, policy },
   );
   ctx.log(`Retrain took ${report.seconds.toFixed(1)} s.`);
   return 0;
@@ -112,17 +124,18 @@ export async function scoreCommand(argv: string[], ctx: CommandContext): Promise
   return 0;
 }
 
-const EVAL_USAGE = 'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--config file]';
+const EVAL_USAGE = 'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--policy per-request|average] [--config file]';
 export async function evalCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags('eval', argv, {
-    config: { type: 'string' }, data: { type: 'string' }, svg: { type: 'string' }, prices: { type: 'string' },
+    config: { type: 'string' }, data: { type: 'string' }, svg: { type: 'string' }, prices: { type: 'string' }, policy: { type: 'string' },
   }, EVAL_USAGE);
+  const policy = policyFlag(values.policy, ctx);
   const data = requireFlag(values.data, '--data', EVAL_USAGE);
   const rows = readOutcomeFile(data);
   const prices = values.prices ? { ...ctx.prices, ...ctx.readPrices(values.prices) } : ctx.prices;
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
-  const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens);
-  ctx.log(`Classifier ${version} on ${data} (${rows.length} rows)`);
+  const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
+  ctx.log(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
   for (const [model, v] of Object.entries(evaluation.perModel)) {
     ctx.log(`  ${model}: AUC ${v.auc.toFixed(3)}  Brier ${v.brier.toFixed(3)}  (${v.rows} outcomes)`);
   }

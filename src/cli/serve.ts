@@ -58,6 +58,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const router = createRouter({
     models: config.models,
     minSuccess: config.routing.minSuccess,
+    policy: config.routing.policy,
     coldStart: config.routing.coldStart,
     expectedOutputTokens: config.routing.expectedOutputTokens,
     embedder,

@@ -1,5 +1,6 @@
 // The configuration file's schema. Types come from the schema, so what is validated is what is used.
 import { z } from 'zod';
+import { POLICY_KINDS } from '../routing/policy';
 
 const price = z.strictObject({
   inputPerMTok: z.number().nonnegative(),
@@ -76,6 +77,11 @@ export const configSchema = z
       .strictObject({
         classifierDir: z.string().min(1).default('models/router'),
         minSuccess: z.number().min(0).max(1).default(0.7),
+        /**
+         * How minSuccess is read: `per-request`, the bar each request's model must clear (cheapest model with
+         * p ≥ minSuccess); `average`, the mean success wanted over the traffic (best p − λ·cost per request).
+         */
+        policy: z.enum(POLICY_KINDS).default('per-request'),
         /** Model used while no classifier has been trained. */
         coldStart: z.string().min(1).optional(),
         /** Completion length assumed when estimating a request's cost and the request sets no max_tokens. */

@@ -119,6 +119,8 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
       answeredModel: end.answeredModel,
       reason: d.reason,
       target: d.target,
+      policy: d.policy,
+      lambda: d.lambda,
       classifierVersion: d.classifierVersion,
       embedderId: d.embedderId,
       candidates: d.candidates,

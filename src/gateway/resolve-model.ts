@@ -4,6 +4,7 @@
 import type { ModelConfig } from '../config/schema';
 import { InvalidInputError, SwitchyardError } from '../errors';
 import { estimateCost, estimateTokens } from '../routing/cost';
+import type { PolicyKind } from '../routing/policy';
 import type { Decision, Router } from '../routing/router';
 import type { LoggedCandidate } from '../store/decision-types';
 
@@ -18,6 +19,9 @@ export interface RouteDecision {
   fallbacks: string[];
   reason: string;
   target: number;
+  /** Null for a model the client named: no policy chose it. */
+  policy: PolicyKind | null;
+  lambda: number | null;
   candidates: LoggedCandidate[];
   classifierVersion: string | null;
   embedderId: string | null;
@@ -27,6 +31,7 @@ export interface RouteDecision {
 
 export interface RouterOptions {
   min_success?: number;
+  policy?: PolicyKind;
   models?: string[];
 }
 
@@ -57,6 +62,7 @@ export async function resolveModel(
       prompt: input.prompt,
       maxTokens: input.maxTokens,
       minSuccess: input.router?.min_success,
+      policy: input.router?.policy,
       models: input.router?.models,
     });
     return fromRouterDecision(d);
@@ -72,6 +78,8 @@ export async function resolveModel(
     fallbacks: [],
     reason: 'explicit',
     target: deps.minSuccess,
+    policy: null,
+    lambda: null,
     candidates: [{ model: model.id, pSuccess: null, estimatedCost: estimateCost(model.price, tokens.input, tokens.output), eligible: true }],
     classifierVersion: null,
     embedderId: null,
@@ -86,6 +94,8 @@ export function fromRouterDecision(d: Decision): RouteDecision {
     fallbacks: [...d.fallbacks],
     reason: d.reason,
     target: d.target,
+    policy: d.policy,
+    lambda: d.lambda,
     candidates: d.candidates.map((c) => ({
       model: c.model,
       pSuccess: c.pSuccess,

@@ -28,6 +28,8 @@ export function decisionJson(d: Decision, id?: string): Record<string, unknown> 
     fallbacks: d.fallbacks,
     reason: d.reason,
     target: d.target,
+    policy: d.policy,
+    lambda: d.lambda,
     candidates: d.candidates.map(candidateJson),
     classifier_version: d.classifierVersion,
     embedder_id: d.embedderId,

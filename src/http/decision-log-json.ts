@@ -27,6 +27,8 @@ export interface DecisionLogJson {
     fallbacks: string[];
     reason: string;
     target: number | null;
+    policy: string | null;
+    lambda: number | null;
     candidates: CandidateJson[];
     classifier_version: string | null;
     embedder_id: string | null;
@@ -64,6 +66,8 @@ export function decisionLogJson(d: StoredDecision): DecisionLogJson {
       fallbacks: d.fallbacks,
       reason: d.reason,
       target: d.target,
+      policy: d.policy,
+      lambda: d.lambda,
       candidates: d.candidates.map(candidateJson),
       classifier_version: d.classifierVersion,
       embedder_id: d.embedderId,

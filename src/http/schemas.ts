@@ -6,10 +6,12 @@ import { chatMessageSchema } from '../routing/prompt-text';
 import { chatRequestSchema } from '../providers/types';
 import { DECISION_STATUSES } from '../store/decision-types';
 import { DECISION_ID_PATTERN } from '../gateway/decision-id';
+import { POLICY_KINDS } from '../routing/policy';
 
 export const routerOptionsSchema = z
   .strictObject({
     min_success: z.number().min(0).max(1).optional(),
+    policy: z.enum(POLICY_KINDS).optional(),
     models: z.array(z.string().min(1)).min(1).optional(),
   })
   .optional();

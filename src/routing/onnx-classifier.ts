@@ -6,6 +6,7 @@ import { ConfigError, ModelMismatchError } from '../errors';
 import { formatIssues } from '../config/load-config';
 import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar, sidecarSchema } from './classifier-sidecar';
 import type { SuccessClassifier } from './classifier';
+import { readReference } from './classifier-reference';
 import { featureKind, rowLength } from './features';
 
 export function readSidecar(dir: string): ClassifierSidecar {
@@ -44,6 +45,7 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
       'classifier_invalid',
     );
   }
+  const reference = readReference(dir, sidecar.models);
   let session: ort.InferenceSession;
   try {
     // One intra-op thread: a single routing row is tiny, and thread hand-offs cost more than they save.
@@ -71,6 +73,7 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
     embedderId: sidecar.embedder.id,
     inputDim,
     featureKind: kindName,
+    reference,
     async predict(features: Float32Array, rows: number): Promise<Float32Array> {
       if (features.length !== rows * inputDim) {
         throw new ModelMismatchError(`classifier ${sidecar.version} expects ${inputDim} features per row, got ${features.length / Math.max(rows, 1)}`);

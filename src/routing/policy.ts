@@ -1,5 +1,10 @@
-// The routing policy: the cheapest candidate whose predicted success reaches the target; if none does,
-// the one most likely to succeed. Pure: it sees numbers, not requests.
+// The routing policies. Per-request (the default): the cheapest candidate whose predicted success reaches
+// the target; if none does, the one most likely to succeed. Average (value-policy.ts): the candidate with
+// the best p − λ·cost, λ set from the target. Pure: they see numbers, not requests.
+
+/** Per-request: every request's own bar. Average: the target is the mean success over the traffic. */
+export type PolicyKind = 'per-request' | 'average';
+export const POLICY_KINDS = ['per-request', 'average'] as const satisfies readonly PolicyKind[];
 
 export interface Candidate {
   model: string;
@@ -7,7 +12,7 @@ export interface Candidate {
   estimatedCost: number;
 }
 
-export type DecisionReason = 'cheapest-above-target' | 'best-below-target' | 'cold-start' | 'explicit';
+export type DecisionReason = 'cheapest-above-target' | 'best-below-target' | 'best-value' | 'cold-start' | 'explicit';
 
 export interface PolicyChoice {
   chosen: string;
@@ -31,6 +36,19 @@ export function choose(candidates: readonly Candidate[], target: number): Policy
     fallbacks: order.slice(1),
     reason: above.length > 0 ? 'cheapest-above-target' : 'best-below-target',
   };
+}
+
+/**
+ * The average policy's choice at price of success λ: the best p − λ·cost (λ = +∞: the cheapest, ties
+ * by higher p); fallbacks in the same order of value.
+ */
+export function chooseByValue(candidates: readonly Candidate[], lambda: number): PolicyChoice {
+  if (candidates.length === 0) throw new Error('policy needs at least one candidate');
+  const value = (c: Candidate): number => c.pSuccess - lambda * c.estimatedCost;
+  const order = [...candidates].sort(
+    Number.isFinite(lambda) ? (a, b) => value(b) - value(a) || a.estimatedCost - b.estimatedCost || a.model.localeCompare(b.model) : byCost,
+  );
+  return { chosen: order[0].model, fallbacks: order.slice(1).map((c) => c.model), reason: 'best-value' };
 }
 
 /** Cold start: the configured model first, then the others cheapest first. */

@@ -7,13 +7,16 @@ import type { SuccessClassifier } from './classifier';
 import { estimateCost, estimateTokens } from './cost';
 import { featureKind, viewText } from './features';
 import { createMicroBatcher } from './micro-batcher';
-import { type DecisionReason, choose, coldStartOrder } from './policy';
+import { type DecisionReason, type PolicyKind, choose, chooseByValue, coldStartOrder } from './policy';
+import { type ValueCurve, lambdaForTarget, valueCurve } from './value-policy';
 
 export interface RouteInput {
   prompt: string;
   /** The request's max_tokens, if any: the completion length used for cost estimates. */
   maxTokens?: number;
   minSuccess?: number;
+  /** Overrides the configured policy for this request. */
+  policy?: PolicyKind;
   /** Restrict routing to these configured models. */
   models?: readonly string[];
 }
@@ -32,6 +35,17 @@ export interface Decision {
   fallbacks: string[];
   reason: DecisionReason | 'no-known-candidates';
   target: number;
+  /**
+   * The policy applied: `average` needs a classifier with reference predictions (reference.json) and
+   * falls back to `per-request` without one.
+   */
+  policy: PolicyKind;
+  /**
+   * Average policy: the price of success λ the target set (each candidate's value is p − λ·cost); null
+   * under the per-request policy, and under the average one when λ is infinite: the target is met by
+   * sending the reference prompts to their cheapest models, so this request goes to its cheapest.
+   */
+  lambda: number | null;
   candidates: CandidateReport[];
   classifierVersion: string | null;
   embedderId: string | null;
@@ -42,6 +56,8 @@ export interface Decision {
 export interface RouterDeps {
   models: readonly ModelConfig[];
   minSuccess: number;
+  /** Default per-request. */
+  policy?: PolicyKind;
   coldStart?: string;
   expectedOutputTokens: number;
   embedder: { readonly id: string; embed(texts: readonly string[]): Promise<Float32Array[]> };
@@ -87,9 +103,29 @@ export function createRouter(deps: RouterDeps): Router {
     return out;
   });
 
+  // The average policy's λ per classifier and target: the curve over the classifier's reference prompts at
+  // the configured prices, built on first use; targets are few in practice, but bounded all the same.
+  const curves = new WeakMap<SuccessClassifier, { curve: ValueCurve | null; lambdas: Map<number, number> }>();
+  function lambdaFor(classifier: SuccessClassifier, target: number): number | null {
+    let entry = curves.get(classifier);
+    if (!entry) {
+      entry = { curve: referenceCurve(classifier, byId, deps.expectedOutputTokens), lambdas: new Map() };
+      curves.set(classifier, entry);
+    }
+    if (!entry.curve) return null;
+    let lambda = entry.lambdas.get(target);
+    if (lambda === undefined) {
+      if (entry.lambdas.size >= 1024) entry.lambdas.clear();
+      lambda = lambdaForTarget(entry.curve, target);
+      entry.lambdas.set(target, lambda);
+    }
+    return lambda;
+  }
+
   async function route(input: RouteInput): Promise<Decision> {
     const t0 = now();
     const target = input.minSuccess ?? deps.minSuccess;
+    const wantedPolicy = input.policy ?? deps.policy ?? 'per-request';
     if (input.models) {
       const unknown = input.models.filter((m) => !byId.has(m));
       if (unknown.length > 0) {
@@ -136,8 +172,11 @@ export function createRouter(deps: RouterDeps): Router {
       }
     }
 
+    const lambda = classifier && wantedPolicy === 'average' ? lambdaFor(classifier, target) : null;
     const base = {
       target,
+      policy: lambda === null ? ('per-request' as const) : ('average' as const),
+      lambda: lambda !== null && Number.isFinite(lambda) ? lambda : null,
       candidates: reports,
       classifierVersion: classifier?.version ?? null,
       embedderId: classifier ? deps.embedder.id : null,
@@ -159,10 +198,29 @@ export function createRouter(deps: RouterDeps): Router {
       const start = eligible.some((r) => r.model === coldStart) ? coldStart : dearest(eligible);
       return finish({ ...coldStartOrder(start, eligible), reason: 'no-known-candidates' });
     }
-    return finish(choose(known.map((r) => ({ model: r.model, pSuccess: r.pSuccess as number, estimatedCost: r.estimatedCost })), target));
+    const candidates = known.map((r) => ({ model: r.model, pSuccess: r.pSuccess as number, estimatedCost: r.estimatedCost }));
+    return finish(lambda === null ? choose(candidates, target) : chooseByValue(candidates, lambda));
   }
 
   return { route, modelIds };
+}
+
+/** The reference prompts' predictions and costs over the configured models the classifier knows. */
+function referenceCurve(classifier: SuccessClassifier, byId: ReadonlyMap<string, ModelConfig>, outputTokens: number): ValueCurve | null {
+  const ref = classifier.reference;
+  if (!ref || ref.p.length === 0) return null;
+  const cols = classifier.models.flatMap((m, j) => (byId.has(m) ? [j] : []));
+  if (cols.length === 0) return null;
+  const n = ref.p.length;
+  const P = new Float64Array(n * cols.length);
+  const C = new Float64Array(n * cols.length);
+  for (let i = 0; i < n; i++) {
+    cols.forEach((j, k) => {
+      P[i * cols.length + k] = ref.p[i][j];
+      C[i * cols.length + k] = estimateCost(byId.get(classifier.models[j])!.price, ref.inputTokens[i], outputTokens);
+    });
+  }
+  return valueCurve(P, C, n, cols.length);
 }
 
 function dearest(reports: readonly CandidateReport[]): string {

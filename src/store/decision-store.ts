@@ -24,6 +24,8 @@ interface DecisionRow {
   answered_model: string | null;
   reason: string;
   target: number | null;
+  policy: string | null;
+  lambda: number | null;
   classifier_version: string | null;
   embedder_id: string | null;
   candidates: string;
@@ -53,7 +55,7 @@ interface DecisionRow {
 
 const INSERT_COLUMNS = [
   'id', 'created_at', 'api_key_id', 'api_key_name', 'prompt', 'prompt_hash', 'requested_model', 'stream', 'routed_model',
-  'answered_model', 'reason', 'target', 'classifier_version', 'embedder_id', 'candidates', 'fallbacks', 'attempts',
+  'answered_model', 'reason', 'target', 'policy', 'lambda', 'classifier_version', 'embedder_id', 'candidates', 'fallbacks', 'attempts',
   'failed_over', 'est_input_tokens', 'est_output_tokens', 'prompt_tokens', 'completion_tokens', 'cost', 'embed_ms',
   'classify_ms', 'upstream_ms', 'total_ms', 'status', 'http_status', 'error_code', 'error_message',
 ] as const;
@@ -149,6 +151,8 @@ function toRow(r: DecisionRecord): (string | number | null)[] {
     answered_model: r.answeredModel,
     reason: r.reason,
     target: r.target,
+    policy: r.policy,
+    lambda: r.lambda,
     classifier_version: r.classifierVersion,
     embedder_id: r.embedderId,
     candidates: JSON.stringify(r.candidates),
@@ -198,6 +202,8 @@ function fromRow(row: DecisionRow): StoredDecision {
     answeredModel: row.answered_model,
     reason: row.reason,
     target: row.target,
+    policy: row.policy,
+    lambda: row.lambda,
     classifierVersion: row.classifier_version,
     embedderId: row.embedder_id,
     // Written by toRow from typed values; the casts only restore what JSON.stringify flattened.

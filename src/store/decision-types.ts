@@ -32,6 +32,10 @@ export interface DecisionRecord {
   answeredModel: string | null;
   reason: string;
   target: number | null;
+  /** The routing policy that decided (null: a model named by the client, or a row logged before policies). */
+  policy: string | null;
+  /** The average policy's price of success λ; null otherwise or when infinite. */
+  lambda: number | null;
   classifierVersion: string | null;
   embedderId: string | null;
   candidates: LoggedCandidate[];

@@ -101,6 +101,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'decision policy and price of success',
+    // Older rows were all decided by the per-request policy (or named a model / cold start): left null.
+    sql: `
+      ALTER TABLE decisions ADD COLUMN policy TEXT;
+      ALTER TABLE decisions ADD COLUMN lambda REAL;
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {

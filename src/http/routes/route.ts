@@ -14,6 +14,7 @@ export function routeRoutes(deps: { router: Router }): ExpressRouter {
       prompt,
       maxTokens: body.max_completion_tokens ?? body.max_tokens,
       minSuccess: body.router?.min_success,
+      policy: body.router?.policy,
       models: body.router?.models,
     });
     res.json(decisionJson(decision));
