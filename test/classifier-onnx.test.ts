@@ -130,6 +130,29 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     expect(Object.keys(off.selection).some((k) => k.startsWith('ensemble('))).toBe(false);
   });
 
+  it('exports the joint layer: ONNX matches the trainer with cross-model and product terms', async () => {
+    const data = separable(120, 6, 13);
+    const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 3, learners: ['logistic'] });
+    // Deliberately asymmetric, so a transposed matrix in the graph would show.
+    const joint = { linear: Float32Array.from([0.8, 0.3, -0.2, 1.1]), quadratic: Float32Array.from([0.05, -0.1, 0.02, 0.07]), bias: Float32Array.from([0.1, -0.3]) };
+    const { maxDiff } = await roundTrip({ ...spec, joint }, data, 'joint', { kind: 'embedding', dimension: 6 });
+    expect(maxDiff).toBeLessThan(1e-4);
+    const plain = await predictSpec(spec, data.X, data.n);
+    const withJoint = await predictSpec({ ...spec, joint }, data.X, data.n);
+    expect(Math.max(...withJoint.map((v, i) => Math.abs(v - plain[i])))).toBeGreaterThan(0.01);
+  });
+
+  it('tries the joint layer when costs are given and records its out-of-fold score', async () => {
+    const data = separable(240, 8, 14);
+    const costs = new Float64Array(data.n * 2);
+    for (let i = 0; i < data.n; i++) costs.set([1, 10], i * 2);
+    const result = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, costs, learners: ['logistic'] });
+    expect(Object.keys(result.selection)).toContain('logistic+joint routing');
+    expect(result.learner.endsWith('+joint')).toBe(result.spec.joint !== undefined);
+    const off = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, costs, learners: ['logistic'], joint: false });
+    expect(Object.keys(off.selection)).not.toContain('logistic+joint routing');
+  });
+
   it('is deterministic for a seed', async () => {
     const data = separable(120, 6, 5);
     const a = exportClassifierOnnx((await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 9 })).spec);

@@ -66,6 +66,13 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
     expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*sim-large[\s\S]*<\/svg>\s*$/);
+    expect(fs.existsSync(path.join(tmp.dir, 'router', 'v0001', 'reference.json'))).toBe(true);
+
+    stderr = [];
+    expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--policy', 'average', '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/average policy[\s\S]*Router vs Zero router: gain/);
+    expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--policy', 'cheapest', '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/--policy: unknown policy "cheapest" \(known: per-request, average\)/);
   });
 
   it('a malformed score input names the line and leaves no output file', async () => {

@@ -1,6 +1,6 @@
 import { fitNetwork, forwardLogits, maskedLogLoss } from '../training/network';
 import { fitWords, lbfgs, wordLogits } from '../training/words';
-import { applyStack, fitStack } from '../training/calibrate';
+import { applyJoint, applyStack, fitJoint, fitStack } from '../training/calibrate';
 import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/knn';
 import { seededRandom, sigmoid } from '../training/matrix';
 import { promptStats, PROMPT_STAT_NAMES } from '../src/routing/prompt-stats';
@@ -146,5 +146,41 @@ describe('words component and L-BFGS', () => {
     expect(() => fitWords({ n: 1, d: 4, m: 1, X, Y: new Float32Array([1]), mask: new Float32Array([1]) }, { start: 0, slots: 2, buckets: 8 }, { l2: 1e-3, iterations: 5 })).toThrow(
       /bucket 2.5/,
     );
+  });
+});
+
+describe('joint layer over the stack logits', () => {
+  it('recovers a product term between two models and ignores unknown outcomes', () => {
+    const random = seededRandom(21);
+    const n = 6000;
+    const m = 2;
+    const Z = new Float32Array(n * m);
+    const Y = new Float32Array(n * m);
+    const mask = new Float32Array(n * m).fill(1);
+    const gauss = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    for (let r = 0; r < n; r++) {
+      const z0 = gauss();
+      const z1 = gauss();
+      Z.set([z0, z1], r * m);
+      // Model 0's true logit: z0 + 0.8·z0·z1 − 0.5·z1 + 0.2; model 1's: z1 alone.
+      Y[r * m] = random() < sigmoid(z0 + 0.8 * z0 * z1 - 0.5 * z1 + 0.2) ? 1 : 0;
+      Y[r * m + 1] = random() < sigmoid(z1) ? 1 : 0;
+      // A third of model 0's outcomes are unknown and stored as 1: counted, they would bias the bias.
+      if (r % 3 === 0) {
+        mask[r * m] = 0;
+        Y[r * m] = 1;
+      }
+    }
+    const p = fitJoint(Z, Y, mask, m, 1e-4);
+    expect(p.linear[0]).toBeCloseTo(1, 0);
+    expect(p.linear[1]).toBeCloseTo(-0.5, 0);
+    expect(p.quadratic[1]).toBeCloseTo(0.8, 0);
+    expect(p.bias[0]).toBeCloseTo(0.2, 0);
+    expect(Math.abs(p.bias[0] - 0.2)).toBeLessThan(0.15);
+    expect(Math.abs(p.quadratic[1] - 0.8)).toBeLessThan(0.15);
+    expect(p.linear[3]).toBeCloseTo(1, 0);
+    // applyJoint computes the fitted logit.
+    const z = applyJoint(Float32Array.from([1, 2]), p, m);
+    expect(z[0]).toBeCloseTo(p.bias[0] + p.linear[0] * 1 + p.linear[1] * 2 + p.quadratic[0] * 1 * 1 + p.quadratic[1] * 1 * 2, 5);
   });
 });

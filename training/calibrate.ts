@@ -12,87 +12,165 @@ export interface StackParams {
 
 export function fitStack(components: readonly Float32Array[], Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3): StackParams {
   const K = components.length;
-  const n = Y.length / m;
-  const P = K + 1;
   const weights = Array.from({ length: K }, () => new Float32Array(m));
   const bias = new Float32Array(m);
-  const prior = new Float64Array(P).fill(1 / K);
+  const prior = new Float64Array(K + 1).fill(1 / K);
   prior[K] = 0;
   for (let j = 0; j < m; j++) {
-    let count = 0;
-    for (let r = 0; r < n; r++) count += mask[r * m + j];
-    const theta = Float64Array.from(prior);
-    const loss = (th: Float64Array): number => {
-      let total = 0;
-      for (let a = 0; a < P; a++) total += (ridge / 2) * (th[a] - prior[a]) ** 2;
-      for (let r = 0; r < n; r++) {
-        const w = mask[r * m + j] / count;
-        if (w === 0) continue;
-        let z = th[K];
-        for (let k = 0; k < K; k++) z += th[k] * components[k][r * m + j];
-        const y = Y[r * m + j];
-        // log(1 + e^z) − y·z, computed without overflow.
-        total += w * (Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y * z);
-      }
-      return total;
-    };
-    if (count > 0) {
-      const x = new Float64Array(P);
-      for (let iter = 0; iter < 50; iter++) {
-        const g = new Float64Array(P);
-        const h = new Float64Array(P * P);
-        for (let a = 0; a < P; a++) {
-          g[a] = ridge * (theta[a] - prior[a]);
-          h[a * P + a] = ridge;
-        }
-        for (let r = 0; r < n; r++) {
-          const w = mask[r * m + j] / count;
-          if (w === 0) continue;
-          for (let k = 0; k < K; k++) x[k] = components[k][r * m + j];
-          x[K] = 1;
-          let z = 0;
-          for (let a = 0; a < P; a++) z += theta[a] * x[a];
-          const p = sigmoid(z);
-          const e = (p - Y[r * m + j]) * w;
-          const hw = p * (1 - p) * w;
-          for (let a = 0; a < P; a++) {
-            g[a] += e * x[a];
-            for (let b = 0; b <= a; b++) h[a * P + b] += hw * x[a] * x[b];
-          }
-        }
-        for (let a = 0; a < P; a++) for (let b = 0; b < a; b++) h[b * P + a] = h[a * P + b];
-        const step = solve(h, g, P);
-        if (!step) break;
-        // Damped Newton: halve the step until the loss goes down. Saturated logits (an over-confident
-        // component) make the Hessian tiny and a full step would overshoot.
-        const before = loss(theta);
-        let scale = 1;
-        let next = theta;
-        for (let tries = 0; tries < 30; tries++, scale /= 2) {
-          next = theta.map((v, a) => v - scale * step[a]);
-          if (loss(next) <= before) break;
-        }
-        let moved = 0;
-        for (let a = 0; a < P; a++) moved += Math.abs(next[a] - theta[a]);
-        theta.set(next);
-        if (moved < 1e-7) break;
-      }
-    }
+    const theta = fitMaskedLogistic(Y, mask, m, j, K + 1, prior, ridge, (r, x) => {
+      for (let k = 0; k < K; k++) x[k] = components[k][r * m + j];
+      x[K] = 1;
+    });
     for (let k = 0; k < K; k++) weights[k][j] = theta[k];
     bias[j] = theta[K];
   }
   return { weights, bias };
 }
 
-export function applyStack(components: readonly Float32Array[], params: StackParams, m: number): Float32Array {
+/** The stack's logits [n×m] (before the sigmoid). */
+export function stackLogits(components: readonly Float32Array[], params: StackParams, m: number): Float32Array {
   const out = new Float32Array(components[0].length);
   for (let i = 0; i < out.length; i++) {
     const j = i % m;
     let z = params.bias[j];
     for (let k = 0; k < components.length; k++) z += params.weights[k][j] * components[k][i];
-    out[i] = sigmoid(z);
+    out[i] = z;
   }
   return out;
+}
+
+export function applyStack(components: readonly Float32Array[], params: StackParams, m: number): Float32Array {
+  return stackLogits(components, params, m).map(sigmoid);
+}
+
+/**
+ * A joint layer over the stack's logits z (one row's m values): model j's logit becomes
+ * b_j + Σ_k A[j,k]·z_k + Σ_k B[j,k]·z_j·z_k. The models' outcomes are correlated (a question one model
+ * fails, the others often fail too), and what a dearer model adds depends on both models' odds together,
+ * which separate per-model calibrations cannot express. Ridge towards the identity (A = I, B = 0, b = 0),
+ * so with little data it stays the stack.
+ */
+export interface JointParams {
+  /** Row-major m×m. */
+  linear: Float32Array;
+  quadratic: Float32Array;
+  bias: Float32Array;
+}
+
+export function fitJoint(Z: Float32Array, Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3): JointParams {
+  const linear = new Float32Array(m * m);
+  const quadratic = new Float32Array(m * m);
+  const bias = new Float32Array(m);
+  const P = 2 * m + 1;
+  for (let j = 0; j < m; j++) {
+    const prior = new Float64Array(P);
+    prior[j] = 1;
+    const theta = fitMaskedLogistic(Y, mask, m, j, P, prior, ridge, (r, x) => {
+      const zj = Z[r * m + j];
+      for (let k = 0; k < m; k++) {
+        x[k] = Z[r * m + k];
+        x[m + k] = zj * Z[r * m + k];
+      }
+      x[2 * m] = 1;
+    });
+    for (let k = 0; k < m; k++) {
+      linear[j * m + k] = theta[k];
+      quadratic[j * m + k] = theta[m + k];
+    }
+    bias[j] = theta[2 * m];
+  }
+  return { linear, quadratic, bias };
+}
+
+/** The joint layer's logits for stack logits Z [n×m]. */
+export function applyJoint(Z: Float32Array, params: JointParams, m: number): Float32Array {
+  const out = new Float32Array(Z.length);
+  for (let r = 0; r < Z.length / m; r++) {
+    for (let j = 0; j < m; j++) {
+      const zj = Z[r * m + j];
+      let s = params.bias[j];
+      for (let k = 0; k < m; k++) s += (params.linear[j * m + k] + params.quadratic[j * m + k] * zj) * Z[r * m + k];
+      out[r * m + j] = s;
+    }
+  }
+  return out;
+}
+
+/**
+ * Logistic regression for model j's column by damped Newton on the masked soft-label log loss (each
+ * known outcome weighted 1/count), with a ridge pulling the P parameters towards `prior`. `fill(r, x)`
+ * writes row r's P features into x.
+ */
+function fitMaskedLogistic(
+  Y: Float32Array,
+  mask: Float32Array,
+  m: number,
+  j: number,
+  P: number,
+  prior: Float64Array,
+  ridge: number,
+  fill: (r: number, x: Float64Array) => void,
+): Float64Array {
+  const n = Y.length / m;
+  let count = 0;
+  for (let r = 0; r < n; r++) count += mask[r * m + j];
+  const theta = Float64Array.from(prior);
+  if (count === 0) return theta;
+  const x = new Float64Array(P);
+  const loss = (th: Float64Array): number => {
+    let total = 0;
+    for (let a = 0; a < P; a++) total += (ridge / 2) * (th[a] - prior[a]) ** 2;
+    for (let r = 0; r < n; r++) {
+      const w = mask[r * m + j] / count;
+      if (w === 0) continue;
+      fill(r, x);
+      let z = 0;
+      for (let a = 0; a < P; a++) z += th[a] * x[a];
+      const y = Y[r * m + j];
+      // log(1 + e^z) − y·z, computed without overflow.
+      total += w * (Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y * z);
+    }
+    return total;
+  };
+  for (let iter = 0; iter < 50; iter++) {
+    const g = new Float64Array(P);
+    const h = new Float64Array(P * P);
+    for (let a = 0; a < P; a++) {
+      g[a] = ridge * (theta[a] - prior[a]);
+      h[a * P + a] = ridge;
+    }
+    for (let r = 0; r < n; r++) {
+      const w = mask[r * m + j] / count;
+      if (w === 0) continue;
+      fill(r, x);
+      let z = 0;
+      for (let a = 0; a < P; a++) z += theta[a] * x[a];
+      const p = sigmoid(z);
+      const e = (p - Y[r * m + j]) * w;
+      const hw = p * (1 - p) * w;
+      for (let a = 0; a < P; a++) {
+        g[a] += e * x[a];
+        for (let b = 0; b <= a; b++) h[a * P + b] += hw * x[a] * x[b];
+      }
+    }
+    for (let a = 0; a < P; a++) for (let b = 0; b < a; b++) h[b * P + a] = h[a * P + b];
+    const step = solve(h, g, P);
+    if (!step) break;
+    // Damped Newton: halve the step until the loss goes down. Saturated logits (an over-confident
+    // component) make the Hessian tiny and a full step would overshoot.
+    const before = loss(theta);
+    let scale = 1;
+    let next = theta;
+    for (let tries = 0; tries < 30; tries++, scale /= 2) {
+      next = theta.map((v, a) => v - scale * step[a]);
+      if (loss(next) <= before) break;
+    }
+    let moved = 0;
+    for (let a = 0; a < P; a++) moved += Math.abs(next[a] - theta[a]);
+    theta.set(next);
+    if (moved < 1e-7) break;
+  }
+  return theta;
 }
 
 /** Gaussian elimination with partial pivoting; null when singular. */

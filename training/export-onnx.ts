@@ -155,7 +155,26 @@ export function exportClassifierOnnx(spec: ClassifierSpec, docString = 'Switchya
     }
   });
   g.initializers.push(floatTensor('stack_bias', [m], spec.stack.bias));
-  g.nodes.push(node('Add', [sum, 'stack_bias'], ['logits']), node('Sigmoid', ['logits'], ['p_success']));
+  g.nodes.push(node('Add', [sum, 'stack_bias'], ['logits']));
+  let logits = 'logits';
+  if (spec.joint) {
+    // z' = z·Aᵀ + z ⊙ (z·Bᵀ) + b, row by row: model j's logit from every model's, and products with its own.
+    const transpose = (a: Float32Array): Float32Array => Float32Array.from({ length: m * m }, (_, i) => a[(i % m) * m + Math.floor(i / m)]);
+    g.initializers.push(
+      floatTensor('joint_linear_t', [m, m], transpose(spec.joint.linear)),
+      floatTensor('joint_quadratic_t', [m, m], transpose(spec.joint.quadratic)),
+      floatTensor('joint_bias', [m], spec.joint.bias),
+    );
+    g.nodes.push(
+      node('MatMul', ['logits', 'joint_linear_t'], ['joint_lin']),
+      node('MatMul', ['logits', 'joint_quadratic_t'], ['joint_q']),
+      node('Mul', ['logits', 'joint_q'], ['joint_quad']),
+      node('Add', ['joint_lin', 'joint_quad'], ['joint_sum']),
+      node('Add', ['joint_sum', 'joint_bias'], ['joint_logits']),
+    );
+    logits = 'joint_logits';
+  }
+  g.nodes.push(node('Sigmoid', [logits], ['p_success']));
   const model = buildModel({
     name: 'switchyard_classifier',
     docString,

@@ -4,9 +4,9 @@
 // component alone or a stack of components) is calibrated on those out-of-fold logits and judged by the
 // routing score of its out-of-fold probabilities (log loss when no costs are given), and so is the logit
 // average of the best few; the winner is refitted on all rows. Deterministic given the seed.
-import { applyStack, fitStack, type StackParams } from './calibrate';
+import { type JointParams, applyJoint, applyStack, fitJoint, fitStack, stackLogits, type StackParams } from './calibrate';
 import { type KnnOptions, type KnnParams, fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from './knn';
-import { type TrainMatrix, hashString, selectRows } from './matrix';
+import { type TrainMatrix, hashString, selectRows, sigmoid } from './matrix';
 import { type LabelledPrediction, type PolicyKind, summarize } from './metrics';
 import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
 import { type WordFitOptions, type WordParams, fitWords, wordLogits } from './words';
@@ -32,6 +32,8 @@ export interface ClassifierSpec {
   embeddingDim: number;
   components: Component[];
   stack: StackParams;
+  /** Optional joint layer over the stack's logits (calibrate.ts), when it routed better out of fold. */
+  joint?: JointParams;
 }
 
 interface ComponentRecipe {
@@ -69,6 +71,8 @@ export interface TrainOptions {
    * off), chosen when it scores higher than the best single learner. Needs `costs`.
    */
   ensembleTop?: number;
+  /** Try the joint layer over the chosen stack's logits (default true; needs `costs`). */
+  joint?: boolean;
 }
 
 export interface TrainResult {
@@ -208,7 +212,8 @@ export async function componentLogits(c: Component, X: Float32Array, n: number, 
 export async function predictSpec(spec: ClassifierSpec, X: Float32Array, n: number): Promise<Float32Array> {
   const logits: Float32Array[] = [];
   for (const c of spec.components) logits.push(await componentLogits(c, X, n, spec.inputDim));
-  return applyStack(logits, spec.stack, spec.models.length);
+  if (!spec.joint) return applyStack(logits, spec.stack, spec.models.length);
+  return applyJoint(stackLogits(logits, spec.stack, spec.models.length), spec.joint, spec.models.length).map(sigmoid);
 }
 
 export async function trainClassifier(data: TrainMatrix, options: TrainOptions): Promise<TrainResult> {
@@ -308,14 +313,43 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   }
   const chosen = best!;
   const chosenRecipes = chosen.names.map((n) => variant.get(n)!);
+  let joint: JointParams | undefined;
+  if (options.costs && (options.joint ?? true) && data.m >= 2) {
+    // The joint layer is fitted on out-of-fold logits, so its own out-of-fold score needs one more
+    // cross-fit over the same folds; it is kept only when that beats the stack by the margin.
+    const Z = stackLogits(chosen.names.map((n) => oof.get(variant.get(n)!.name)!), chosen.stack, data.m);
+    const Pj = new Float32Array(Z.length);
+    for (let f = 0; f < K; f++) {
+      const fit: number[] = [];
+      const held: number[] = [];
+      fold.forEach((g, i) => (g === f ? held : fit).push(i));
+      if (held.length === 0 || fit.length === 0) continue;
+      const part = selectRows({ ...data, X: Z, d: data.m }, fit);
+      const params = fitJoint(part.X, part.Y, part.mask, data.m);
+      const test = selectRows({ ...data, X: Z, d: data.m }, held);
+      const z = applyJoint(test.X, params, data.m);
+      held.forEach((r, i) => {
+        for (let j = 0; j < data.m; j++) Pj[r * data.m + j] = sigmoid(z[i * data.m + j]);
+      });
+    }
+    const quality = score(Pj, options.costs);
+    selection[`${chosen.names.join('+')}+joint routing`] = quality;
+    log(`  joint layer over the models' logits: routing score ${quality.toFixed(4)} (without ${chosen.quality.toFixed(4)})`);
+    if (quality > chosen.quality + ROUTING_MARGIN) {
+      joint = fitJoint(Z, data.Y, data.mask, data.m);
+      chosen.quality = quality;
+      chosen.P = Pj;
+      chosen.loss = maskedLogLoss(Pj, data.Y, data.mask);
+    }
+  }
   log(
-    `  chose ${chosenRecipes.map((r) => r.name).join(' + ')} (out-of-fold log loss ${chosen.loss.toFixed(4)}` +
+    `  chose ${chosenRecipes.map((r) => r.name).join(' + ')}${joint ? ' + joint layer' : ''} (out-of-fold log loss ${chosen.loss.toFixed(4)}` +
       `${options.costs ? `, routing score ${chosen.quality.toFixed(4)}` : ''})`,
   );
   const components = chosenRecipes.map((r) => r.fit(data));
   return {
-    spec: { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, components, stack: chosen.stack },
-    learner: chosenRecipes.map((r) => r.name).join('+'),
+    spec: { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, components, stack: chosen.stack, ...(joint ? { joint } : {}) },
+    learner: chosenRecipes.map((r) => r.name).join('+') + (joint ? '+joint' : ''),
     selection,
     outOfFold: chosen.P,
     seconds: (Date.now() - started) / 1000,
