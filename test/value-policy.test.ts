@@ -136,5 +136,20 @@ describe('average policy: sweep', () => {
     expect(average.apgr).toBeCloseTo(0.75, 2);
     expect(average.cpt50).toBeCloseTo(0.25, 9);
     expect(perRequest.apgr).toBeLessThan(0.6);
+
+    // What a target buys: from a mean of 0.2545 with every prompt on weak, the winnable prompts' upgrades
+    // add 0.550, 0.549, … 0.541 over 20 rows: nine of them reach 0.5002 ≥ 0.5. 0.6 is beyond even all
+    // strong (0.552), so all strong.
+    const ops = summarize(['weak', 'strong'], rows, { policy: 'average' }).operatingPoints;
+    expect(ops.map((o) => o.target)).toEqual([0.5, 0.6, 0.7, 0.8, 0.9]);
+    expect(ops[0].predicted).toBeCloseTo(0.5002, 6);
+    expect(ops[0].share.strong).toBeCloseTo(0.45, 9);
+    expect(ops[0].avgQuality).toBeCloseTo(0.45, 9);
+    expect(ops[1].share.strong).toBe(1);
+    // Per-request at 0.5: every weak p is below the bar, so every prompt goes strong, the hopeless ones
+    // included (strong is their most likely model).
+    const per = summarize(['weak', 'strong'], rows).operatingPoints;
+    expect(per[0]).toMatchObject({ target: 0.5, predicted: 0.5 });
+    expect(per[0].share.strong).toBe(1);
   });
 });

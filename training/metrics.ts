@@ -583,6 +583,37 @@ export interface MetricsSummary {
   nModel: NModelMetrics;
   /** Only when exactly two models are compared. */
   twoModel: TwoModelMetrics | null;
+  /** The policy simulated, and what a few targets buy under it: what to set `min_success` to. */
+  policy: PolicyKind;
+  operatingPoints: OperatingPoint[];
+}
+
+export interface OperatingPoint {
+  target: number;
+  avgCost: number;
+  avgQuality: number;
+  /** Average policy: the mean predicted success there (≥ target); per-request: the target itself. */
+  predicted: number;
+  share: Record<string, number>;
+}
+
+export const OPERATING_TARGETS: readonly number[] = [0.5, 0.6, 0.7, 0.8, 0.9];
+
+/**
+ * The sweep at a few targets: per-request, the point at that target; average, the cheapest point whose
+ * mean predicted success reaches it (what the router does), or the last point when none does. Where the
+ * classifier is calibrated, the average policy's realised quality sits near its target.
+ */
+export function operatingPoints(sweep: readonly SweepPoint[], policy: PolicyKind, targets: readonly number[] = OPERATING_TARGETS): OperatingPoint[] {
+  const measured = sweep.filter((p) => p.used > 0);
+  if (measured.length === 0) return [];
+  return targets.map((t) => {
+    const at =
+      policy === 'average'
+        ? (measured.find((p) => p.target >= t) ?? measured[measured.length - 1])
+        : measured.reduce((best, p) => (p.target <= t && p.target > best.target ? p : best), measured[0]);
+    return { target: t, avgCost: at.avgCost, avgQuality: at.avgQuality, predicted: at.target, share: at.share };
+  });
 }
 export interface SummarizeOptions extends SweepOptions {
   bins?: number;
@@ -627,6 +658,8 @@ export function summarize(
     oracle: oraclePoint(models, rows),
     nModel: nModelMetrics(singles, measured, options.costSamples ?? 60),
     twoModel,
+    policy: options.policy ?? 'per-request',
+    operatingPoints: operatingPoints(sweep, options.policy ?? 'per-request'),
   };
 }
 
@@ -666,6 +699,22 @@ export function formatMetricsTable(summary: MetricsSummary): string {
     lines.push(
       `Two models (weak ${t.weak.model}, strong ${t.strong.model}): APGR ${num(t.apgr)}, ` +
         `CPT(50%) ${pct(t.cpt50)}, CPT(80%) ${pct(t.cpt80)}, cost saving at 95% of strong ${pct(t.costSaving95)}`,
+    );
+  }
+  if (summary.operatingPoints.length > 0) {
+    const dearest = summary.perModel.reduce((a, b) => (b.avgCost > a.avgCost ? b : a)).model;
+    lines.push(`${summary.policy} policy at a few targets (min_success):`);
+    lines.push(
+      table([
+        ['target', summary.policy === 'average' ? 'predicted' : '', 'avg cost', 'quality', `share ${dearest}`],
+        ...summary.operatingPoints.map((o) => [
+          num(o.target, 2),
+          summary.policy === 'average' ? num(o.predicted) : '',
+          money(o.avgCost),
+          num(o.avgQuality),
+          pct(o.share[dearest]),
+        ]),
+      ]),
     );
   }
   return lines.join('\n');

@@ -148,7 +148,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   }
   ctx.log(formatMetricsTable(evaluation.routing));
   const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
-  writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}`));
+  writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}, ${policy} policy`));
   ctx.log(`Chart: ${svg}`);
   return 0;
 }
