@@ -299,6 +299,10 @@ describe('summary, table and chart', () => {
     expect(table).toMatch(/^model\s+avg cost\s+quality\s+AUC/m);
     expect(table).toContain('(oracle)');
     expect(table).toContain('gain');
+    expect(table).toMatch(/per-request policy at a few targets[\s\S]*^target\s+avg cost\s+quality\s+share/m);
+    expect(table).toMatch(/^0\.70\s/m);
+    const average = formatMetricsTable(summarize(summary.models, rows, { policy: 'average' }));
+    expect(average).toMatch(/average policy at a few targets[\s\S]*^target\s+predicted\s+avg cost/m);
   });
 
   test('chart is one well-formed SVG with escaped labels and a log cost axis', () => {

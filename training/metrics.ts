@@ -704,12 +704,14 @@ export function formatMetricsTable(summary: MetricsSummary): string {
   if (summary.operatingPoints.length > 0) {
     const dearest = summary.perModel.reduce((a, b) => (b.avgCost > a.avgCost ? b : a)).model;
     lines.push(`${summary.policy} policy at a few targets (min_success):`);
+    // Average policy: the mean predicted success at the point taken (below the target when out of reach).
+    const predicted = summary.policy === 'average';
     lines.push(
       table([
-        ['target', summary.policy === 'average' ? 'predicted' : '', 'avg cost', 'quality', `share ${dearest}`],
+        ['target', ...(predicted ? ['predicted'] : []), 'avg cost', 'quality', `share ${dearest}`],
         ...summary.operatingPoints.map((o) => [
           num(o.target, 2),
-          summary.policy === 'average' ? num(o.predicted) : '',
+          ...(predicted ? [num(o.predicted)] : []),
           money(o.avgCost),
           num(o.avgQuality),
           pct(o.share[dearest]),
