@@ -2,8 +2,9 @@
 // nearest neighbours, logistic regression over hashed words) each get K-fold out-of-fold logits; each
 // family keeps its variant with the lowest calibrated out-of-fold log loss; each candidate learner (a
 // component alone or a stack of components) is calibrated on those out-of-fold logits and judged by the
-// routing score of its out-of-fold probabilities (log loss when no costs are given), and so is the logit
-// average of the best few; the winner is refitted on all rows. Deterministic given the seed.
+// routing score of its out-of-fold probabilities under the policy in use (log loss when no costs are
+// given), and so is the logit average of the best few; a joint layer over the winner's logits is kept when
+// its cross-fitted score is higher; the winner is refitted on all rows. Deterministic given the seed.
 import { type JointParams, applyJoint, applyStack, fitJoint, fitStack, stackLogits, type StackParams } from './calibrate';
 import { type KnnOptions, type KnnParams, fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from './knn';
 import { type TrainMatrix, hashString, selectRows, sigmoid } from './matrix';
@@ -315,31 +316,14 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const chosenRecipes = chosen.names.map((n) => variant.get(n)!);
   let joint: JointParams | undefined;
   if (options.costs && (options.joint ?? true) && data.m >= 2) {
-    // The joint layer is fitted on out-of-fold logits, so its own out-of-fold score needs one more
-    // cross-fit over the same folds; it is kept only when that beats the stack by the margin.
     const Z = stackLogits(chosen.names.map((n) => oof.get(variant.get(n)!.name)!), chosen.stack, data.m);
-    const Pj = new Float32Array(Z.length);
-    for (let f = 0; f < K; f++) {
-      const fit: number[] = [];
-      const held: number[] = [];
-      fold.forEach((g, i) => (g === f ? held : fit).push(i));
-      if (held.length === 0 || fit.length === 0) continue;
-      const part = selectRows({ ...data, X: Z, d: data.m }, fit);
-      const params = fitJoint(part.X, part.Y, part.mask, data.m);
-      const test = selectRows({ ...data, X: Z, d: data.m }, held);
-      const z = applyJoint(test.X, params, data.m);
-      held.forEach((r, i) => {
-        for (let j = 0; j < data.m; j++) Pj[r * data.m + j] = sigmoid(z[i * data.m + j]);
-      });
-    }
+    const Pj = crossFittedJoint(Z, data, fold, K);
     const quality = score(Pj, options.costs);
     selection[`${chosen.names.join('+')}+joint routing`] = quality;
     log(`  joint layer over the models' logits: routing score ${quality.toFixed(4)} (without ${chosen.quality.toFixed(4)})`);
     if (quality > chosen.quality + ROUTING_MARGIN) {
       joint = fitJoint(Z, data.Y, data.mask, data.m);
-      chosen.quality = quality;
-      chosen.P = Pj;
-      chosen.loss = maskedLogLoss(Pj, data.Y, data.mask);
+      Object.assign(chosen, { quality, P: Pj, loss: maskedLogLoss(Pj, data.Y, data.mask) });
     }
   }
   log(
@@ -376,6 +360,28 @@ function standardize(X: Float32Array, n: number, d: number, mean: Float32Array, 
   const out = new Float32Array(n * d);
   for (let r = 0; r < n; r++) for (let c = 0; c < d; c++) out[r * d + c] = (X[r * d + c] - mean[c]) * invStd[c];
   return out;
+}
+
+/**
+ * Out-of-fold probabilities of the joint layer: it is fitted on out-of-fold logits, so its own honest
+ * score needs one more cross-fit, over the same folds.
+ */
+function crossFittedJoint(Z: Float32Array, data: TrainMatrix, fold: readonly number[], K: number): Float32Array {
+  const m = data.m;
+  const logits = { ...data, X: Z, d: m };
+  const P = new Float32Array(Z.length);
+  for (let f = 0; f < K; f++) {
+    const fit: number[] = [];
+    const held: number[] = [];
+    fold.forEach((g, i) => (g === f ? held : fit).push(i));
+    if (held.length === 0 || fit.length === 0) continue;
+    const part = selectRows(logits, fit);
+    const z = applyJoint(selectRows(logits, held).X, fitJoint(part.X, part.Y, part.mask, m), m);
+    held.forEach((r, i) => {
+      for (let j = 0; j < m; j++) P[r * m + j] = sigmoid(z[i * m + j]);
+    });
+  }
+  return P;
 }
 
 /** APGR for two models, gain over the Zero router for more; rows × models probabilities and costs. */
