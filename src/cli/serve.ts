@@ -115,8 +115,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     bodyLimitBytes: config.server.bodyLimitBytes,
     onUnexpectedError: (err) => log(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
   });
+  router.warm();
   const poll =
-    config.routing.reloadIntervalMs > 0 ? setInterval(() => void registry.refresh(), config.routing.reloadIntervalMs) : null;
+    config.routing.reloadIntervalMs > 0
+      ? setInterval(() => void registry.refresh().then((swapped) => swapped && router.warm()), config.routing.reloadIntervalMs)
+      : null;
   poll?.unref();
 
   const inFlight = new InFlightRequests();

@@ -68,6 +68,11 @@ export interface RouterDeps {
 
 export interface Router {
   route(input: RouteInput): Promise<Decision>;
+  /**
+   * Builds the average policy's λ curve for the classifier serving now (≈ 20 ms for 2,000 reference
+   * prompts × 11 models), so the first request after a swap does not pay for it. Optional to call.
+   */
+  warm(): void;
   readonly modelIds: readonly string[];
 }
 
@@ -106,12 +111,16 @@ export function createRouter(deps: RouterDeps): Router {
   // The average policy's λ per classifier and target: the curve over the classifier's reference prompts at
   // the configured prices, built on first use; targets are few in practice, but bounded all the same.
   const curves = new WeakMap<SuccessClassifier, { curve: ValueCurve | null; lambdas: Map<number, number> }>();
-  function lambdaFor(classifier: SuccessClassifier, target: number): number | null {
+  function curveEntry(classifier: SuccessClassifier): { curve: ValueCurve | null; lambdas: Map<number, number> } {
     let entry = curves.get(classifier);
     if (!entry) {
       entry = { curve: referenceCurve(classifier, byId, deps.expectedOutputTokens), lambdas: new Map() };
       curves.set(classifier, entry);
     }
+    return entry;
+  }
+  function lambdaFor(classifier: SuccessClassifier, target: number): number | null {
+    const entry = curveEntry(classifier);
     if (!entry.curve) return null;
     let lambda = entry.lambdas.get(target);
     if (lambda === undefined) {
@@ -202,7 +211,12 @@ export function createRouter(deps: RouterDeps): Router {
     return finish(lambda === null ? choose(candidates, target) : chooseByValue(candidates, lambda));
   }
 
-  return { route, modelIds };
+  function warm(): void {
+    const classifier = deps.classifier();
+    if (classifier) curveEntry(classifier);
+  }
+
+  return { route, warm, modelIds };
 }
 
 /** The reference prompts' predictions and costs over the configured models the classifier knows. */

@@ -1,0 +1,97 @@
+// The router under the average policy, with a stand-in classifier (fixed probabilities per prompt) so the
+// expected choices can be worked out by hand.
+import type { SuccessClassifier } from '../src/routing/classifier';
+import type { ClassifierReference } from '../src/routing/classifier-reference';
+import type { ModelConfig } from '../src/config/schema';
+import { createRouter } from '../src/routing/router';
+import { createFakeEmbedder } from './support/fake-embedder';
+
+const price = (perMTok: number) => ({ inputPerMTok: perMTok, outputPerMTok: perMTok });
+const MODELS: ModelConfig[] = [
+  { id: 'cheap', provider: 'sim', price: price(1), timeouts: { connectMs: 1000, totalMs: 1000 } },
+  { id: 'dear', provider: 'sim', price: price(10), timeouts: { connectMs: 1000, totalMs: 1000 } },
+];
+
+/** "hard …" prompts: cheap 0.2, dear 0.25 (hopeless); "win …" prompts: cheap 0.4, dear 0.95. */
+function fakeClassifier(reference: ClassifierReference | null): SuccessClassifier & { referenceReads: number } {
+  const c = {
+    version: 'v0001',
+    models: ['cheap', 'dear'],
+    embedderId: 'fake-bow-32',
+    inputDim: 32,
+    featureKind: 'embedding',
+    referenceReads: 0,
+    get reference() {
+      c.referenceReads++;
+      return reference;
+    },
+    async predict(features: Float32Array, rows: number): Promise<Float32Array> {
+      // The fake embedder puts "hard" and "win" in different buckets; tell them apart by the first row.
+      const hard = await createFakeEmbedder().embed(['hard']);
+      const out = new Float32Array(rows * 2);
+      for (let r = 0; r < rows; r++) {
+        let dot = 0;
+        for (let i = 0; i < 32; i++) dot += features[r * 32 + i] * hard[0][i];
+        out.set(dot > 0.5 ? [0.2, 0.25] : [0.4, 0.95], r * 2);
+      }
+      return out;
+    },
+    async dispose(): Promise<void> {},
+  };
+  return c;
+}
+
+// Half hopeless, half winnable, all one token long: mean p with everything cheap 0.3, all dear 0.6.
+const REFERENCE: ClassifierReference = {
+  format: 'switchyard-reference/1',
+  models: ['cheap', 'dear'],
+  inputTokens: [1, 1, 1, 1],
+  p: [[0.2, 0.25], [0.2, 0.25], [0.4, 0.95], [0.4, 0.95]],
+};
+
+describe('router: average policy', () => {
+  const make = (reference: ClassifierReference | null) => {
+    const classifier = fakeClassifier(reference);
+    const router = createRouter({
+      models: MODELS, minSuccess: 0.5, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+    });
+    return { router, classifier };
+  };
+
+  it('spends on the winnable prompt and not on the hopeless one at a target the reference reaches that way', async () => {
+    const { router } = make(REFERENCE);
+    // Upgrading the two winnable reference prompts lifts the mean from 0.3 to 0.575 ≥ 0.5; the hopeless
+    // ones would add only 0.05 each for the same price. So λ sits between their break-even prices.
+    const win = await router.route({ prompt: 'win' });
+    const hard = await router.route({ prompt: 'hard' });
+    expect(win).toMatchObject({ chosen: 'dear', fallbacks: ['cheap'], reason: 'best-value', policy: 'average' });
+    expect(hard).toMatchObject({ chosen: 'cheap', fallbacks: ['dear'], reason: 'best-value', policy: 'average' });
+    // Break-even: (0.95 − 0.4) / Δcost and (0.25 − 0.2) / Δcost, Δcost = 9 × 10 / 1e6.
+    const delta = (9 * 10) / 1e6;
+    expect(win.lambda).toBeLessThan(0.55 / delta);
+    expect(win.lambda).toBeGreaterThan(0.05 / delta);
+    // The per-request bar at 0.5 would send both to dear (cheap is below it for both).
+    const perRequest = await router.route({ prompt: 'hard', policy: 'per-request' });
+    expect(perRequest).toMatchObject({ chosen: 'dear', policy: 'per-request', lambda: null });
+  });
+
+  it('low targets go cheapest (λ infinite, reported null); unreachable ones to the most likely model (λ 0)', async () => {
+    const { router } = make(REFERENCE);
+    expect(await router.route({ prompt: 'win', minSuccess: 0.2 })).toMatchObject({ chosen: 'cheap', policy: 'average', lambda: null });
+    expect(await router.route({ prompt: 'hard', minSuccess: 0.9 })).toMatchObject({ chosen: 'dear', policy: 'average', lambda: 0 });
+  });
+
+  it('a classifier without a reference is served by the per-request policy, and the decision says so', async () => {
+    const { router } = make(null);
+    expect(await router.route({ prompt: 'hard' })).toMatchObject({ chosen: 'dear', reason: 'best-below-target', policy: 'per-request', lambda: null });
+  });
+
+  it('warm() builds the curve once, ahead of the first request', async () => {
+    const { router, classifier } = make(REFERENCE);
+    router.warm();
+    expect(classifier.referenceReads).toBe(1);
+    await router.route({ prompt: 'win' });
+    await router.route({ prompt: 'hard', minSuccess: 0.55 });
+    expect(classifier.referenceReads).toBe(1);
+  });
+});
