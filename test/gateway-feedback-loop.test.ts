@@ -76,5 +76,14 @@ describe('requests → feedback → retrain → a changed decision', () => {
     expect(d.timings_ms.embed).toBeGreaterThanOrEqual(0);
     // Proofs still go to the model that can do them.
     expect((await chat('auto', maths('zoe'))).model).toBe('sim-large');
+
+    // The average policy, asked for per request, is applied and logged with its price of success.
+    const res = await gw.call<{ model: string }>('POST', '/v1/chat/completions', {
+      body: { model: 'auto', messages: [{ role: 'user', content: maths('zoe') }], router: { policy: 'average', min_success: 0.6 } },
+    });
+    expect(res.status).toBe(200);
+    const logged = (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${res.headers.get('x-switchyard-decision-id')}`)).json;
+    expect(logged.decision).toMatchObject({ reason: 'best-value', policy: 'average', target: 0.6 });
+    expect(logged.decision.lambda === null || logged.decision.lambda >= 0).toBe(true);
   });
 });

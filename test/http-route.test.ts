@@ -50,7 +50,7 @@ describe('HTTP: /healthz and /v1/route', () => {
     const res = await post({ messages: [{ role: 'user', content: 'Hello there' }] });
     expect(res.status).toBe(200);
     const d = await json(res);
-    expect(d).toMatchObject({ model: 'sim-large', fallbacks: ['sim-small', 'sim-medium'], reason: 'cold-start', target: 0.7, classifier_version: null });
+    expect(d).toMatchObject({ model: 'sim-large', fallbacks: ['sim-small', 'sim-medium'], reason: 'cold-start', target: 0.7, policy: null, lambda: null, classifier_version: null });
     expect(d.candidates).toHaveLength(3);
     expect(d.candidates[0]).toMatchObject({ model: 'sim-small', p_success: null, eligible: true });
     expect(d.candidates[0].estimated_cost).toBeCloseTo((3 * 0.15 + 256 * 0.6) / 1e6, 12);

@@ -37,9 +37,9 @@ export interface Decision {
   target: number;
   /**
    * The policy applied: `average` needs a classifier with reference predictions (reference.json) and
-   * falls back to `per-request` without one.
+   * falls back to `per-request` without one; null when no policy could judge (cold start, no known model).
    */
-  policy: PolicyKind;
+  policy: PolicyKind | null;
   /**
    * Average policy: the price of success λ the target set (each candidate's value is p − λ·cost); null
    * under the per-request policy, and under the average one when λ is infinite: the target is met by
@@ -196,17 +196,16 @@ export function createRouter(deps: RouterDeps): Router {
       ...base,
       timings: { embedMs, classifyMs, totalMs: now() - t0 },
     });
-
-    if (!classifier) {
+    // Without predictions no policy decides: the cold-start order does.
+    const unjudged = (reason: Decision['reason']): Decision => {
       const start = eligible.some((r) => r.model === coldStart) ? coldStart : dearest(eligible);
-      return finish(coldStartOrder(start, eligible));
-    }
+      return { ...finish({ ...coldStartOrder(start, eligible), reason }), policy: null, lambda: null };
+    };
+
+    if (!classifier) return unjudged('cold-start');
     // Configured models the classifier has never seen cannot be judged; route among the ones it knows.
     const known = eligible.filter((r) => r.pSuccess !== null);
-    if (known.length === 0) {
-      const start = eligible.some((r) => r.model === coldStart) ? coldStart : dearest(eligible);
-      return finish({ ...coldStartOrder(start, eligible), reason: 'no-known-candidates' });
-    }
+    if (known.length === 0) return unjudged('no-known-candidates');
     const candidates = known.map((r) => ({ model: r.model, pSuccess: r.pSuccess as number, estimatedCost: r.estimatedCost }));
     return finish(lambda === null ? choose(candidates, target) : chooseByValue(candidates, lambda));
   }
