@@ -1,5 +1,5 @@
 import { chooseByValue } from '../src/routing/policy';
-import { chooseAt, lambdaForTarget, valueCurve, valueSteps } from '../src/routing/value-policy';
+import { type ValueStep, lambdaForTarget, valueCurve, valueSteps } from '../src/routing/value-policy';
 import { type LabelledPrediction, summarize, sweepAveragePolicy } from '../training/metrics';
 
 /** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
@@ -12,6 +12,13 @@ function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** The model the steps give at λ: the last step whose λ is above it; a step exactly at λ (a tie) takes it. */
+function chooseAt(steps: readonly ValueStep[], lambda: number): number {
+  let model = steps[0].model;
+  for (const s of steps) if (s.lambda >= lambda) model = s.model;
+  return model;
 }
 
 /** argmax p − λ·cost by brute force; ties: the dearer (likelier) model, as at a breakpoint. */

@@ -48,18 +48,6 @@ export function valueSteps(p: ArrayLike<number>, cost: ArrayLike<number>): Value
   }
 }
 
-/** The model with the best value at λ (λ = +∞: the cheapest). */
-export function chooseAt(steps: readonly ValueStep[], lambda: number): number {
-  let model = steps[0].model;
-  for (const s of steps) {
-    if (s.lambda > lambda) model = s.model;
-    else break;
-  }
-  // A step at exactly λ is a tie between two models; the dearer, likelier one takes it.
-  for (const s of steps) if (s.lambda === lambda) model = s.model;
-  return model;
-}
-
 /** A change of choice in one row as λ falls through `lambda`. */
 export interface ValueEvent {
   lambda: number;
