@@ -1,18 +1,7 @@
 import { chooseByValue } from '../src/routing/policy';
 import { type ValueStep, lambdaForTarget, valueCurve, valueSteps } from '../src/routing/value-policy';
 import { type LabelledPrediction, summarize, sweepAveragePolicy } from '../training/metrics';
-
-/** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../src/util/seeded-random';
 
 /** The model the steps give at λ: the last step whose λ is above it; a step exactly at λ (a tie) takes it. */
 function chooseAt(steps: readonly ValueStep[], lambda: number): number {

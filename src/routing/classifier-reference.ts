@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
-import { formatIssues } from '../config/load-config';
+import { readClassifierJson } from './classifier-sidecar';
 
 export const REFERENCE_FILE = 'reference.json';
 
@@ -27,16 +27,9 @@ export type ClassifierReference = z.infer<typeof referenceSchema>;
 export function readReference(dir: string, models: readonly string[]): ClassifierReference | null {
   const file = path.join(dir, REFERENCE_FILE);
   if (!fs.existsSync(file)) return null;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`cannot read classifier reference ${file}: ${(err as Error).message}`, 'classifier_invalid', err);
+  const reference = readClassifierJson(file, referenceSchema, 'classifier reference');
+  if (reference.models.join('\n') !== models.join('\n')) {
+    throw new ConfigError(`classifier reference ${file} lists models ${reference.models.join(', ')} but the classifier has ${models.join(', ')}`, 'classifier_invalid');
   }
-  const parsed = referenceSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`invalid classifier reference ${file}:\n${formatIssues(parsed.error.issues)}`, 'classifier_invalid');
-  if (parsed.data.models.join('\n') !== models.join('\n')) {
-    throw new ConfigError(`classifier reference ${file} lists models ${parsed.data.models.join(', ')} but the classifier has ${models.join(', ')}`, 'classifier_invalid');
-  }
-  return parsed.data;
+  return reference;
 }

@@ -1,7 +1,10 @@
 // The classifier's JSON sidecar (classifier.json beside model.onnx). Anything that writes an ONNX model
 // with input `embedding` float32 [N, D] and output `p_success` float32 [N, M] plus this file can be
 // dropped into models/router/<version>/ — including models trained outside Switchyard.
+import fs from 'node:fs';
 import { z } from 'zod';
+import { ConfigError } from '../errors';
+import { formatIssues } from '../config/load-config';
 
 export const CLASSIFIER_FILE = 'model.onnx';
 export const SIDECAR_FILE = 'classifier.json';
@@ -42,3 +45,16 @@ export const sidecarSchema = z.object({
 }).loose();
 
 export type ClassifierSidecar = z.infer<typeof sidecarSchema>;
+
+/** A JSON file of a classifier folder, validated; what is wrong is a ConfigError naming the file. */
+export function readClassifierJson<T>(file: string, schema: z.ZodType<T>, what: string): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`cannot read ${what} ${file}: ${(err as Error).message}`, 'classifier_invalid', err);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`invalid ${what} ${file}:\n${formatIssues(parsed.error.issues)}`, 'classifier_invalid');
+  return parsed.data;
+}

@@ -1,27 +1,14 @@
 // Runs a classifier folder (model.onnx + classifier.json) with onnxruntime-node.
-import fs from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ConfigError, ModelMismatchError } from '../errors';
-import { formatIssues } from '../config/load-config';
-import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar, sidecarSchema } from './classifier-sidecar';
+import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar, readClassifierJson, sidecarSchema } from './classifier-sidecar';
 import type { SuccessClassifier } from './classifier';
 import { readReference } from './classifier-reference';
 import { featureKind, rowLength } from './features';
 
 export function readSidecar(dir: string): ClassifierSidecar {
-  const file = path.join(dir, SIDECAR_FILE);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`cannot read classifier sidecar ${file}: ${(err as Error).message}`, 'classifier_invalid', err);
-  }
-  const parsed = sidecarSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(`invalid classifier sidecar ${file}:\n${formatIssues(parsed.error.issues)}`, 'classifier_invalid');
-  }
-  return parsed.data;
+  return readClassifierJson(path.join(dir, SIDECAR_FILE), sidecarSchema, 'classifier sidecar');
 }
 
 export interface LoadClassifierOptions {
