@@ -200,6 +200,12 @@ function upperBound(sorted: readonly number[], x: number): number {
   return lo;
 }
 
+function checkModels(models: readonly string[]): void {
+  if (models.length === 0) throw new InvalidInputError('a sweep needs at least one model');
+  // Shares are keyed by name, so two models with one name would silently merge.
+  if (new Set(models).size !== models.length) throw new InvalidInputError('model names must be unique');
+}
+
 function checkRow(row: LabelledPrediction, models: number, index: number): void {
   if (row.p.length !== models || row.cost.length !== models || row.outcome.length !== models) {
     throw new InvalidInputError(`row ${index}: expected ${models} values per vector (one per model)`);
@@ -216,9 +222,7 @@ export function sweepPolicy(
   rows: readonly LabelledPrediction[],
   options: SweepOptions & { targets?: readonly number[] } = {},
 ): SweepPoint[] {
-  if (models.length === 0) throw new InvalidInputError('a sweep needs at least one model');
-  // Shares are keyed by name, so two models with one name would silently merge.
-  if (new Set(models).size !== models.length) throw new InvalidInputError('model names must be unique');
+  checkModels(models);
   const targets = options.targets ? [...options.targets].sort((a, b) => a - b) : sweepTargets(rows, options);
   const M = models.length;
   const K = targets.length;
@@ -308,8 +312,7 @@ export function sweepPolicy(
  * `maxExtraTargets` states, evenly spaced ones are kept (always the first and the last).
  */
 export function sweepAveragePolicy(models: readonly string[], rows: readonly LabelledPrediction[], options: SweepOptions = {}): SweepPoint[] {
-  if (models.length === 0) throw new InvalidInputError('a sweep needs at least one model');
-  if (new Set(models).size !== models.length) throw new InvalidInputError('model names must be unique');
+  checkModels(models);
   const M = models.length;
   const steps: ValueStep[][] = rows.map((row, r) => {
     checkRow(row, M, r);
@@ -592,7 +595,7 @@ export interface OperatingPoint {
   target: number;
   avgCost: number;
   avgQuality: number;
-  /** Average policy: the mean predicted success there (≥ target); per-request: the target itself. */
+  /** Average policy: the mean predicted success there (below the target when it is out of reach); per-request: the target. */
   predicted: number;
   share: Record<string, number>;
 }
