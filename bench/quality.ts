@@ -15,7 +15,8 @@ import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
 import { predictSpec, trainClassifier } from '../training/train-classifier';
-import { POLICY_KINDS, type PolicyKind, formatMetricsTable } from '../training/metrics';
+import { POLICY_KINDS, formatMetricsTable } from '../training/metrics';
+import { parsePolicyKind } from '../src/routing/policy';
 import { readPriceFile } from '../training/prices';
 import { DATA_HELP, resolveDataDir } from './data-dir';
 
@@ -72,8 +73,7 @@ async function main(): Promise<void> {
   if (ensembleTop !== undefined && !(Number.isInteger(ensembleTop) && ensembleTop >= 0)) {
     throw new Error(`--ensemble must be a whole number ≥ 0, got "${values.ensemble}"`);
   }
-  const policy = (values.policy ?? 'per-request') as PolicyKind;
-  if (!POLICY_KINDS.includes(policy)) throw new Error(`--policy must be one of ${POLICY_KINDS.join(', ')}, got "${values.policy}"`);
+  const policy = parsePolicyKind(values.policy ?? 'per-request', '--policy');
   const k = Number(values.folds ?? 5);
   const seed = Number(values.seed ?? 1);
   const only = values.only?.split(',');

@@ -11,7 +11,7 @@ import { SqliteStore } from '../src/store/sqlite-store';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
 import { ClassifierRegistry } from '../src/routing/classifier-registry';
 import { createRouter } from '../src/routing/router';
-import { POLICY_KINDS, type PolicyKind } from '../src/routing/policy';
+import { parsePolicyKind } from '../src/routing/policy';
 import { readOutcomeFile } from '../training/outcome-file';
 import { retrain } from '../training/retrain';
 import { seededRandom } from '../training/matrix';
@@ -39,8 +39,7 @@ async function main(): Promise<void> {
       learner: { type: 'string', multiple: true }, policy: { type: 'string' },
     },
   });
-  const policy = (values.policy ?? 'per-request') as PolicyKind;
-  if (!POLICY_KINDS.includes(policy)) throw new Error(`--policy must be one of ${POLICY_KINDS.join(', ')}, got "${values.policy}"`);
+  const policy = parsePolicyKind(values.policy ?? 'per-request', '--policy');
   const dataDir = resolveDataDir(values['data-dir'], process.env);
   const file = dataDir ? path.join(dataDir, values.dataset ?? 'routellm/mmlu.train.jsonl') : path.resolve('data/examples/outcomes.jsonl');
   const rows = readOutcomeFile(file);

@@ -14,15 +14,9 @@ import { featureMatrix } from '../../training/dataset';
 import { type PriceTable, evaluate } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { parseFlags, requireFlag } from './args';
-import { POLICY_KINDS, type PolicyKind } from '../routing/policy';
+import { type PolicyKind, parsePolicyKind } from '../routing/policy';
 
-function policyFlag(value: string | undefined, ctx: CommandContext): PolicyKind {
-  if (value === undefined) return ctx.policy;
-  if (!(POLICY_KINDS as readonly string[]).includes(value)) {
-    throw new InvalidInputError(`--policy: unknown policy "${value}" (known: ${POLICY_KINDS.join(', ')})`);
-  }
-  return value as PolicyKind;
-}
+const policyFlag = (value: string | undefined, ctx: CommandContext): PolicyKind => (value === undefined ? ctx.policy : parsePolicyKind(value, '--policy'));
 
 export interface CommandContext {
   store: () => OutcomeStore;

@@ -1,10 +1,19 @@
 // The routing policies. Per-request (the default): the cheapest candidate whose predicted success reaches
 // the target; if none does, the one most likely to succeed. Average (value-policy.ts): the candidate with
 // the best p − λ·cost, λ set from the target. Pure: they see numbers, not requests.
+import { InvalidInputError } from '../errors';
 
 /** Per-request: every request's own bar. Average: the target is the mean success over the traffic. */
 export type PolicyKind = 'per-request' | 'average';
 export const POLICY_KINDS = ['per-request', 'average'] as const satisfies readonly PolicyKind[];
+
+/** A policy named on a command line; `flag` names where it came from in the error. */
+export function parsePolicyKind(value: string, flag: string): PolicyKind {
+  if (!(POLICY_KINDS as readonly string[]).includes(value)) {
+    throw new InvalidInputError(`${flag}: unknown policy "${value}" (known: ${POLICY_KINDS.join(', ')})`);
+  }
+  return value as PolicyKind;
+}
 
 export interface Candidate {
   model: string;
