@@ -1,6 +1,7 @@
 // Exports a trained ClassifierSpec as an ONNX graph with the classifier file contract: input `embedding`
 // float32 [N, D], output `p_success` float32 [N, M]. Every component becomes a subgraph producing logits
-// [N, M]; the per-model stack weights combine them and a Sigmoid gives calibrated probabilities.
+// [N, M]; the per-model stack weights combine them, the optional joint layer mixes the models' logits, and
+// a Sigmoid gives calibrated probabilities.
 import { attr, buildModel, floatTensor, int64Tensor, node, serializeModel, valueInfo } from '../src/onnx/onnx-builder';
 import type { onnx } from 'onnx-proto';
 import type { ClassifierSpec, Component } from './train-classifier';
