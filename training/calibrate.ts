@@ -117,15 +117,20 @@ function fitMaskedLogistic(
   const theta = Float64Array.from(prior);
   if (count === 0) return theta;
   const x = new Float64Array(P);
+  // Row r's features into x, and its logit under th.
+  const rowLogit = (th: Float64Array, r: number): number => {
+    fill(r, x);
+    let z = 0;
+    for (let a = 0; a < P; a++) z += th[a] * x[a];
+    return z;
+  };
   const loss = (th: Float64Array): number => {
     let total = 0;
     for (let a = 0; a < P; a++) total += (ridge / 2) * (th[a] - prior[a]) ** 2;
     for (let r = 0; r < n; r++) {
       const w = mask[r * m + j] / count;
       if (w === 0) continue;
-      fill(r, x);
-      let z = 0;
-      for (let a = 0; a < P; a++) z += th[a] * x[a];
+      const z = rowLogit(th, r);
       const y = Y[r * m + j];
       // log(1 + e^z) − y·z, computed without overflow.
       total += w * (Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y * z);
@@ -142,10 +147,7 @@ function fitMaskedLogistic(
     for (let r = 0; r < n; r++) {
       const w = mask[r * m + j] / count;
       if (w === 0) continue;
-      fill(r, x);
-      let z = 0;
-      for (let a = 0; a < P; a++) z += theta[a] * x[a];
-      const p = sigmoid(z);
+      const p = sigmoid(rowLogit(theta, r));
       const e = (p - Y[r * m + j]) * w;
       const hw = p * (1 - p) * w;
       for (let a = 0; a < P; a++) {
