@@ -3,7 +3,7 @@
 // Pure functions: no I/O, no clock, no randomness.
 
 import { InvalidInputError } from '../src/errors';
-import { type ValueStep, valueEvents, valueSteps } from '../src/routing/value-policy';
+import { type ValueStep, valueSteps, walkValueStates } from '../src/routing/value-policy';
 import type { PolicyKind } from '../src/routing/policy';
 
 export { POLICY_KINDS, type PolicyKind } from '../src/routing/policy';
@@ -338,17 +338,16 @@ export function sweepAveragePolicy(models: readonly string[], rows: readonly Lab
     models.forEach((name, m) => (share[name] = used ? counts[m] / used : NaN));
     return { target: rows.length ? expected / rows.length : NaN, lambda, avgCost: avg(cost, used), avgQuality: avg(quality, used), share, used, skipped };
   };
-  steps.forEach((s, r) => move(r, s[0].model, 1));
-  const points = [snapshot(Infinity)];
-  const events = valueEvents(steps);
-  for (let i = 0; i < events.length; ) {
-    const lambda = events[i].lambda;
-    for (; i < events.length && events[i].lambda === lambda; i++) {
-      move(events[i].row, events[i].from, -1);
-      move(events[i].row, events[i].to, 1);
-    }
-    points.push(snapshot(lambda));
-  }
+  const points: SweepPoint[] = [];
+  walkValueStates(
+    steps,
+    (r, m) => move(r, m, 1),
+    (r, from, to) => {
+      move(r, from, -1);
+      move(r, to, 1);
+    },
+    (lambda) => points.push(snapshot(lambda)),
+  );
   const keep = (options.maxExtraTargets ?? 2000) + 1;
   if (points.length <= keep) return points;
   return Array.from({ length: keep }, (_, i) => points[Math.round((i * (points.length - 1)) / (keep - 1))]);

@@ -49,7 +49,7 @@ export function valueSteps(p: ArrayLike<number>, cost: ArrayLike<number>): Value
 }
 
 /** A change of choice in one row as λ falls through `lambda`. */
-export interface ValueEvent {
+interface ValueEvent {
   lambda: number;
   row: number;
   from: number;
@@ -57,12 +57,33 @@ export interface ValueEvent {
 }
 
 /** Every row's changes of choice, ordered by falling λ (then by row, so the order is deterministic). */
-export function valueEvents(stepsPerRow: readonly (readonly ValueStep[])[]): ValueEvent[] {
+function valueEvents(stepsPerRow: readonly (readonly ValueStep[])[]): ValueEvent[] {
   const events: ValueEvent[] = [];
   stepsPerRow.forEach((steps, row) => {
     for (let k = 1; k < steps.length; k++) events.push({ lambda: steps[k].lambda, row, from: steps[k - 1].model, to: steps[k].model });
   });
   return events.sort((a, b) => b.lambda - a.lambda || a.row - b.row);
+}
+
+/**
+ * Walks the rows' choices as λ falls from +∞ to 0: `choose(row, model)` for each row's first choice,
+ * then `move(row, from, to)` for every change; `state(λ)` after the first choices (λ = +∞) and after all
+ * the changes at each distinct λ, so every state the policy can be in is seen once.
+ */
+export function walkValueStates(
+  stepsPerRow: readonly (readonly ValueStep[])[],
+  choose: (row: number, model: number) => void,
+  move: (row: number, from: number, to: number) => void,
+  state: (lambda: number) => void,
+): void {
+  stepsPerRow.forEach((steps, row) => choose(row, steps[0].model));
+  state(Infinity);
+  const events = valueEvents(stepsPerRow);
+  for (let i = 0; i < events.length; ) {
+    const lambda = events[i].lambda;
+    for (; i < events.length && events[i].lambda === lambda; i++) move(events[i].row, events[i].from, events[i].to);
+    state(lambda);
+  }
 }
 
 /**
@@ -76,26 +97,25 @@ export interface ValueCurve {
 
 /** From reference predictions and costs, both rows × models, row-major. */
 export function valueCurve(P: ArrayLike<number>, C: ArrayLike<number>, rows: number, models: number): ValueCurve {
-  const steps: ValueStep[][] = [];
-  let sum = 0;
-  const pOf = (r: number, m: number): number => (finite(P[r * models + m]) ? P[r * models + m] : 0);
-  for (let r = 0; r < rows; r++) {
-    const row = valueSteps(
+  const steps = Array.from({ length: rows }, (_, r) =>
+    valueSteps(
       Array.from({ length: models }, (_, m) => P[r * models + m]),
       Array.from({ length: models }, (_, m) => C[r * models + m]),
-    );
-    steps.push(row);
-    sum += pOf(r, row[0].model);
-  }
-  const lambdas = [Infinity];
-  const expected = [rows ? sum / rows : NaN];
-  const events = valueEvents(steps);
-  for (let i = 0; i < events.length; ) {
-    const lambda = events[i].lambda;
-    for (; i < events.length && events[i].lambda === lambda; i++) sum += pOf(events[i].row, events[i].to) - pOf(events[i].row, events[i].from);
-    lambdas.push(lambda);
-    expected.push(sum / rows);
-  }
+    ),
+  );
+  const pOf = (r: number, m: number): number => (finite(P[r * models + m]) ? P[r * models + m] : 0);
+  let sum = 0;
+  const lambdas: number[] = [];
+  const expected: number[] = [];
+  walkValueStates(
+    steps,
+    (r, m) => (sum += pOf(r, m)),
+    (r, from, to) => (sum += pOf(r, to) - pOf(r, from)),
+    (lambda) => {
+      lambdas.push(lambda);
+      expected.push(rows ? sum / rows : NaN);
+    },
+  );
   return { lambdas, expected };
 }
 
