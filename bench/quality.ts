@@ -2,7 +2,8 @@
 // 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
 // pooled out-of-fold predictions. Prints each metric next to its target.
 //   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k] [--folds 5] [--seed 1] [--learner NAME]
-//     [--features KIND] [--policy per-request|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
+//     [--features KIND] [--policy per-request|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
+//     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
       learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
+      significance: { type: 'string' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -72,6 +74,10 @@ async function main(): Promise<void> {
   const ensembleTop = values.ensemble === undefined ? undefined : Number(values.ensemble);
   if (ensembleTop !== undefined && !(Number.isInteger(ensembleTop) && ensembleTop >= 0)) {
     throw new Error(`--ensemble must be a whole number ≥ 0, got "${values.ensemble}"`);
+  }
+  const significance = values.significance === undefined ? undefined : Number(values.significance);
+  if (significance !== undefined && !(Number.isFinite(significance) && significance >= 0)) {
+    throw new Error(`--significance must be a number ≥ 0, got "${values.significance}"`);
   }
   const policy = parsePolicyKind(values.policy ?? 'per-request', '--policy');
   const k = Number(values.folds ?? 5);
@@ -103,7 +109,8 @@ async function main(): Promise<void> {
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
         const result = await trainClassifier(selectRows(all, trainIdx), {
-          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy,
+          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
+          onProgress: values.verbose ? (message) => console.error(`  [fold ${f + 1}] ${message.trim()}`) : undefined,
           costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
         });
         trainSeconds += (Date.now() - t0) / 1000;

@@ -106,6 +106,24 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     expectWeakOnEvenRowsStrongEverywhere(got, data.n);
   });
 
+  it('sparse (forward-selected logistic over the extra columns): ONNX matches the trainer and keeps the signal column', async () => {
+    // The separating column moved from 0 to 5, past a 4-wide "embedding", so the extra columns hold it.
+    const data = separable(240, 8, 14);
+    for (let i = 0; i < data.n; i++) [data.X[i * 8], data.X[i * 8 + 5]] = [data.X[i * 8 + 5], data.X[i * 8]];
+    const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 4, seed: 3, learners: ['sparse'] });
+    const component = spec.components[0];
+    expect(component.type === 'network' && component.columns).toEqual({ start: 4, end: 8 });
+    if (component.type !== 'network') throw new Error('expected a network component');
+    // W is [4 × 2] over columns 4..7: only column 5 (index 1) may carry weak's weight; strong needs none.
+    const W = Array.from(component.params.out.W);
+    expect([W[0], W[4], W[6]]).toEqual([0, 0, 0]);
+    expect(Math.abs(W[2])).toBeGreaterThan(0.5);
+    expect([W[1], W[3], W[5], W[7]]).toEqual([0, 0, 0, 0]);
+    const { got, maxDiff } = await roundTrip(spec, data, 'sparse', { kind: 'embedding', dimension: 8 });
+    expect(maxDiff).toBeLessThan(1e-4);
+    expectWeakOnEvenRowsStrongEverywhere(got, data.n);
+  });
+
   it.each(['words', 'logistic+words'])('%s over hashed word slots: ONNX matches the trainer, learns the word, ignores unknown outcomes', async (learner) => {
     const { data, slots, buckets } = wordy(300, 4);
     const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 2, wordSlots: slots, wordBuckets: buckets, seed: 1, learners: [learner] });

@@ -5,6 +5,7 @@ import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/
 import { seededRandom, sigmoid } from '../training/matrix';
 import { promptStats, PROMPT_STAT_NAMES } from '../src/routing/prompt-stats';
 import type { TrainMatrix } from '../training/matrix';
+import { pairedMeanOverSe } from '../training/train-classifier';
 
 function data(n: number, seed: number): TrainMatrix {
   const random = seededRandom(seed);
@@ -182,5 +183,21 @@ describe('joint layer over the stack logits', () => {
     // applyJoint computes the fitted logit.
     const z = applyJoint(Float32Array.from([1, 2]), p, m);
     expect(z[0]).toBeCloseTo(p.bias[0] + p.linear[0] * 1 + p.linear[1] * 2 + p.quadratic[0] * 1 * 1 + p.quadratic[1] * 1 * 2, 5);
+  });
+});
+
+describe('learner selection: paired per-fold differences', () => {
+  it('is the mean paired difference over its standard error', () => {
+    // d = [0.01, 0.02, −0.01, 0.01, 0.01]: mean 0.008, sample sd √(4.8e-4 / 4), se = sd / √5.
+    const t = pairedMeanOverSe([0.7, 0.72, 0.68, 0.71, 0.69], [0.69, 0.7, 0.69, 0.7, 0.68]);
+    expect(t).toBeCloseTo(0.008 / (Math.sqrt(4.8e-4 / 4) / Math.sqrt(5)), 6);
+    expect(t).toBeCloseTo(1.633, 3);
+    // Swapping the sides flips the sign; equal scores are no evidence either way.
+    expect(pairedMeanOverSe([0.69, 0.7, 0.69, 0.7, 0.68], [0.7, 0.72, 0.68, 0.71, 0.69])).toBeCloseTo(-t, 6);
+    expect(pairedMeanOverSe([0.5, 0.6], [0.5, 0.6])).toBe(0);
+    // The same gain on every fold is unbounded evidence; a gain on one fold and a loss on another is not.
+    expect(pairedMeanOverSe([0.6, 0.7, 0.8], [0.5, 0.6, 0.7])).toBeGreaterThan(1e6);
+    expect(pairedMeanOverSe([0.75, 0.75], [0.5, 0.5])).toBe(Infinity);
+    expect(pairedMeanOverSe([0.9, 0.5], [0.5, 0.6])).toBeLessThan(1);
   });
 });

@@ -101,7 +101,7 @@ export function applyJoint(Z: Float32Array, params: JointParams, m: number): Flo
  * known outcome weighted 1/count), with a ridge pulling the P parameters towards `prior`. `fill(r, x)`
  * writes row r's P features into x.
  */
-function fitMaskedLogistic(
+export function fitMaskedLogistic(
   Y: Float32Array,
   mask: Float32Array,
   m: number,
@@ -176,7 +176,7 @@ function fitMaskedLogistic(
 }
 
 /** Gaussian elimination with partial pivoting; null when singular. */
-function solve(A: Float64Array, b: Float64Array, n: number): Float64Array | null {
+export function solve(A: Float64Array, b: Float64Array, n: number): Float64Array | null {
   const M = Float64Array.from(A);
   const x = Float64Array.from(b);
   for (let c = 0; c < n; c++) {
