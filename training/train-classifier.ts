@@ -122,6 +122,14 @@ function sliceColumns(X: Float32Array, n: number, d: number, { start, end }: { s
   return out;
 }
 
+/** The rows' columns [start, end), standardised, with the mean and scale a network component stores. */
+function standardizedColumns(data: TrainMatrix, columns: { start: number; end: number }) {
+  const w = columns.end - columns.start;
+  const X = sliceColumns(data.X, data.n, data.d, columns);
+  const { mean, invStd } = standardizer(X, data.n, w);
+  return { columns, mean, invStd, standardized: { ...data, d: w, X: standardize(X, data.n, w, mean, invStd) } };
+}
+
 function networkRecipe(family: string, set: ColumnSet, layout: RowLayout, fit: Partial<FitOptions>): ComponentRecipe {
   const name = `${family}(l2=${fit.l2})`;
   return {
@@ -129,12 +137,8 @@ function networkRecipe(family: string, set: ColumnSet, layout: RowLayout, fit: P
     name,
     usable: (d) => columnRange(set, d, layout).end > columnRange(set, d, layout).start,
     fit(data) {
-      const columns = columnRange(set, data.d, layout);
-      const w = columns.end - columns.start;
-      const X = sliceColumns(data.X, data.n, data.d, columns);
-      const { mean, invStd } = standardizer(X, data.n, w);
-      const Xs = standardize(X, data.n, w, mean, invStd);
-      return { type: 'network', name, columns, mean, invStd, params: fitNetwork({ ...data, d: w, X: Xs }, fit) };
+      const { columns, mean, invStd, standardized } = standardizedColumns(data, columnRange(set, data.d, layout));
+      return { type: 'network', name, columns, mean, invStd, params: fitNetwork(standardized, fit) };
     },
   };
 }
@@ -147,12 +151,8 @@ function sparseRecipe(family: string, layout: RowLayout, fit: Partial<SparseFitO
     name,
     usable: (d) => columnRange('extra', d, layout).end > columnRange('extra', d, layout).start,
     fit(data) {
-      const columns = columnRange('extra', data.d, layout);
-      const w = columns.end - columns.start;
-      const X = sliceColumns(data.X, data.n, data.d, columns);
-      const { mean, invStd } = standardizer(X, data.n, w);
-      const Xs = standardize(X, data.n, w, mean, invStd);
-      return { type: 'network', name, columns, mean, invStd, params: fitSparseLogistic({ ...data, d: w, X: Xs }, fit).params };
+      const { columns, mean, invStd, standardized } = standardizedColumns(data, columnRange('extra', data.d, layout));
+      return { type: 'network', name, columns, mean, invStd, params: fitSparseLogistic(standardized, fit).params };
     },
   };
 }
