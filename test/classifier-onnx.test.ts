@@ -148,6 +148,23 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     expect(Object.keys(off.selection).some((k) => k.startsWith('ensemble('))).toBe(false);
   });
 
+  it('a more complex learner must also win fold by fold: with an unreachable bar the simplest listed learner stays', async () => {
+    const data = separable(240, 8, 15);
+    const costs = new Float64Array(data.n * 2);
+    for (let i = 0; i < data.n; i++) costs.set([1, 10], i * 2);
+    const learners = ['logistic', 'knn', 'logistic+knn'];
+    const strict = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, costs, ensembleTop: 3, learners, significance: Infinity });
+    expect(strict.learner).toBe(strict.spec.components[0].name);
+    expect(strict.spec.components.map((c) => c.name)).toEqual([expect.stringMatching(/^logistic\(/)]);
+    expect(strict.spec.joint).toBeUndefined();
+    // Every learner was still scored, and its routing score recorded.
+    for (const name of learners) expect(strict.selection[`${name} routing`]).toBeGreaterThan(0.5);
+    // The same data under the margin alone: kNN scores higher by more than the margin and is taken.
+    const loose = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, costs, ensembleTop: 3, learners, significance: 0 });
+    expect(loose.selection['knn routing']).toBeGreaterThan(loose.selection['logistic routing'] + 0.005);
+    expect(loose.learner).toMatch(/knn/);
+  });
+
   it('exports the joint layer: ONNX matches the trainer with cross-model and product terms', async () => {
     const data = separable(120, 6, 13);
     const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 6, seed: 3, learners: ['logistic'] });
