@@ -1,22 +1,11 @@
 import { fitSparseLogistic } from '../training/sparse-logistic';
 import { forwardLogits, maskedLogLoss } from '../training/network';
 import { type TrainMatrix, seededRandom, sigmoid } from '../training/matrix';
+import { logisticRows } from './support/synthetic-rows';
 
-/** 12 standard-ish columns; model 0 depends on column 3 alone, model 1 on columns 7 and 9. */
-function data(n: number, seed: number): TrainMatrix {
-  const random = seededRandom(seed);
-  const d = 12;
-  const m = 2;
-  const X = new Float32Array(n * d);
-  const Y = new Float32Array(n * m);
-  const mask = new Float32Array(n * m).fill(1);
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < d; c++) X[i * d + c] = random() * 2 - 1;
-    Y[i * m] = random() < sigmoid(0.5 + 2.5 * X[i * d + 3]) ? 1 : 0;
-    Y[i * m + 1] = random() < sigmoid(-2 * X[i * d + 7] + 1.5 * X[i * d + 9]) ? 1 : 0;
-  }
-  return { n, d, m, X, Y, mask };
-}
+/** 12 columns; model 0 depends on column 3 alone, model 1 on columns 7 and 9. */
+const data = (n: number, seed: number): TrainMatrix =>
+  logisticRows(n, 12, seed, [(x) => 0.5 + 2.5 * x[3], (x) => -2 * x[7] + 1.5 * x[9]]);
 
 const sorted = (a: readonly number[]): number[] => [...a].sort((x, y) => x - y);
 

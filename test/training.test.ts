@@ -6,21 +6,10 @@ import { seededRandom, sigmoid } from '../training/matrix';
 import { promptStats, PROMPT_STAT_NAMES } from '../src/routing/prompt-stats';
 import type { TrainMatrix } from '../training/matrix';
 import { pairedMeanOverSe } from '../training/train-classifier';
+import { logisticRows } from './support/synthetic-rows';
 
-function data(n: number, seed: number): TrainMatrix {
-  const random = seededRandom(seed);
-  const d = 4;
-  const m = 2;
-  const X = new Float32Array(n * d);
-  const Y = new Float32Array(n * m);
-  const mask = new Float32Array(n * m).fill(1);
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < d; c++) X[i * d + c] = random() * 2 - 1;
-    Y[i * m] = random() < sigmoid(3 * X[i * d]) ? 1 : 0;
-    Y[i * m + 1] = random() < sigmoid(-2 * X[i * d + 1]) ? 1 : 0;
-  }
-  return { n, d, m, X, Y, mask };
-}
+/** x0 drives model 0 (+3), x1 drives model 1 (−2); x2 and x3 are noise. */
+const data = (n: number, seed: number): TrainMatrix => logisticRows(n, 4, seed, [(x) => 3 * x[0], (x) => -2 * x[1]]);
 
 describe('masked multi-output training', () => {
   it('ignores outcomes whose mask is 0, whatever the label says', () => {
