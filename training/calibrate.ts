@@ -2,7 +2,7 @@
 // one or more components. With one component this is Platt scaling; with several it also learns how much
 // to trust each (e.g. the parametric model versus nearest neighbours). Fitted by Newton's method on the
 // masked soft-label log loss, with a small ridge towards w = 1/K, b = 0 so tiny sets stay sane.
-import { sigmoid } from './matrix';
+import { logLossAtLogit, sigmoid } from './matrix';
 
 export interface StackParams {
   /** weights[k][j]: component k's weight for model j. */
@@ -130,10 +130,7 @@ export function fitMaskedLogistic(
     for (let r = 0; r < n; r++) {
       const w = mask[r * m + j] / count;
       if (w === 0) continue;
-      const z = rowLogit(th, r);
-      const y = Y[r * m + j];
-      // log(1 + e^z) − y·z, computed without overflow.
-      total += w * (Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y * z);
+      total += w * logLossAtLogit(rowLogit(th, r), Y[r * m + j]);
     }
     return total;
   };

@@ -36,6 +36,9 @@ export function shuffleInPlace<T>(items: T[], random: () => number): T[] {
 
 export const sigmoid = (z: number): number => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
+/** Soft-label log loss at logit z, log(1 + e^z) − y·z, computed without overflow. */
+export const logLossAtLogit = (z: number, y: number): number => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y * z;
+
 export function logit(p: number, eps = 1e-6): number {
   const q = Math.min(1 - eps, Math.max(eps, p));
   return Math.log(q / (1 - q));

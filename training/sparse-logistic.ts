@@ -7,7 +7,7 @@
 // The result is an ordinary logistic layer with zero weights for unselected features, so it is served and
 // exported exactly like the dense one. Deterministic given the seed.
 import { fitMaskedLogistic, solve } from './calibrate';
-import { type TrainMatrix, seededRandom, shuffleInPlace, sigmoid } from './matrix';
+import { type TrainMatrix, logLossAtLogit, seededRandom, shuffleInPlace, sigmoid } from './matrix';
 import type { NetworkParams } from './network';
 
 export interface SparseFitOptions {
@@ -77,10 +77,8 @@ function selectColumns(data: TrainMatrix, j: number, opt: SparseFitOptions): num
       const theta = fitColumns(data, trainMasks[f], j, cols, opt.ridge);
       for (const r of known) {
         if (foldOf[r] !== f) continue;
-        const z = rowLogit(data, r, cols, theta);
         const w = mask[r * m + j];
-        const y = data.Y[r * m + j];
-        total += w * (Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - y * z);
+        total += w * logLossAtLogit(rowLogit(data, r, cols, theta), data.Y[r * m + j]);
         weight += w;
       }
     }

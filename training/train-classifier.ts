@@ -96,6 +96,12 @@ export interface TrainResult {
 
 type ColumnSet = 'all' | 'embedding' | 'extra';
 
+/** One inner fold: the rows it holds out and the rows fitted without them. */
+interface Split {
+  fit: number[];
+  held: number[];
+}
+
 /** First column of the word slots (ids, then weights), which end the row; `d` when there are none. */
 const wordStart = (d: number, layout: RowLayout): number => d - 2 * layout.wordSlots;
 
@@ -282,18 +288,21 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
 
   // Out-of-fold logits of every needed component.
   const fold = Array.from({ length: data.n }, (_, i) => hashString(options.foldKeys?.[i] ?? String(i), seed) % K);
+  // Each fold's held-out rows and the rows fitted without them; a fold a tiny set leaves empty is skipped.
+  const splits: Split[] = [];
+  for (let f = 0; f < K; f++) {
+    const split: Split = { fit: [], held: [] };
+    fold.forEach((g, i) => (g === f ? split.held : split.fit).push(i));
+    if (split.held.length > 0 && split.fit.length > 0) splits.push(split);
+  }
   const oof = new Map<string, Float32Array>();
   for (const recipe of recipes.filter((r) => needed.has(r.family))) {
     const out = new Float32Array(data.n * data.m);
-    for (let f = 0; f < K; f++) {
-      const trainRows: number[] = [];
-      const testRows: number[] = [];
-      fold.forEach((g, i) => (g === f ? testRows : trainRows).push(i));
-      if (testRows.length === 0 || trainRows.length === 0) continue;
-      const component = recipe.fit(selectRows(data, trainRows));
-      const test = selectRows(data, testRows);
+    for (const { fit, held } of splits) {
+      const component = recipe.fit(selectRows(data, fit));
+      const test = selectRows(data, held);
       const z = await componentLogits(component, test.X, test.n, test.d);
-      testRows.forEach((r, i) => out.set(z.subarray(i * data.m, (i + 1) * data.m), r * data.m));
+      held.forEach((r, i) => out.set(z.subarray(i * data.m, (i + 1) * data.m), r * data.m));
     }
     oof.set(recipe.name, out);
     log(`  ${recipe.name}: out-of-fold predictions done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
@@ -321,9 +330,8 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   let best: Tried | null = null;
   const tried: Tried[] = [];
   const score = (P: Float32Array, costs: Float64Array): number => routingScore(P, data, costs, options.policy ?? 'per-request');
-  const foldRows = Array.from({ length: K }, (_, f) => fold.flatMap((g, i) => (g === f ? [i] : [])));
   const foldScores = (P: Float32Array): number[] =>
-    options.costs ? foldRows.map((rows) => routingScore(P, data, options.costs!, options.policy ?? 'per-request', rows)) : [];
+    options.costs ? splits.map(({ held }) => routingScore(P, data, options.costs!, options.policy ?? 'per-request', held)) : [];
   const significance = options.significance ?? DEFAULT_SIGNIFICANCE;
   // A challenger replaces the incumbent when its routing score is higher by the margin and, fold by fold,
   // higher by more than `significance` standard errors of the paired differences: on a 900-row set the
@@ -333,7 +341,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   for (const names of wanted) {
     const parts = names.map((n) => oof.get(variant.get(n)!.name)!);
     const stack = fitStack(parts, data.Y, data.mask, data.m);
-    const Z = crossFittedStackLogits(parts, data, fold, K);
+    const Z = crossFittedStackLogits(parts, data, splits);
     const P = Z.map(sigmoid);
     const loss = maskedLogLoss(P, data.Y, data.mask);
     const quality = options.costs ? score(P, options.costs) : 0;
@@ -384,7 +392,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   if (options.costs && (options.joint ?? true) && data.m >= 2) {
     const Z = stackLogits(chosen.names.map((n) => oof.get(variant.get(n)!.name)!), chosen.stack, data.m);
     // Scored on the cross-fitted stack logits, as the learners were; the kept layer is fitted on the stack's.
-    const Pj = crossFittedJoint(chosen.Z, data, fold, K);
+    const Pj = crossFittedJoint(chosen.Z, data, splits);
     const quality = score(Pj, options.costs);
     selection[`${chosen.names.join('+')}+joint routing`] = quality;
     log(`  joint layer over the models' logits: routing score ${quality.toFixed(4)} (without ${chosen.quality.toFixed(4)})`);
@@ -430,7 +438,7 @@ function standardize(X: Float32Array, n: number, d: number, mean: Float32Array, 
 }
 
 /** The stack's logits for each fold's rows, fitted on the other folds' out-of-fold logits. */
-function crossFittedStackLogits(parts: readonly Float32Array[], data: TrainMatrix, fold: readonly number[], K: number): Float32Array {
+function crossFittedStackLogits(parts: readonly Float32Array[], data: TrainMatrix, splits: readonly Split[]): Float32Array {
   const m = data.m;
   // Rows of an [n×m] array (logits, labels or mask).
   const pick = (rows: readonly number[], a: Float32Array): Float32Array => {
@@ -439,11 +447,7 @@ function crossFittedStackLogits(parts: readonly Float32Array[], data: TrainMatri
     return out;
   };
   const Z = new Float32Array(data.n * m);
-  for (let f = 0; f < K; f++) {
-    const fit: number[] = [];
-    const held: number[] = [];
-    fold.forEach((g, i) => (g === f ? held : fit).push(i));
-    if (held.length === 0 || fit.length === 0) continue;
+  for (const { fit, held } of splits) {
     const stack = fitStack(parts.map((z) => pick(fit, z)), pick(fit, data.Y), pick(fit, data.mask), m);
     const z = stackLogits(parts.map((p) => pick(held, p)), stack, m);
     held.forEach((r, i) => Z.set(z.subarray(i * m, (i + 1) * m), r * m));
@@ -455,15 +459,11 @@ function crossFittedStackLogits(parts: readonly Float32Array[], data: TrainMatri
  * Out-of-fold probabilities of the joint layer: it is fitted on out-of-fold logits, so its own honest
  * score needs one more cross-fit, over the same folds.
  */
-function crossFittedJoint(Z: Float32Array, data: TrainMatrix, fold: readonly number[], K: number): Float32Array {
+function crossFittedJoint(Z: Float32Array, data: TrainMatrix, splits: readonly Split[]): Float32Array {
   const m = data.m;
   const logits = { ...data, X: Z, d: m };
   const P = new Float32Array(Z.length);
-  for (let f = 0; f < K; f++) {
-    const fit: number[] = [];
-    const held: number[] = [];
-    fold.forEach((g, i) => (g === f ? held : fit).push(i));
-    if (held.length === 0 || fit.length === 0) continue;
+  for (const { fit, held } of splits) {
     const part = selectRows(logits, fit);
     const z = applyJoint(selectRows(logits, held).X, fitJoint(part.X, part.Y, part.mask, m), m);
     held.forEach((r, i) => {
