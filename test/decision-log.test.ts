@@ -136,7 +136,8 @@ describe('migration 3: decision policy and λ', () => {
     const store = new SqliteStore({ path: file });
     try {
       const decisions = new DecisionStore(store.db);
-      expect(decisions.get('d1')).toMatchObject({ reason: 'cheapest-above-target', target: 0.7, policy: null, lambda: null });
+      // Migration 4 too: what λ was set on is unknown for old rows.
+      expect(decisions.get('d1')).toMatchObject({ reason: 'cheapest-above-target', target: 0.7, policy: null, lambda: null, lambdaBasis: null });
     } finally {
       store.close();
       tmp.cleanup();

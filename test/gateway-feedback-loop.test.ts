@@ -83,7 +83,8 @@ describe('requests → feedback → retrain → a changed decision', () => {
     });
     expect(res.status).toBe(200);
     const logged = (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${res.headers.get('x-switchyard-decision-id')}`)).json;
-    expect(logged.decision).toMatchObject({ reason: 'best-value', policy: 'average', target: 0.6 });
+    expect(logged.decision).toMatchObject({ reason: 'best-value', policy: 'average', target: 0.6, lambda_basis: { source: 'reference' } });
+    expect(logged.decision.lambda_basis!.prompts).toBeGreaterThan(0);
     expect(logged.decision.lambda === null || logged.decision.lambda >= 0).toBe(true);
   });
 });

@@ -4,6 +4,7 @@ import type { SuccessClassifier } from '../src/routing/classifier';
 import type { ClassifierReference } from '../src/routing/classifier-reference';
 import type { ModelConfig } from '../src/config/schema';
 import { createRouter } from '../src/routing/router';
+import { TrafficWindow } from '../src/routing/traffic-window';
 import { createFakeEmbedder } from './support/fake-embedder';
 
 const price = (perMTok: number) => ({ inputPerMTok: perMTok, outputPerMTok: perMTok });
@@ -93,5 +94,83 @@ describe('router: average policy', () => {
     await router.route({ prompt: 'win' });
     await router.route({ prompt: 'hard', minSuccess: 0.55 });
     expect(classifier.referenceReads).toBe(1);
+  });
+});
+
+describe('router: the average policy follows the traffic', () => {
+  const delta = (9 * 10) / 1e6; // dear − cheap for a one-token prompt and 9 output tokens
+  const make = (average: { trafficWindow: number; minTraffic: number; refreshMs: number }, clock = { t: 0 }) => {
+    const classifier = fakeClassifier(REFERENCE);
+    return createRouter({
+      models: MODELS, minSuccess: 0.22, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+      average, now: () => clock.t,
+    });
+  };
+
+  it('sets λ on the routed prompts once there are enough of them, and on the latest ones only', async () => {
+    const router = make({ trafficWindow: 10, minTraffic: 5, refreshMs: 0 });
+    // The reference's mean with everything cheap is 0.3 ≥ 0.22: λ infinite, all cheap.
+    expect(await router.route({ prompt: 'hard' })).toMatchObject({ chosen: 'cheap', lambda: null, lambdaBasis: { source: 'reference', prompts: 4 } });
+    for (let i = 0; i < 3; i++) await router.route({ prompt: 'hard', policy: 'per-request' }); // traffic whatever its policy
+    expect((await router.route({ prompt: 'hard' })).lambdaBasis).toEqual({ source: 'reference', prompts: 4 });
+    // Five hard prompts routed: their cheap mean is 0.2 < 0.22, so λ drops below their break-even price
+    // and hard prompts are upgraded (0.4 of them would do on average; identical rows all move together).
+    const shifted = await router.route({ prompt: 'hard' });
+    expect(shifted).toMatchObject({ chosen: 'dear', lambdaBasis: { source: 'traffic', prompts: 5 } });
+    expect(shifted.lambda!).toBeLessThan(0.05 / delta);
+    expect(shifted.lambda!).toBeGreaterThan(0);
+    // Ten winnable prompts push the hard ones out of the window: cheap reaches the target again.
+    for (let i = 0; i < 10; i++) await router.route({ prompt: 'win' });
+    expect(await router.route({ prompt: 'hard' })).toMatchObject({ chosen: 'cheap', lambda: null, lambdaBasis: { source: 'traffic', prompts: 10 } });
+  });
+
+  it('rebuilds λ from the window at most every refreshMs, and only when prompts arrived', async () => {
+    const clock = { t: 0 };
+    const router = make({ trafficWindow: 100, minTraffic: 2, refreshMs: 1000 }, clock);
+    await router.route({ prompt: 'win' });
+    await router.route({ prompt: 'win' });
+    // Built now on two winnable prompts: cheap's 0.4 reaches 0.22.
+    expect(await router.route({ prompt: 'hard' })).toMatchObject({ chosen: 'cheap', lambdaBasis: { source: 'traffic', prompts: 2 } });
+    for (let i = 0; i < 20; i++) await router.route({ prompt: 'hard' });
+    clock.t = 999;
+    expect(await router.route({ prompt: 'hard' })).toMatchObject({ chosen: 'cheap', lambdaBasis: { source: 'traffic', prompts: 2 } });
+    clock.t = 1000;
+    // 22 hard and 2 winnable prompts now: the cheap mean is 0.217 < 0.22, so some must be upgraded.
+    const rebuilt = await router.route({ prompt: 'hard' });
+    expect(rebuilt.lambdaBasis).toEqual({ source: 'traffic', prompts: 24 });
+    expect(rebuilt.lambda).not.toBeNull();
+  });
+
+  it('with trafficWindow 0 λ always comes from the reference', async () => {
+    const router = make({ trafficWindow: 0, minTraffic: 1, refreshMs: 0 });
+    for (let i = 0; i < 10; i++) await router.route({ prompt: 'hard' });
+    expect(await router.route({ prompt: 'hard' })).toMatchObject({ chosen: 'cheap', lambdaBasis: { source: 'reference', prompts: 4 } });
+  });
+
+  it('serves the average policy from the traffic even for a classifier without reference prompts', async () => {
+    const classifier = fakeClassifier(null);
+    const router = createRouter({
+      models: MODELS, minSuccess: 0.22, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+      average: { trafficWindow: 10, minTraffic: 3, refreshMs: 0 },
+    });
+    expect(await router.route({ prompt: 'win' })).toMatchObject({ policy: 'per-request', lambdaBasis: null });
+    await router.route({ prompt: 'win' });
+    await router.route({ prompt: 'win' });
+    expect(await router.route({ prompt: 'win' })).toMatchObject({ policy: 'average', chosen: 'cheap', lambdaBasis: { source: 'traffic', prompts: 3 } });
+  });
+});
+
+describe('traffic window', () => {
+  it('keeps the latest prompts up to its capacity and counts every one', () => {
+    const w = new TrafficWindow(3, 2);
+    for (let i = 1; i <= 5; i++) w.add([i / 10, i / 10 + 0.01], [i, 2 * i]);
+    expect({ size: w.size, total: w.total }).toEqual({ size: 3, total: 5 });
+    const { P, C, n } = w.rows();
+    expect(n).toBe(3);
+    // Prompts 3, 4 and 5 remain (in ring order).
+    expect([...C].sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 8, 10]);
+    expect(P.length).toBe(6);
+    expect(() => w.add([0.1], [1])).toThrow(/2 predictions and costs/);
+    expect(() => new TrafficWindow(0, 2)).toThrow(/capacity/);
   });
 });

@@ -59,6 +59,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     models: config.models,
     minSuccess: config.routing.minSuccess,
     policy: config.routing.policy,
+    average: config.routing.average,
     coldStart: config.routing.coldStart,
     expectedOutputTokens: config.routing.expectedOutputTokens,
     embedder,

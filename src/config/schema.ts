@@ -82,6 +82,18 @@ export const configSchema = z
          * p ≥ minSuccess); `average`, the mean success wanted over the traffic (best p − λ·cost per request).
          */
         policy: z.enum(POLICY_KINDS).default('per-request'),
+        /**
+         * The average policy's price of success λ is set on the classifier's reference prompts until
+         * `minTraffic` prompts have been routed, then on the last `trafficWindow` routed prompts (0: always
+         * the reference), re-derived at most every `refreshMs`.
+         */
+        average: z
+          .strictObject({
+            trafficWindow: z.number().int().min(0).max(100_000).default(2000),
+            minTraffic: z.number().int().min(1).default(200),
+            refreshMs: z.number().int().nonnegative().default(5000),
+          })
+          .prefault({}),
         /** Model used while no classifier has been trained. */
         coldStart: z.string().min(1).optional(),
         /** Completion length assumed when estimating a request's cost and the request sets no max_tokens. */

@@ -121,6 +121,7 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
       target: d.target,
       policy: d.policy,
       lambda: d.lambda,
+      lambdaBasis: d.lambdaBasis,
       classifierVersion: d.classifierVersion,
       embedderId: d.embedderId,
       candidates: d.candidates,

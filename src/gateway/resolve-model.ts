@@ -22,6 +22,7 @@ export interface RouteDecision {
   /** Null for a model the client named: no policy chose it. */
   policy: PolicyKind | null;
   lambda: number | null;
+  lambdaBasis: { source: 'reference' | 'traffic'; prompts: number } | null;
   candidates: LoggedCandidate[];
   classifierVersion: string | null;
   embedderId: string | null;
@@ -80,6 +81,7 @@ export async function resolveModel(
     target: deps.minSuccess,
     policy: null,
     lambda: null,
+    lambdaBasis: null,
     candidates: [{ model: model.id, pSuccess: null, estimatedCost: estimateCost(model.price, tokens.input, tokens.output), eligible: true }],
     classifierVersion: null,
     embedderId: null,
@@ -96,6 +98,7 @@ export function fromRouterDecision(d: Decision): RouteDecision {
     target: d.target,
     policy: d.policy,
     lambda: d.lambda,
+    lambdaBasis: d.lambdaBasis ? { ...d.lambdaBasis } : null,
     candidates: d.candidates.map((c) => ({
       model: c.model,
       pSuccess: c.pSuccess,

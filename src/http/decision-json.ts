@@ -30,6 +30,7 @@ export function decisionJson(d: Decision, id?: string): Record<string, unknown> 
     target: d.target,
     policy: d.policy,
     lambda: d.lambda,
+    lambda_basis: d.lambdaBasis,
     candidates: d.candidates.map(candidateJson),
     classifier_version: d.classifierVersion,
     embedder_id: d.embedderId,

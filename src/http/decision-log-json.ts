@@ -29,6 +29,7 @@ export interface DecisionLogJson {
     target: number | null;
     policy: string | null;
     lambda: number | null;
+    lambda_basis: { source: 'reference' | 'traffic'; prompts: number } | null;
     candidates: CandidateJson[];
     classifier_version: string | null;
     embedder_id: string | null;
@@ -68,6 +69,7 @@ export function decisionLogJson(d: StoredDecision): DecisionLogJson {
       target: d.target,
       policy: d.policy,
       lambda: d.lambda,
+      lambda_basis: d.lambdaBasis,
       candidates: d.candidates.map(candidateJson),
       classifier_version: d.classifierVersion,
       embedder_id: d.embedderId,

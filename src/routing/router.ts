@@ -4,10 +4,12 @@ import { performance } from 'node:perf_hooks';
 import type { ModelConfig } from '../config/schema';
 import { InvalidInputError } from '../errors';
 import type { SuccessClassifier } from './classifier';
+import type { ClassifierReference } from './classifier-reference';
 import { estimateCost, estimateTokens } from './cost';
 import { featureKind, viewText } from './features';
 import { createMicroBatcher } from './micro-batcher';
 import { type DecisionReason, type PolicyKind, choose, chooseByValue, coldStartOrder } from './policy';
+import { TrafficWindow } from './traffic-window';
 import { type ValueCurve, lambdaForTarget, valueCurve } from './value-policy';
 
 export interface RouteInput {
@@ -46,12 +48,34 @@ export interface Decision {
    * sending the reference prompts to their cheapest models, so this request goes to its cheapest.
    */
   lambda: number | null;
+  /**
+   * Average policy: the prompts λ was set on — the classifier's reference prompts until `minTraffic`
+   * prompts have been routed with it, then the last `trafficWindow` routed prompts; null otherwise.
+   */
+  lambdaBasis: LambdaBasis | null;
   candidates: CandidateReport[];
   classifierVersion: string | null;
   embedderId: string | null;
   estimatedTokens: { input: number; output: number };
   timings: { embedMs: number; classifyMs: number; totalMs: number };
 }
+
+export interface LambdaBasis {
+  source: 'reference' | 'traffic';
+  prompts: number;
+}
+
+/** How the average policy follows the traffic (see traffic-window.ts). */
+export interface AverageOptions {
+  /** Recent prompts kept; 0: λ always comes from the classifier's reference prompts. */
+  trafficWindow: number;
+  /** Routed prompts needed before they replace the reference prompts. */
+  minTraffic: number;
+  /** Least time between two rebuilds of λ from the window (each costs ≈ 6 ms for 2,000 prompts × 11 models). */
+  refreshMs: number;
+}
+
+export const DEFAULT_AVERAGE_OPTIONS: AverageOptions = { trafficWindow: 2000, minTraffic: 200, refreshMs: 5000 };
 
 export interface RouterDeps {
   models: readonly ModelConfig[];
@@ -63,13 +87,16 @@ export interface RouterDeps {
   embedder: { readonly id: string; embed(texts: readonly string[]): Promise<Float32Array[]> };
   /** The classifier serving now, or null before any has been trained. */
   classifier: () => SuccessClassifier | null;
+  /** Default DEFAULT_AVERAGE_OPTIONS. */
+  average?: AverageOptions;
+  /** Milliseconds on any monotonic clock: timings and the traffic curve's refresh. */
   now?: () => number;
 }
 
 export interface Router {
   route(input: RouteInput): Promise<Decision>;
   /**
-   * Builds the average policy's λ curve for the classifier serving now (≈ 20 ms for 2,000 reference
+   * Builds the average policy's reference λ curve for the classifier serving now (≈ 20 ms for 2,000 reference
    * prompts × 11 models), so the first request after a swap does not pay for it. Optional to call.
    */
   warm(): void;
@@ -108,27 +135,78 @@ export function createRouter(deps: RouterDeps): Router {
     return out;
   });
 
-  // The average policy's λ per classifier and target: the curve over the classifier's reference prompts at
-  // the configured prices, built on first use; targets are few in practice, but bounded all the same.
-  const curves = new WeakMap<SuccessClassifier, { curve: ValueCurve | null; lambdas: Map<number, number> }>();
-  function curveEntry(classifier: SuccessClassifier): { curve: ValueCurve | null; lambdas: Map<number, number> } {
-    let entry = curves.get(classifier);
-    if (!entry) {
-      entry = { curve: referenceCurve(classifier, byId, deps.expectedOutputTokens), lambdas: new Map() };
-      curves.set(classifier, entry);
-    }
-    return entry;
+  // The average policy's state per classifier: the curve over its reference prompts at the configured
+  // prices (built on first use), the recent traffic's predictions, and the curve over those (rebuilt at
+  // most every refreshMs); λ per target is cached per curve. Targets are few in practice, but bounded.
+  const average = deps.average ?? DEFAULT_AVERAGE_OPTIONS;
+  interface PolicyState {
+    models: readonly string[];
+    /** The classifier's reference prompts, read once. */
+    ref: ClassifierReference | null;
+    /** The classifier's columns of the configured models, in its order. */
+    cols: number[];
+    /** Built on first use (≈ 20 ms for 2,000 prompts × 11 models): a per-request deployment never pays. */
+    reference: ValueCurve | null | undefined;
+    referencePrompts: number;
+    traffic: TrafficWindow | null;
+    trafficCurve: { curve: ValueCurve; prompts: number; builtAt: number; builtAtTotal: number } | null;
+    lambdas: Map<number, number>;
+    lambdasFrom: ValueCurve | null;
   }
-  function lambdaFor(classifier: SuccessClassifier, target: number): number | null {
-    const entry = curveEntry(classifier);
-    if (!entry.curve) return null;
-    let lambda = entry.lambdas.get(target);
-    if (lambda === undefined) {
-      if (entry.lambdas.size >= 1024) entry.lambdas.clear();
-      lambda = lambdaForTarget(entry.curve, target);
-      entry.lambdas.set(target, lambda);
+  const states = new WeakMap<SuccessClassifier, PolicyState>();
+  function stateOf(classifier: SuccessClassifier): PolicyState {
+    let state = states.get(classifier);
+    if (!state) {
+      const cols = classifier.models.flatMap((m, j) => (byId.has(m) ? [j] : []));
+      const ref = classifier.reference;
+      state = {
+        models: classifier.models,
+        ref: ref ?? null,
+        cols,
+        reference: undefined,
+        referencePrompts: ref?.p.length ?? 0,
+        traffic: average.trafficWindow > 0 && cols.length > 0 ? new TrafficWindow(average.trafficWindow, cols.length) : null,
+        trafficCurve: null,
+        lambdas: new Map(),
+        lambdasFrom: null,
+      };
+      states.set(classifier, state);
     }
-    return lambda;
+    return state;
+  }
+  /** The curve λ is read from now: the traffic's once there is enough of it, else the reference's. */
+  function currentCurve(state: PolicyState): { curve: ValueCurve; basis: LambdaBasis } | null {
+    const window = state.traffic;
+    if (window && window.size >= Math.min(average.minTraffic, window.capacity)) {
+      const t = now();
+      const built = state.trafficCurve;
+      if (!built || (window.total > built.builtAtTotal && t - built.builtAt >= average.refreshMs)) {
+        const { P, C, n } = window.rows();
+        state.trafficCurve = { curve: valueCurve(P, C, n, window.width), prompts: n, builtAt: t, builtAtTotal: window.total };
+      }
+      return { curve: state.trafficCurve!.curve, basis: { source: 'traffic', prompts: state.trafficCurve!.prompts } };
+    }
+    return referenceOf(state) ? { curve: state.reference!, basis: { source: 'reference', prompts: state.referencePrompts } } : null;
+  }
+  function referenceOf(state: PolicyState): ValueCurve | null {
+    if (state.reference === undefined) {
+      state.reference = state.ref ? referenceCurve(state.ref, state.models, state.cols, byId, deps.expectedOutputTokens) : null;
+    }
+    return state.reference;
+  }
+  function lambdaFor(state: PolicyState, target: number): { lambda: number; basis: LambdaBasis } | null {
+    const current = currentCurve(state);
+    if (!current) return null;
+    if (state.lambdasFrom !== current.curve || state.lambdas.size >= 1024) {
+      state.lambdas.clear();
+      state.lambdasFrom = current.curve;
+    }
+    let lambda = state.lambdas.get(target);
+    if (lambda === undefined) {
+      lambda = lambdaForTarget(current.curve, target);
+      state.lambdas.set(target, lambda);
+    }
+    return { lambda, basis: current.basis };
   }
 
   async function route(input: RouteInput): Promise<Decision> {
@@ -170,22 +248,33 @@ export function createRouter(deps: RouterDeps): Router {
 
     let embedMs = 0;
     let classifyMs = 0;
+    let p: Float32Array | null = null;
     if (classifier) {
       const scored = await score({ prompt: input.prompt, classifier });
       embedMs = scored.embedMs;
       classifyMs = scored.classifyMs;
-      const p = scored.p;
+      p = scored.p;
       for (const r of reports) {
         const j = column.get(r.model);
-        if (j !== undefined) r.pSuccess = p[j];
+        if (j !== undefined) r.pSuccess = p![j];
       }
     }
 
-    const lambda = classifier && wantedPolicy === 'average' ? lambdaFor(classifier, target) : null;
+    const state = classifier ? stateOf(classifier) : null;
+    const priced = state && wantedPolicy === 'average' ? lambdaFor(state, target) : null;
+    const lambda = priced?.lambda ?? null;
+    // This prompt joins the traffic the average policy is set on (whatever policy routed it: it is traffic).
+    if (state?.traffic && p) {
+      state.traffic.add(
+        state.cols.map((j) => p![j]),
+        state.cols.map((j) => estimateCost(byId.get(classifier!.models[j])!.price, inputTokens, outputTokens)),
+      );
+    }
     const base = {
       target,
       policy: lambda === null ? ('per-request' as const) : ('average' as const),
       lambda: lambda !== null && Number.isFinite(lambda) ? lambda : null,
+      lambdaBasis: priced?.basis ?? null,
       candidates: reports,
       classifierVersion: classifier?.version ?? null,
       embedderId: classifier ? deps.embedder.id : null,
@@ -199,7 +288,7 @@ export function createRouter(deps: RouterDeps): Router {
     // Without predictions no policy decides: the cold-start order does.
     const unjudged = (reason: Decision['reason']): Decision => {
       const start = eligible.some((r) => r.model === coldStart) ? coldStart : dearest(eligible);
-      return { ...finish({ ...coldStartOrder(start, eligible), reason }), policy: null, lambda: null };
+      return { ...finish({ ...coldStartOrder(start, eligible), reason }), policy: null, lambda: null, lambdaBasis: null };
     };
 
     if (!classifier) return unjudged('cold-start');
@@ -212,25 +301,28 @@ export function createRouter(deps: RouterDeps): Router {
 
   function warm(): void {
     const classifier = deps.classifier();
-    if (classifier) curveEntry(classifier);
+    if (classifier) referenceOf(stateOf(classifier));
   }
 
   return { route, warm, modelIds };
 }
 
 /** The reference prompts' predictions and costs over the configured models the classifier knows. */
-function referenceCurve(classifier: SuccessClassifier, byId: ReadonlyMap<string, ModelConfig>, outputTokens: number): ValueCurve | null {
-  const ref = classifier.reference;
-  if (!ref || ref.p.length === 0) return null;
-  const cols = classifier.models.flatMap((m, j) => (byId.has(m) ? [j] : []));
-  if (cols.length === 0) return null;
+function referenceCurve(
+  ref: ClassifierReference,
+  models: readonly string[],
+  cols: readonly number[],
+  byId: ReadonlyMap<string, ModelConfig>,
+  outputTokens: number,
+): ValueCurve | null {
+  if (ref.p.length === 0 || cols.length === 0) return null;
   const n = ref.p.length;
   const P = new Float64Array(n * cols.length);
   const C = new Float64Array(n * cols.length);
   for (let i = 0; i < n; i++) {
     cols.forEach((j, k) => {
       P[i * cols.length + k] = ref.p[i][j];
-      C[i * cols.length + k] = estimateCost(byId.get(classifier.models[j])!.price, ref.inputTokens[i], outputTokens);
+      C[i * cols.length + k] = estimateCost(byId.get(models[j])!.price, ref.inputTokens[i], outputTokens);
     });
   }
   return valueCurve(P, C, n, cols.length);

@@ -26,6 +26,8 @@ interface DecisionRow {
   target: number | null;
   policy: string | null;
   lambda: number | null;
+  lambda_basis: string | null;
+  lambda_prompts: number | null;
   classifier_version: string | null;
   embedder_id: string | null;
   candidates: string;
@@ -55,7 +57,7 @@ interface DecisionRow {
 
 const INSERT_COLUMNS = [
   'id', 'created_at', 'api_key_id', 'api_key_name', 'prompt', 'prompt_hash', 'requested_model', 'stream', 'routed_model',
-  'answered_model', 'reason', 'target', 'policy', 'lambda', 'classifier_version', 'embedder_id', 'candidates', 'fallbacks', 'attempts',
+  'answered_model', 'reason', 'target', 'policy', 'lambda', 'lambda_basis', 'lambda_prompts', 'classifier_version', 'embedder_id', 'candidates', 'fallbacks', 'attempts',
   'failed_over', 'est_input_tokens', 'est_output_tokens', 'prompt_tokens', 'completion_tokens', 'cost', 'embed_ms',
   'classify_ms', 'upstream_ms', 'total_ms', 'status', 'http_status', 'error_code', 'error_message',
 ] as const;
@@ -153,6 +155,8 @@ function toRow(r: DecisionRecord): (string | number | null)[] {
     target: r.target,
     policy: r.policy,
     lambda: r.lambda,
+    lambda_basis: r.lambdaBasis?.source ?? null,
+    lambda_prompts: r.lambdaBasis?.prompts ?? null,
     classifier_version: r.classifierVersion,
     embedder_id: r.embedderId,
     candidates: JSON.stringify(r.candidates),
@@ -204,6 +208,10 @@ function fromRow(row: DecisionRow): StoredDecision {
     target: row.target,
     policy: row.policy,
     lambda: row.lambda,
+    lambdaBasis:
+      row.lambda_basis === 'reference' || row.lambda_basis === 'traffic'
+        ? { source: row.lambda_basis, prompts: row.lambda_prompts ?? 0 }
+        : null,
     classifierVersion: row.classifier_version,
     embedderId: row.embedder_id,
     // Written by toRow from typed values; the casts only restore what JSON.stringify flattened.

@@ -36,6 +36,8 @@ export interface DecisionRecord {
   policy: string | null;
   /** The average policy's price of success λ; null otherwise or when infinite. */
   lambda: number | null;
+  /** The prompts λ was set on (the classifier's reference ones or recent traffic); null without λ. */
+  lambdaBasis: { source: 'reference' | 'traffic'; prompts: number } | null;
   classifierVersion: string | null;
   embedderId: string | null;
   candidates: LoggedCandidate[];

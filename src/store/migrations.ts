@@ -110,6 +110,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE decisions ADD COLUMN lambda REAL;
     `,
   },
+  {
+    version: 4,
+    name: 'what the price of success was set on',
+    // Older rows: null (their λ came from the classifier's reference prompts; the count was not kept).
+    sql: `
+      ALTER TABLE decisions ADD COLUMN lambda_basis TEXT;
+      ALTER TABLE decisions ADD COLUMN lambda_prompts INTEGER;
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
