@@ -11,12 +11,13 @@ import { parseArgs } from 'node:util';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
 import { readOutcomeFile } from '../training/outcome-file';
-import { buildMatrix, featureMatrix, modelsOf } from '../training/dataset';
+import { type LabelledRow, buildMatrix, featureMatrix, modelsOf } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
 import { predictSpec, trainClassifier } from '../training/train-classifier';
-import { POLICY_KINDS, formatMetricsTable } from '../training/metrics';
+import { type LabelledPrediction, POLICY_KINDS, formatMetricsTable } from '../training/metrics';
+import { type Realised, averageUnderShift } from '../training/average-shift';
 import { parsePolicyKind } from '../src/routing/policy';
 import { readPriceFile } from '../training/prices';
 import { DATA_HELP, resolveDataDir } from './data-dir';
@@ -56,6 +57,68 @@ function stratifiedFolds(rows: { id: string; source: string | null }[], k: numbe
     offset += idx.length;
   }
   return fold;
+}
+
+const SHIFT_TARGETS = [0.6, 0.7, 0.8];
+
+/**
+ * The average policy's target when the traffic is a shifted third of the data (its hardest or easiest
+ * sources, or with a single source its longest or shortest prompts): λ set on a 2,000-row reference sample
+ * (as reference.json holds) against λ set on the stream's first half (as the router does once it has seen
+ * traffic), each measured on the stream's second half.
+ */
+function shiftTable(rows: LabelledRow[], models: string[], P: Float32Array, costs: Float64Array, seed: number): string {
+  const m = models.length;
+  const labelled: LabelledPrediction[] = rows.map((r, i) => ({
+    p: P.subarray(i * m, (i + 1) * m),
+    cost: costs.subarray(i * m, (i + 1) * m),
+    outcome: models.map((model) => r.outcomes[model] ?? null),
+  }));
+  const order = (idx: number[]): number[] => [...idx].sort((a, b) => hashString(rows[a].id, seed + 7) - hashString(rows[b].id, seed + 7));
+  const all = rows.map((_, i) => i);
+  const reference = order(all).slice(0, 2000).map((i) => labelled[i]);
+  // The cheapest model on average: how hard a source is, is how often it fails there.
+  const meanCost = models.map((_, j) => rows.reduce((s, _r, i) => s + costs[i * m + j], 0) / rows.length);
+  const cheapest = meanCost.indexOf(Math.min(...meanCost));
+  const third = Math.ceil(rows.length / 3);
+  const sources = [...new Set(rows.map((r) => r.source ?? ''))];
+  const scenarios: [string, number[]][] = [];
+  if (sources.length >= 3) {
+    const rate = new Map(
+      sources.map((s) => {
+        const idx = all.filter((i) => (rows[i].source ?? '') === s && rows[i].outcomes[models[cheapest]] !== undefined);
+        return [s, idx.reduce((a, i) => a + rows[i].outcomes[models[cheapest]]!, 0) / Math.max(1, idx.length)];
+      }),
+    );
+    const take = (sorted: string[]): number[] => {
+      const out: number[] = [];
+      for (const s of sorted) {
+        if (out.length >= third) break;
+        out.push(...all.filter((i) => (rows[i].source ?? '') === s));
+      }
+      return out;
+    };
+    const byRate = [...sources].sort((a, b) => rate.get(a)! - rate.get(b)! || a.localeCompare(b));
+    scenarios.push(['hardest sources', take(byRate)], ['easiest sources', take([...byRate].reverse())]);
+  } else {
+    const byLength = [...all].sort((a, b) => rows[b].prompt.length - rows[a].prompt.length || a - b);
+    scenarios.push(['longest prompts', byLength.slice(0, third)], ['shortest prompts', byLength.slice(-third)]);
+  }
+  const cell = (r: Realised): string => `${r.predicted.toFixed(3)}  ${r.realised.toFixed(3)}  ${r.avgCost.toPrecision(3).padEnd(9)}`;
+  const lines = [
+    `average policy's target when the traffic shifts (λ set on a reference sample, or on the stream's first half as the router does; measured on the stream's second half; cheapest model ${models[cheapest]}):`,
+    'traffic           rows  target | λ from reference: predicted realised avg cost | λ from traffic: predicted realised avg cost',
+  ];
+  for (const [name, idx] of scenarios) {
+    const stream = order(idx);
+    const half = Math.floor(stream.length / 2);
+    const window = stream.slice(Math.max(0, half - 2000), half).map((i) => labelled[i]);
+    const measured = stream.slice(half).map((i) => labelled[i]);
+    for (const out of averageUnderShift(reference, window, measured, SHIFT_TARGETS)) {
+      lines.push(`${name.padEnd(17)} ${String(measured.length).padEnd(5)} ${out.target.toFixed(2)}   | ${' '.repeat(18)}${cell(out.reference)}| ${' '.repeat(16)}${cell(out.traffic)}`);
+    }
+  }
+  return lines.join('\n');
 }
 
 async function main(): Promise<void> {
@@ -134,6 +197,10 @@ async function main(): Promise<void> {
       const other = POLICY_KINDS.find((x) => x !== policy)!;
       const otherEvaluation = evaluate(models, P, rows, prices, undefined, other);
       if (values.verbose && evaluation.routing) console.log(formatMetricsTable(evaluation.routing));
+      if (policy === 'average') {
+        const costs = costMatrix(rows, models, prices);
+        if (costs) console.log(shiftTable(rows, models, P, costs, seed));
+      }
       const line = ds.targets
         .map((t) => {
           const v = metricValue(evaluation, t.metric);
