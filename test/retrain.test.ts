@@ -48,6 +48,15 @@ describe('retrain', () => {
     expect(sidecar.models).toEqual(['sim-large', 'sim-medium', 'sim-small']);
     expect(sidecar.embedder).toEqual({ id: 'fake-bow-32', dimension: 32 });
     expect(sidecar.validation?.rows).toBe(report.validationRows);
+    // It serves the learner refitted on all 40 rows; the twin fitted without the validation rows, which the
+    // validation figures measure and the next retrain compares with, sits in holdout/.
+    expect(sidecar.training).toMatchObject({ rows: 40, refit: { heldOutTwin: 'holdout', trainRows: report.trainRows, validationRows: report.validationRows } });
+    const twin = readSidecar(path.join(tmp.dir, 'router', 'v0001', 'holdout'));
+    expect(twin.training?.rows).toBe(report.trainRows);
+    expect(twin.validation).toEqual(sidecar.validation);
+    const bytes = (dir: string) => fs.readFileSync(path.join(dir, 'model.onnx'));
+    expect(bytes(path.join(tmp.dir, 'router', 'v0001')).equals(bytes(path.join(tmp.dir, 'router', 'v0001', 'holdout')))).toBe(false);
+    expect(logs.join('\n')).toMatch(/Refitted the chosen learner on all 40 rows/);
     // The average policy's reference: out-of-fold predictions for the training prompts.
     const reference = readReference(path.join(tmp.dir, 'router', 'v0001'), sidecar.models)!;
     expect(reference.p).toHaveLength(report.trainRows);
@@ -57,10 +66,15 @@ describe('retrain', () => {
     expect(logs.join('\n')).toMatch(/Router vs Zero router/);
     expect(embedder.calls).toBe(40);
 
+    // The comparison reads the current version's twin, not the served file (which has seen the rows):
+    // with the served file unreadable it still compares.
+    fs.writeFileSync(path.join(tmp.dir, 'router', 'v0001', 'model.onnx'), 'not onnx');
     const again = createFakeEmbedder();
     const second = await retrain(deps(again), { seed: 1 });
     // Same data, same seed: the same model, so not worse: promoted; and no prompt embedded twice.
     expect(second).toMatchObject({ version: 'v0002', promoted: true });
+    expect(second.why).toMatch(/^validation log loss [\d.]+ ≤ current v0001's [\d.]+$/);
+    expect(second.newLogLoss).toBeCloseTo(second.currentLogLoss!, 6);
     expect(again.calls).toBe(0);
     expect(listVersions(path.join(tmp.dir, 'router'))).toEqual(['v0001', 'v0002']);
   });

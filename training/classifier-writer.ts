@@ -6,7 +6,16 @@ import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar } from '../src/ro
 import { type ClassifierReference, REFERENCE_FILE } from '../src/routing/classifier-reference';
 import { hashString } from './matrix';
 
-export function writeClassifierVersion(dir: string, sidecar: ClassifierSidecar, onnxBytes: Uint8Array, reference?: ClassifierReference): string {
+/** Inside a version folder: the same learner fitted without the validation rows, for honest comparisons. */
+export const HOLDOUT_DIR = 'holdout';
+
+export function writeClassifierVersion(
+  dir: string,
+  sidecar: ClassifierSidecar,
+  onnxBytes: Uint8Array,
+  reference?: ClassifierReference,
+  holdout?: { sidecar: ClassifierSidecar; onnx: Uint8Array },
+): string {
   fs.mkdirSync(dir, { recursive: true });
   const final = path.join(dir, sidecar.version);
   if (fs.existsSync(final)) throw new Error(`classifier version ${final} already exists`);
@@ -17,6 +26,11 @@ export function writeClassifierVersion(dir: string, sidecar: ClassifierSidecar, 
     fs.writeFileSync(path.join(tmp, CLASSIFIER_FILE), onnxBytes);
     fs.writeFileSync(path.join(tmp, SIDECAR_FILE), `${JSON.stringify(sidecar, null, 2)}\n`);
     if (reference) fs.writeFileSync(path.join(tmp, REFERENCE_FILE), `${JSON.stringify(reference)}\n`);
+    if (holdout) {
+      fs.mkdirSync(path.join(tmp, HOLDOUT_DIR));
+      fs.writeFileSync(path.join(tmp, HOLDOUT_DIR, CLASSIFIER_FILE), holdout.onnx);
+      fs.writeFileSync(path.join(tmp, HOLDOUT_DIR, SIDECAR_FILE), `${JSON.stringify(holdout.sidecar, null, 2)}\n`);
+    }
     fs.renameSync(tmp, final);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });

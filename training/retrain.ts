@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { OutcomeStore } from '../src/store/types';
 import type { SuccessClassifier } from '../src/routing/classifier';
-import { SIDECAR_FILE, type ClassifierSidecar } from '../src/routing/classifier-sidecar';
+import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar } from '../src/routing/classifier-sidecar';
 import { nextVersion, readCurrentVersion, writeCurrentVersion } from '../src/routing/classifier-registry';
 import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { InvalidInputError, errorMessage } from '../src/errors';
 import { DEFAULT_FEATURE_KIND, FEATURE_KINDS } from '../src/routing/features';
-import { buildReference, writeClassifierVersion } from './classifier-writer';
+import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifier-writer';
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
@@ -94,7 +94,11 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     policy: options.policy,
     onProgress: log,
   });
-  const sidecarFor = (version: string): ClassifierSidecar => ({
+  // The version serves the chosen learner refitted on every row; its held-out twin (the same learner
+  // fitted on the training rows alone, in holdout/) is what the validation rows measure and what the next
+  // retrain compares with, since the served model has seen those rows.
+  const refit = validation.length > 0;
+  const sidecarFor = (version: string, fitted: readonly number[], extra: Record<string, unknown> = {}): ClassifierSidecar => ({
     format: 'switchyard-classifier/1',
     version,
     createdAt: (deps.now ?? (() => new Date()))().toISOString(),
@@ -102,13 +106,14 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     embedder: { id: deps.embedder.id, dimension: embeddingDim },
     features: { kind, dimension: d, notes: FEATURE_KINDS[kind].notes },
     training: {
-      rows: train.length,
-      outcomes: Object.fromEntries(models.map((m, j) => [m, countKnown(trainData.mask, trainData.m, j)])),
-      sources: countSources(train.map((i) => rows[i])),
+      rows: fitted.length,
+      outcomes: Object.fromEntries(models.map((m, j) => [m, countKnownRows(all.mask, all.m, j, fitted)])),
+      sources: countSources(fitted.map((i) => rows[i])),
       learner: result.learner,
       selection: result.selection,
       seed,
       seconds: result.seconds,
+      ...extra,
     },
     validation: { rows: validation.length },
   });
@@ -116,9 +121,19 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const valRows = validation.map((i) => rows[i]);
   const version = nextVersion(deps.classifierDir);
   const reference = buildReference(models, trainRows, result.outOfFold, estimateTokens, seed);
-  const folder = writeClassifierVersion(deps.classifierDir, sidecarFor(version), exportClassifierOnnx(result.spec), reference);
+  const everyRow = rows.map((_, i) => i);
+  const folder = refit
+    ? writeClassifierVersion(
+        deps.classifierDir,
+        sidecarFor(version, everyRow, { refit: { heldOutTwin: HOLDOUT_DIR, trainRows: train.length, validationRows: validation.length } }),
+        exportClassifierOnnx(result.refit(all)),
+        reference,
+        { sidecar: sidecarFor(version, train), onnx: exportClassifierOnnx(result.spec) },
+      )
+    : writeClassifierVersion(deps.classifierDir, sidecarFor(version, train), exportClassifierOnnx(result.spec), reference);
+  if (refit) log(`Refitted the chosen learner on all ${rows.length} rows to serve; validation measures its twin fitted without the validation rows (${HOLDOUT_DIR}/)`);
   // Measure the artefact itself (through onnxruntime), exactly as the server and the comparison will run it.
-  const written = await loadOnnxClassifier(folder, { expectEmbedderId: deps.embedder.id });
+  const written = await loadOnnxClassifier(refit ? path.join(folder, HOLDOUT_DIR) : folder, { expectEmbedderId: deps.embedder.id });
   let P: Float32Array;
   try {
     P = valData.n > 0 ? await written.predict(valData.X, valData.n) : new Float32Array(0);
@@ -128,6 +143,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const evaluation = evaluate(models, P, valRows, deps.prices, options.expectedOutputTokens, options.policy);
   const newLogLoss = maskedLogLoss(P, valData.Y, valData.mask);
   patchSidecarValidation(folder, newLogLoss, evaluation);
+  if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation);
 
   const currentVersion = readCurrentVersion(deps.classifierDir);
   let currentLogLoss: number | null = null;
@@ -192,7 +208,10 @@ async function compareWithCurrent(
 ): Promise<{ newLoss: number; currentLoss: number | null; error?: string }> {
   let current: SuccessClassifier | null = null;
   try {
-    current = await loadOnnxClassifier(path.join(deps.classifierDir, version), { expectEmbedderId: deps.embedder.id });
+    // A version refitted on every row has seen these validation rows; its held-out twin has not.
+    const base = path.join(deps.classifierDir, version);
+    const twin = path.join(base, HOLDOUT_DIR);
+    current = await loadOnnxClassifier(fs.existsSync(path.join(twin, CLASSIFIER_FILE)) ? twin : base, { expectEmbedderId: deps.embedder.id });
     const { X } = await featureMatrix(current.featureKind, deps.embedder, valRows.map((r) => r.prompt), deps.store);
     const curP = await current.predict(X, valRows.length);
     // Compare on the models both know, over the same rows and outcomes.
@@ -216,9 +235,9 @@ async function compareWithCurrent(
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const fmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
 
-function countKnown(mask: Float32Array, m: number, j: number): number {
+function countKnownRows(mask: Float32Array, m: number, j: number, rows: readonly number[]): number {
   let c = 0;
-  for (let i = j; i < mask.length; i += m) c += mask[i];
+  for (const r of rows) c += mask[r * m + j];
   return c;
 }
 

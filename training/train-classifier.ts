@@ -92,6 +92,12 @@ export interface TrainResult {
   /** The chosen learner's out-of-fold probabilities [n×m]: honest predictions for the training rows. */
   outOfFold: Float32Array;
   seconds: number;
+  /**
+   * The chosen learner fitted on other rows (the same columns): its components refitted, its stack and
+   * joint layer kept. `retrain` uses it to ship a classifier fitted on every row once the held-out
+   * comparison has been made with `spec`.
+   */
+  refit(rows: TrainMatrix): ClassifierSpec;
 }
 
 type ColumnSet = 'all' | 'embedding' | 'extra';
@@ -405,9 +411,14 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     `  chose ${chosenRecipes.map((r) => r.name).join(' + ')}${joint ? ' + joint layer' : ''} (out-of-fold log loss ${chosen.loss.toFixed(4)}` +
       `${options.costs ? `, routing score ${chosen.quality.toFixed(4)}` : ''})`,
   );
-  const components = chosenRecipes.map((r) => r.fit(data));
+  const specFor = (rows: TrainMatrix): ClassifierSpec => {
+    if (rows.d !== data.d || rows.m !== data.m) throw new Error(`refit needs rows of ${data.d} features × ${data.m} models, got ${rows.d} × ${rows.m}`);
+    const components = chosenRecipes.map((r) => r.fit(rows));
+    return { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, components, stack: chosen.stack, ...(joint ? { joint } : {}) };
+  };
   return {
-    spec: { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, components, stack: chosen.stack, ...(joint ? { joint } : {}) },
+    spec: specFor(data),
+    refit: specFor,
     learner: chosenRecipes.map((r) => r.name).join('+') + (joint ? '+joint' : ''),
     selection,
     outOfFold: chosen.P,
