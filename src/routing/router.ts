@@ -145,9 +145,10 @@ export function createRouter(deps: RouterDeps): Router {
     ref: ClassifierReference | null;
     /** The classifier's columns of the configured models, in its order. */
     cols: number[];
+    /** For each of those columns, the model's index among the configured ones (and the request's reports). */
+    configured: number[];
     /** Built on first use (≈ 20 ms for 2,000 prompts × 11 models): a per-request deployment never pays. */
     reference: ValueCurve | null | undefined;
-    referencePrompts: number;
     traffic: TrafficWindow | null;
     trafficCurve: { curve: ValueCurve; prompts: number; builtAt: number; builtAtTotal: number } | null;
     lambdas: Map<number, number>;
@@ -163,8 +164,8 @@ export function createRouter(deps: RouterDeps): Router {
         models: classifier.models,
         ref: ref ?? null,
         cols,
+        configured: cols.map((j) => modelIds.indexOf(classifier.models[j])),
         reference: undefined,
-        referencePrompts: ref?.p.length ?? 0,
         traffic: average.trafficWindow > 0 && cols.length > 0 ? new TrafficWindow(average.trafficWindow, cols.length) : null,
         trafficCurve: null,
         lambdas: new Map(),
@@ -186,7 +187,7 @@ export function createRouter(deps: RouterDeps): Router {
       }
       return { curve: state.trafficCurve!.curve, basis: { source: 'traffic', prompts: state.trafficCurve!.prompts } };
     }
-    return referenceOf(state) ? { curve: state.reference!, basis: { source: 'reference', prompts: state.referencePrompts } } : null;
+    return referenceOf(state) ? { curve: state.reference!, basis: { source: 'reference', prompts: state.ref!.p.length } } : null;
   }
   function referenceOf(state: PolicyState): ValueCurve | null {
     if (state.reference === undefined) {
@@ -267,7 +268,7 @@ export function createRouter(deps: RouterDeps): Router {
     if (state?.traffic && p) {
       state.traffic.add(
         state.cols.map((j) => p![j]),
-        state.cols.map((j) => estimateCost(byId.get(classifier!.models[j])!.price, inputTokens, outputTokens)),
+        state.configured.map((i) => reports[i].estimatedCost),
       );
     }
     const base = {
