@@ -81,20 +81,27 @@ function shiftTable(rows: LabelledRow[], models: string[], P: Float32Array, cost
   const meanCost = models.map((_, j) => rows.reduce((s, _r, i) => s + costs[i * m + j], 0) / rows.length);
   const cheapest = meanCost.indexOf(Math.min(...meanCost));
   const third = Math.ceil(rows.length / 3);
-  const sources = [...new Set(rows.map((r) => r.source ?? ''))];
+  const bySource = new Map<string, number[]>();
+  for (const i of all) {
+    const key = rows[i].source ?? '';
+    const group = bySource.get(key);
+    if (group) group.push(i);
+    else bySource.set(key, [i]);
+  }
+  const sources = [...bySource.keys()];
   const scenarios: [string, number[]][] = [];
   if (sources.length >= 3) {
     const rate = new Map(
       sources.map((s) => {
-        const idx = all.filter((i) => (rows[i].source ?? '') === s && rows[i].outcomes[models[cheapest]] !== undefined);
-        return [s, idx.reduce((a, i) => a + rows[i].outcomes[models[cheapest]]!, 0) / Math.max(1, idx.length)];
+        const known = bySource.get(s)!.flatMap((i) => (rows[i].outcomes[models[cheapest]] === undefined ? [] : [rows[i].outcomes[models[cheapest]]!]));
+        return [s, known.reduce((a, o) => a + o, 0) / Math.max(1, known.length)];
       }),
     );
     const take = (sorted: string[]): number[] => {
       const out: number[] = [];
       for (const s of sorted) {
         if (out.length >= third) break;
-        out.push(...all.filter((i) => (rows[i].source ?? '') === s));
+        out.push(...bySource.get(s)!);
       }
       return out;
     };

@@ -6,7 +6,7 @@ import { InvalidInputError, SwitchyardError } from '../errors';
 import { estimateCost, estimateTokens } from '../routing/cost';
 import type { PolicyKind } from '../routing/policy';
 import type { Decision, Router } from '../routing/router';
-import type { LoggedCandidate } from '../store/decision-types';
+import type { LoggedCandidate, LoggedLambdaBasis } from '../store/decision-types';
 
 export const AUTO_MODEL_IDS: readonly string[] = ['auto', 'switchyard/auto'];
 
@@ -22,7 +22,7 @@ export interface RouteDecision {
   /** Null for a model the client named: no policy chose it. */
   policy: PolicyKind | null;
   lambda: number | null;
-  lambdaBasis: { source: 'reference' | 'traffic'; prompts: number } | null;
+  lambdaBasis: LoggedLambdaBasis | null;
   candidates: LoggedCandidate[];
   classifierVersion: string | null;
   embedderId: string | null;

@@ -1,7 +1,7 @@
 // A logged decision as the inspection API shows it: snake_case, times as ISO strings, nothing secret
 // (API keys appear by name only; upstream keys never reach the log in the first place).
 import type { AttemptRecord } from '../providers/types';
-import type { StoredDecision } from '../store/decision-types';
+import type { LoggedLambdaBasis, StoredDecision } from '../store/decision-types';
 import { type CandidateJson, candidateJson } from './decision-json';
 
 export interface AttemptJson {
@@ -29,7 +29,7 @@ export interface DecisionLogJson {
     target: number | null;
     policy: string | null;
     lambda: number | null;
-    lambda_basis: { source: 'reference' | 'traffic'; prompts: number } | null;
+    lambda_basis: LoggedLambdaBasis | null;
     candidates: CandidateJson[];
     classifier_version: string | null;
     embedder_id: string | null;

@@ -5,6 +5,12 @@ import type { AttemptRecord } from '../providers/types';
 export type DecisionStatus = 'ok' | 'error' | 'aborted';
 export const DECISION_STATUSES: readonly DecisionStatus[] = ['ok', 'error', 'aborted'];
 
+/** What the average policy's λ was set on: the classifier's reference prompts or recent traffic. */
+export interface LoggedLambdaBasis {
+  source: 'reference' | 'traffic';
+  prompts: number;
+}
+
 export interface LoggedCandidate {
   model: string;
   pSuccess: number | null;
@@ -37,7 +43,7 @@ export interface DecisionRecord {
   /** The average policy's price of success λ; null otherwise or when infinite. */
   lambda: number | null;
   /** The prompts λ was set on (the classifier's reference ones or recent traffic); null without λ. */
-  lambdaBasis: { source: 'reference' | 'traffic'; prompts: number } | null;
+  lambdaBasis: LoggedLambdaBasis | null;
   classifierVersion: string | null;
   embedderId: string | null;
   candidates: LoggedCandidate[];
