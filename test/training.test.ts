@@ -3,7 +3,7 @@ import { fitWords, lbfgs, wordLogits } from '../training/words';
 import { applyJoint, applyStack, fitJoint, fitStack } from '../training/calibrate';
 import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/knn';
 import { seededRandom, sigmoid } from '../training/matrix';
-import { promptStats, PROMPT_STAT_NAMES } from '../src/routing/prompt-stats';
+import { promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } from '../src/routing/prompt-stats';
 import type { TrainMatrix } from '../training/matrix';
 import { pairedMeanOverSe } from '../training/train-classifier';
 import { logisticRows } from './support/synthetic-rows';
@@ -83,6 +83,22 @@ describe('prompt statistics', () => {
     expect(mc[at('answer_options')]).toBe(1);
     expect(mc[at('negated_question')]).toBe(1);
     expect(Array.from(promptStats(''))).toEqual(Array.from(promptStats('')).map((v) => (Number.isFinite(v) ? v : NaN)));
+  });
+
+  it('v2 keeps v1 as its prefix and measures names, word variety and the answer options', () => {
+    const at = (name: (typeof PROMPT_STAT_V2_NAMES)[number]) => PROMPT_STAT_V2_NAMES.indexOf(name);
+    const story = 'Tom gives Anna 3 apples. Then Anna gives Ben half of hers. How many does Ben have?';
+    const v2 = promptStatsV2(story);
+    expect(v2).toHaveLength(PROMPT_STAT_V2_NAMES.length);
+    expect(Array.from(v2.subarray(0, PROMPT_STAT_NAMES.length))).toEqual(Array.from(promptStats(story)));
+    // Anna, Then, Anna, Ben, How, Ben: the opening "Tom" is not counted (every prompt starts with a capital).
+    expect(v2[at('log_capitalised_words')]).toBeCloseTo(Math.log1p(6), 6);
+    expect(promptStatsV2('the the the the')[at('distinct_word_share')]).toBeCloseTo(0.25, 6);
+    const mc = promptStatsV2('What is 2 + 2?\nA. 3\nB. four\nC. 22\nD. 5\nAnswer:');
+    expect(mc[at('numeric_option_share')]).toBeCloseTo(0.75, 6);
+    expect(mc[at('log_option_length')]).toBeCloseTo(Math.log1p((1 + 4 + 2 + 1) / 4), 6);
+    const none = promptStatsV2('');
+    expect(Array.from(none.subarray(PROMPT_STAT_NAMES.length))).toEqual([0, 0, 0, 0]);
   });
 });
 

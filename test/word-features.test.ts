@@ -1,5 +1,6 @@
 import { WORD_BUCKETS, wordBucket, wordSlots, wordTokens } from '../src/routing/word-features';
 import { FEATURE_KINDS, rowLength } from '../src/routing/features';
+import { promptStats, promptStatsV2 } from '../src/routing/prompt-stats';
 
 /** The (bucket → weight) pairs a slot row holds, without the padding. */
 function entries(row: Float32Array, slots: number): Map<number, number> {
@@ -53,14 +54,20 @@ describe('hashed word features', () => {
     expect(got.has(wordBucket(words[0]))).toBe(false);
   });
 
-  it('sits at the end of the words feature kind, after the embedding and prompt statistics', () => {
-    const kind = FEATURE_KINDS['embedding+prompt-stats+words'];
+  it.each(['embedding+prompt-stats+words', 'embedding+prompt-stats-v2+words'])('sits at the end of %s, after the embedding and prompt statistics', (name) => {
+    const kind = FEATURE_KINDS[name];
     const dim = 4;
-    const row = kind.build([new Float32Array([1, 0, 0, 0])], 'Is this easy?');
+    const prompt = 'Is this easy, Anna?';
+    const row = kind.build([new Float32Array([1, 0, 0, 0])], prompt);
     expect(row).toHaveLength(rowLength(kind, dim));
     // The trainer and the ONNX graph find the slots as the last 2·slots columns of the row.
-    expect(Array.from(row.subarray(row.length - 2 * kind.words!.slots))).toEqual(Array.from(wordSlots('Is this easy?')));
-    expect(rowLength(kind, dim) - rowLength(FEATURE_KINDS['embedding+prompt-stats'], dim)).toBe(2 * kind.words!.slots);
+    expect(Array.from(row.subarray(row.length - 2 * kind.words!.slots))).toEqual(Array.from(wordSlots(prompt)));
+    const stats = name.includes('-v2') ? promptStatsV2(prompt) : promptStats(prompt);
+    expect(Array.from(row.subarray(dim, dim + stats.length))).toEqual(Array.from(stats));
+    expect(rowLength(kind, dim) - dim - stats.length).toBe(2 * kind.words!.slots);
+  });
+
+  it('keeps the statistics-only kind free of word slots', () => {
     expect(FEATURE_KINDS['embedding+prompt-stats'].words).toBeUndefined();
   });
 });

@@ -2,7 +2,7 @@
 // kind to how a row is built from the prompt's embedding and the prompt text. Only the request is used:
 // nothing here may depend on labels a live request does not carry (such as a dataset's `source`).
 import { ConfigError } from '../errors';
-import { PROMPT_STATS_VERSION, PROMPT_STAT_NAMES, promptStats } from './prompt-stats';
+import { PROMPT_STATS_V2_VERSION, PROMPT_STATS_VERSION, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES, promptStats, promptStatsV2 } from './prompt-stats';
 import { WORD_BUCKETS, WORD_FEATURES_VERSION, WORD_SLOTS, wordSlots } from './word-features';
 
 /**
@@ -72,14 +72,25 @@ export const FEATURE_KINDS: Record<string, FeatureKind> = {
       `${WORD_SLOTS} bucket ids and ${WORD_SLOTS} weights (1 + ln count) of the prompt's words and word pairs hashed into ${WORD_BUCKETS} buckets`,
     build: ([full], prompt) => concat([full, promptStats(prompt), wordSlots(prompt)]),
   },
+  'embedding+prompt-stats-v2+words': {
+    views: ['full'],
+    extraDimension: PROMPT_STAT_V2_NAMES.length + 2 * WORD_SLOTS,
+    words: { slots: WORD_SLOTS, buckets: WORD_BUCKETS },
+    notes:
+      `the embedder output, then ${PROMPT_STATS_V2_VERSION}: ${PROMPT_STAT_V2_NAMES.join(', ')}; then ${WORD_FEATURES_VERSION}: ` +
+      `${WORD_SLOTS} bucket ids and ${WORD_SLOTS} weights (1 + ln count) of the prompt's words and word pairs hashed into ${WORD_BUCKETS} buckets`,
+    build: ([full], prompt) => concat([full, promptStatsV2(prompt), wordSlots(prompt)]),
+  },
 };
 
 /**
  * What `retrain` trains on unless told otherwise. In 5-fold CV on the public sets the prompt statistics
- * beat the embedding alone on MMLU, GSM8K and RouterBench's gain, and the hashed words then added to
- * MMLU and LLMRouter (README "Routing quality"); the trainer still picks, per dataset, which components use them.
+ * beat the embedding alone on MMLU, GSM8K and RouterBench's gain, the hashed words then added to MMLU and
+ * LLMRouter, and v2's four statistics to MMLU's CPT(50%) and GSM8K on three fold seeds (README "Routing
+ * quality"); the trainer still picks, per dataset, which components use them. The older kinds stay for
+ * the classifiers trained on them.
  */
-export const DEFAULT_FEATURE_KIND = 'embedding+prompt-stats+words';
+export const DEFAULT_FEATURE_KIND = 'embedding+prompt-stats-v2+words';
 
 export function featureKind(name: string): FeatureKind {
   const kind = FEATURE_KINDS[name];
