@@ -49,7 +49,7 @@ describe('CLI end to end with the real embedder', () => {
     expect(stderr.join('')).toMatch(/promoted to current/);
     const sidecar = JSON.parse(fs.readFileSync(path.join(tmp.dir, 'router', 'v0001', 'classifier.json'), 'utf8'));
     expect(sidecar.embedder.id).toMatch(/^switchyard-glove-sif-100d@/);
-    expect(sidecar.features).toMatchObject({ kind: 'embedding+prompt-stats-v2+words', dimension: 100 + 24 + 2 * 512 });
+    expect(sidecar.features).toMatchObject({ kind: 'embedding+prompt-stats-v2+words', dimension: 100 + 25 + 2 * 512 });
 
     const input = path.join(tmp.dir, 'prompts.jsonl');
     fs.writeFileSync(input, '{"id": "a", "prompt": "What is 2+2?"}\n{"id": 7, "prompt": "Prove that sqrt(2) is irrational.", "extra": true}\n');

@@ -97,8 +97,12 @@ describe('prompt statistics', () => {
     const mc = promptStatsV2('What is 2 + 2?\nA. 3\nB. four\nC. 22\nD. 5\nAnswer:');
     expect(mc[at('numeric_option_share')]).toBeCloseTo(0.75, 6);
     expect(mc[at('log_option_length')]).toBeCloseTo(Math.log1p((1 + 4 + 2 + 1) / 4), 6);
+    expect(mc[at('option_word_overlap')]).toBe(0);
+    // As sets: {true}, {false}, {true, false} twice; the six pairs overlap 0, ½, ½, ½, ½ and 1.
+    const tf = promptStatsV2('Statement 1 | … Statement 2 | …\nA. True, True\nB. False, False\nC. True, False\nD. False, True\nAnswer:');
+    expect(tf[at('option_word_overlap')]).toBeCloseTo((0 + 0.5 + 0.5 + 0.5 + 0.5 + 1) / 6, 6);
     const none = promptStatsV2('');
-    expect(Array.from(none.subarray(PROMPT_STAT_NAMES.length))).toEqual([0, 0, 0, 0]);
+    expect(Array.from(none.subarray(PROMPT_STAT_NAMES.length))).toEqual([0, 0, 0, 0, 0]);
   });
 });
 
