@@ -44,6 +44,19 @@ function concat(parts: readonly Float32Array[]): Float32Array {
   return row;
 }
 
+/** The embedding, one version of the prompt statistics, then the hashed word slots. */
+function embeddingStatsWords(version: string, names: readonly string[], stats: (prompt: string) => Float32Array): FeatureKind {
+  return {
+    views: ['full'],
+    extraDimension: names.length + 2 * WORD_SLOTS,
+    words: { slots: WORD_SLOTS, buckets: WORD_BUCKETS },
+    notes:
+      `the embedder output, then ${version}: ${names.join(', ')}; then ${WORD_FEATURES_VERSION}: ` +
+      `${WORD_SLOTS} bucket ids and ${WORD_SLOTS} weights (1 + ln count) of the prompt's words and word pairs hashed into ${WORD_BUCKETS} buckets`,
+    build: ([full], prompt) => concat([full, stats(prompt), wordSlots(prompt)]),
+  };
+}
+
 export const FEATURE_KINDS: Record<string, FeatureKind> = {
   embedding: {
     views: ['full'],
@@ -63,30 +76,14 @@ export const FEATURE_KINDS: Record<string, FeatureKind> = {
     notes: `the embedding of the prompt's last ${TAIL_CHARS} characters, of the whole prompt, then ${PROMPT_STATS_VERSION}: ${PROMPT_STAT_NAMES.join(', ')}`,
     build: (embeddings, prompt) => concat([...embeddings, promptStats(prompt)]),
   },
-  'embedding+prompt-stats+words': {
-    views: ['full'],
-    extraDimension: PROMPT_STAT_NAMES.length + 2 * WORD_SLOTS,
-    words: { slots: WORD_SLOTS, buckets: WORD_BUCKETS },
-    notes:
-      `the embedder output, then ${PROMPT_STATS_VERSION}: ${PROMPT_STAT_NAMES.join(', ')}; then ${WORD_FEATURES_VERSION}: ` +
-      `${WORD_SLOTS} bucket ids and ${WORD_SLOTS} weights (1 + ln count) of the prompt's words and word pairs hashed into ${WORD_BUCKETS} buckets`,
-    build: ([full], prompt) => concat([full, promptStats(prompt), wordSlots(prompt)]),
-  },
-  'embedding+prompt-stats-v2+words': {
-    views: ['full'],
-    extraDimension: PROMPT_STAT_V2_NAMES.length + 2 * WORD_SLOTS,
-    words: { slots: WORD_SLOTS, buckets: WORD_BUCKETS },
-    notes:
-      `the embedder output, then ${PROMPT_STATS_V2_VERSION}: ${PROMPT_STAT_V2_NAMES.join(', ')}; then ${WORD_FEATURES_VERSION}: ` +
-      `${WORD_SLOTS} bucket ids and ${WORD_SLOTS} weights (1 + ln count) of the prompt's words and word pairs hashed into ${WORD_BUCKETS} buckets`,
-    build: ([full], prompt) => concat([full, promptStatsV2(prompt), wordSlots(prompt)]),
-  },
+  'embedding+prompt-stats+words': embeddingStatsWords(PROMPT_STATS_VERSION, PROMPT_STAT_NAMES, promptStats),
+  'embedding+prompt-stats-v2+words': embeddingStatsWords(PROMPT_STATS_V2_VERSION, PROMPT_STAT_V2_NAMES, promptStatsV2),
 };
 
 /**
  * What `retrain` trains on unless told otherwise. In 5-fold CV on the public sets the prompt statistics
  * beat the embedding alone on MMLU, GSM8K and RouterBench's gain, the hashed words then added to MMLU and
- * LLMRouter, and v2's four statistics to MMLU's CPT(50%) and GSM8K on three fold seeds (README "Routing
+ * LLMRouter, and v2's five statistics to MMLU's CPT(50%) and GSM8K on three fold seeds (README "Routing
  * quality"); the trainer still picks, per dataset, which components use them. The older kinds stay for
  * the classifiers trained on them.
  */
