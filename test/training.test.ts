@@ -101,6 +101,13 @@ describe('prompt statistics', () => {
     // As sets: {true}, {false}, {true, false} twice; the six pairs overlap 0, ½, ½, ½, ½ and 1.
     const tf = promptStatsV2('Statement 1 | … Statement 2 | …\nA. True, True\nB. False, False\nC. True, False\nD. False, True\nAnswer:');
     expect(tf[at('option_word_overlap')]).toBeCloseTo((0 + 0.5 + 0.5 + 0.5 + 0.5 + 1) / 6, 6);
+    // Blank lines and indentation before an option (the regex no longer rescans runs of blank lines).
+    const spaced = promptStatsV2('Pick one.\n\n\n  A. red car\n\n\u00a0B. blue car\n\nAnswer:');
+    expect(spaced[at('answer_options')]).toBe(2 / 4);
+    expect(spaced[at('option_word_overlap')]).toBeCloseTo(1 / 3, 6);
+    // Only the last 48 options are compared: 10 disjoint ones, then 48 identical ones.
+    const many = [...Array.from({ length: 10 }, (_, i) => `A. w${i}`), ...Array.from({ length: 48 }, () => 'B. same')].join('\n');
+    expect(promptStatsV2(many)[at('option_word_overlap')]).toBe(1);
     const none = promptStatsV2('');
     expect(Array.from(none.subarray(PROMPT_STAT_NAMES.length))).toEqual([0, 0, 0, 0, 0]);
   });
