@@ -95,6 +95,11 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['retrain', '--features', 'embedding+prompt-stats', '--config', cfg])).toBe(0);
     const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'router', 'v0001', 'classifier.json'), 'utf8'));
     expect(sidecar.features).toMatchObject({ kind: 'embedding+prompt-stats', dimension: 120 });
+    // Upgrading: the next default retrain (v2 statistics) is compared with v0001 on v0001's own feature rows.
+    expect(await runCli(['retrain', '--force', '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/Wrote .*v0002; promoted to current: .*validation log loss [\d.]+ (≤|>) current v0001's [\d.]+/);
+    const next = JSON.parse(fs.readFileSync(path.join(dir, 'router', 'v0002', 'classifier.json'), 'utf8'));
+    expect(next.features).toMatchObject({ kind: 'embedding+prompt-stats-v2+words', dimension: 100 + 25 + 2 * 512 });
   });
 
   it('bad flags and config files are usage errors with a clear message', async () => {
