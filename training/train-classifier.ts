@@ -283,7 +283,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   // Inner folds: the more there are, the closer each out-of-fold model is to the one served, and the better
   // the stack and the learner choice fitted on their logits. Small sets get 5. Large ones get 4: on MMLU
   // (5-fold CV, average policy, fold seeds 1–3) 3 gave APGR 0.695 / 0.696 / 0.698, 4 gave 0.704 / 0.710 /
-  // 0.704 and 5 gave 0.712 / 0.699 / 0.703 for a third more training time again (README "Routing quality").
+  // 0.704 and 5 gave 0.712 / 0.699 / 0.703 for a fifth more training time again (README "Routing quality").
   const K = Math.max(2, Math.min(options.folds ?? (data.n < 3000 ? 5 : 4), data.n));
   const layout: RowLayout = { embeddingDim: options.embeddingDim, wordSlots: options.wordSlots ?? 0, wordBuckets: options.wordBuckets ?? 0 };
   if (layout.wordSlots > 0 && !(layout.wordBuckets > 0)) throw new Error('wordSlots needs wordBuckets');
