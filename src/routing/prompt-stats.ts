@@ -52,8 +52,12 @@ const count = (text: string, re: RegExp): number => {
 };
 
 export function promptStats(prompt: string): Float32Array {
+  return v1Stats(prompt, prompt.match(WORD) ?? []);
+}
+
+/** v1's values, given the prompt's words (WORD matches), which v2 reuses. */
+function v1Stats(prompt: string, words: readonly string[]): Float32Array {
   const numbers = prompt.match(NUMBER) ?? [];
-  const words = prompt.match(WORD) ?? [];
   let letters = 0;
   let upper = 0;
   let wordChars = 0;
@@ -95,12 +99,12 @@ export function promptStats(prompt: string): Float32Array {
 /** The v2 statistics: v1's values followed by the five appended in v2. */
 export function promptStatsV2(prompt: string): Float32Array {
   const out = new Float32Array(PROMPT_STAT_V2_NAMES.length);
-  out.set(promptStats(prompt));
+  const words = prompt.match(WORD) ?? [];
+  out.set(v1Stats(prompt, words));
   let k = PROMPT_STAT_NAMES.length;
-  const words = prompt.toLowerCase().match(WORD) ?? [];
   // The prompt's first word is capitalised as a sentence start whatever it is; skip its first letter.
   out[k++] = Math.log1p(count(prompt.slice(1), CAPITALISED));
-  out[k++] = words.length > 0 ? new Set(words).size / words.length : 0;
+  out[k++] = words.length > 0 ? new Set(words.map((w) => w.toLowerCase())).size / words.length : 0;
   const options = [...prompt.matchAll(OPTION_TEXT)].map((m) => m[1]);
   out[k++] = options.length > 0 ? options.filter((o) => /\d/.test(o)).length / options.length : 0;
   out[k++] = options.length > 0 ? Math.log1p(options.reduce((a, o) => a + o.length, 0) / options.length) : 0;
