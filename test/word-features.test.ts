@@ -54,7 +54,10 @@ describe('hashed word features', () => {
     expect(got.has(wordBucket(words[0]))).toBe(false);
   });
 
-  it.each(['embedding+prompt-stats+words', 'embedding+prompt-stats-v2+words'])('sits at the end of %s, after the embedding and prompt statistics', (name) => {
+  it.each([
+    ['embedding+prompt-stats+words', promptStats],
+    ['embedding+prompt-stats-v2+words', promptStatsV2],
+  ] as const)('sits at the end of %s, after the embedding and prompt statistics', (name, statsOf) => {
     const kind = FEATURE_KINDS[name];
     const dim = 4;
     const prompt = 'Is this easy, Anna?';
@@ -62,7 +65,7 @@ describe('hashed word features', () => {
     expect(row).toHaveLength(rowLength(kind, dim));
     // The trainer and the ONNX graph find the slots as the last 2·slots columns of the row.
     expect(Array.from(row.subarray(row.length - 2 * kind.words!.slots))).toEqual(Array.from(wordSlots(prompt)));
-    const stats = name.includes('-v2') ? promptStatsV2(prompt) : promptStats(prompt);
+    const stats = statsOf(prompt);
     expect(Array.from(row.subarray(dim, dim + stats.length))).toEqual(Array.from(stats));
     expect(rowLength(kind, dim) - dim - stats.length).toBe(2 * kind.words!.slots);
   });
