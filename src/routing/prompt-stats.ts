@@ -43,6 +43,7 @@ const CAPITALISED = /\b[A-Z][a-z]+\b/g;
 const OPTION_TEXT = new RegExp(`^${INDENT}\\(?[A-D][.)][ \\t]*(.*)$`, 'gm');
 /** Pairs compared for option_word_overlap: the last 48 options (all of them in the public sets' few-shot prompts). */
 const MAX_OVERLAP_OPTIONS = 48;
+const OPTION_TOKEN = /[a-z0-9]+/g;
 
 const count = (text: string, re: RegExp): number => {
   re.lastIndex = 0;
@@ -109,7 +110,7 @@ export function promptStatsV2(prompt: string): Float32Array {
   out[k++] = options.length > 0 ? options.filter((o) => /\d/.test(o)).length / options.length : 0;
   out[k++] = options.length > 0 ? Math.log1p(options.reduce((a, o) => a + o.length, 0) / options.length) : 0;
   const compared = options.slice(-MAX_OVERLAP_OPTIONS);
-  out[k++] = meanPairwiseJaccard(compared.map((o) => new Set(o.toLowerCase().match(/[a-z0-9]+/g) ?? [])));
+  out[k++] = meanPairwiseJaccard(compared.map((o) => new Set(o.toLowerCase().match(OPTION_TOKEN) ?? [])));
   return out;
 }
 
