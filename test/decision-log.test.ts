@@ -6,6 +6,10 @@ import { BatchWriter } from '../src/store/log-writer';
 import { migrate, MIGRATIONS } from '../src/store/migrations';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { DecisionStore } from '../src/store/decision-store';
+import type { DecisionRecord } from '../src/store/decision-types';
+import { aggregateDecisions } from '../src/store/decision-stats';
+import { buildStats } from '../src/inspection/stats';
+import { modelConfigSchema } from '../src/config/schema';
 import { DECISION_ID_PATTERN, createDecisionIdGenerator } from '../src/gateway/decision-id';
 import { completionBody, startFakeUpstream, streamEvents } from './support/fake-upstream';
 import { eventually, startTestGateway } from './support/gateway';
@@ -138,6 +142,101 @@ describe('migration 3: decision policy and λ', () => {
       const decisions = new DecisionStore(store.db);
       // Migration 4 too: what λ was set on is unknown for old rows.
       expect(decisions.get('d1')).toMatchObject({ reason: 'cheapest-above-target', target: 0.7, policy: null, lambda: null, lambdaBasis: null });
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('migration 5: the answering model\'s predicted success', () => {
+  it('is read from a version-4 database\'s candidates; rows nothing answered and rows without JSON stay null', () => {
+    const tmp = makeTempDir();
+    const file = path.join(tmp.dir, 'v4.db');
+    const db = new Database(file);
+    migrate(db, MIGRATIONS.filter((m) => m.version <= 4));
+    const insert = db.prepare(
+      `INSERT INTO decisions (id, created_at, prompt_hash, requested_model, stream, routed_model, answered_model, reason, target, candidates,
+        fallbacks, attempts, failed_over, est_input_tokens, est_output_tokens, embed_ms, classify_ms, upstream_ms, total_ms, status, http_status)
+       VALUES (?, 1, 'h', 'auto', 0, 'a', ?, 'cheapest-above-target', 0.7, ?, '[]', '[]', 0, 3, 256, 0, 0, 0, 1, 'ok', 200)`,
+    );
+    const candidates = JSON.stringify([
+      { model: 'a', pSuccess: 0.25, estimatedCost: 1, eligible: true },
+      { model: 'b', pSuccess: 0.75, estimatedCost: 2, eligible: true },
+    ]);
+    insert.run('d1', 'b', candidates);
+    insert.run('d2', null, candidates);
+    insert.run('d3', 'a', 'not json');
+    insert.run('d4', 'a', JSON.stringify([{ model: 'a', pSuccess: null, estimatedCost: 1, eligible: true }]));
+    db.close();
+    const store = new SqliteStore({ path: file });
+    try {
+      const rows = store.db.prepare('SELECT id, answered_p_success AS p FROM decisions ORDER BY id').all();
+      expect(rows).toEqual([
+        { id: 'd1', p: 0.75 },
+        { id: 'd2', p: null },
+        { id: 'd3', p: null },
+        { id: 'd4', p: null },
+      ]);
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('/v1/stats calibration: predicted beside rated success', () => {
+  const decision = (id: string, answered: string | null, p: Record<string, number | null>): DecisionRecord => ({
+    id, createdAt: 1_000, apiKey: null, prompt: 'q', promptHash: 'h', requestedModel: 'auto', stream: false,
+    routedModel: answered ?? 'small', answeredModel: answered, reason: 'cheapest-above-target', target: 0.7, policy: 'per-request',
+    lambda: null, lambdaBasis: null, classifierVersion: 'v0001', embedderId: 'e',
+    candidates: Object.entries(p).map(([model, pSuccess]) => ({ model, pSuccess, estimatedCost: 1, eligible: true })),
+    fallbacks: [], attempts: [], estimatedTokens: { input: 1, output: 1 }, usage: { promptTokens: 10, completionTokens: 1 }, cost: 0.001,
+    timings: { embedMs: 0, classifyMs: 0, upstreamMs: 1, totalMs: 1 }, status: answered ? 'ok' : 'error', httpStatus: answered ? 200 : 502,
+    error: null,
+  });
+
+  it('averages the prediction and the rating over the same rated answers, per model and overall', () => {
+    const tmp = makeTempDir();
+    const store = new SqliteStore({ path: path.join(tmp.dir, 's.db') });
+    try {
+      const decisions = new DecisionStore(store.db);
+      decisions.insertMany([
+        decision('d1', 'small', { small: 0.9, large: 0.95 }),
+        decision('d2', 'small', { small: 0.8, large: 0.9 }),
+        decision('d3', 'large', { small: 0.2, large: 0.6 }),
+        // Rated, but routed without a prediction (cold start): counts in success_rate, not in calibration.
+        decision('d4', 'small', { small: null, large: null }),
+        // Predicted but never rated: in neither.
+        decision('d5', 'small', { small: 0.7, large: 0.9 }),
+        decision('d6', null, { small: 0.7, large: 0.9 }),
+      ]);
+      const rate = (id: string, model: string, score: number) =>
+        decisions.upsertFeedback(id, { model, score, success: null, comment: null, apiKeyName: null }, 2_000);
+      rate('d1', 'small', 1);
+      rate('d2', 'small', 0);
+      rate('d3', 'large', 1);
+      rate('d4', 'small', 1);
+      const stats = buildStats({
+        aggregates: aggregateDecisions(store.db, 0, 10_000),
+        models: [
+          modelConfigSchema.parse({ id: 'small', baseUrl: 'http://127.0.0.1:1', price: { inputPerMTok: 1, outputPerMTok: 2 } }),
+          modelConfigSchema.parse({ id: 'large', baseUrl: 'http://127.0.0.1:1', price: { inputPerMTok: 10, outputPerMTok: 30 } }),
+        ],
+        breakers: new Map(),
+        log: { queued: 0, written: 0, dropped: 0, batches: 0, forcedFlushes: 0, failures: 0, maxBatchRows: 0, flushMsTotal: 0, flushMsMax: 0 },
+        since: 0,
+        until: 10_000,
+      });
+      const small = stats.models.find((m) => m.model === 'small')!;
+      // small: d1 (0.9, rated 1) and d2 (0.8, rated 0) → predicted 0.85, rated 0.5; d4 has no prediction.
+      expect(small.feedback.count).toBe(3);
+      expect(small.feedback.success_rate).toBeCloseTo(2 / 3, 6);
+      expect(small.feedback.calibration).toEqual({ count: 2, predicted_success: 0.85, rated_success: 0.5 });
+      expect(stats.models.find((m) => m.model === 'large')!.feedback.calibration).toEqual({ count: 1, predicted_success: 0.6, rated_success: 1 });
+      expect(stats.overall.feedback.calibration!.count).toBe(3);
+      expect(stats.overall.feedback.calibration!.predicted_success).toBeCloseTo(2.3 / 3, 6);
+      expect(stats.overall.feedback.calibration!.rated_success).toBeCloseTo(2 / 3, 6);
     } finally {
       store.close();
       tmp.cleanup();

@@ -211,7 +211,7 @@ describe('decision list and stats', () => {
     expect(small.cost).toBeCloseTo(0.0006, 9);
     expect(small.baseline_cost).toBeCloseTo(0.0065, 9);
     expect(small.cost_saved).toBeCloseTo(0.0059, 9);
-    expect(small.feedback).toEqual({ count: 2, success_rate: 0.5 });
+    expect(small.feedback).toEqual({ count: 2, success_rate: 0.5, calibration: null });
     expect(large).toMatchObject({ requests: 3, failovers: 1, errors: 0, cost_saved: 0, feedback: { count: 1, success_rate: 0.5 } });
     expect(stats.overall).toMatchObject({ requests: 9, failovers: 2, errors: 1, share: 1, feedback: { count: 3 } });
     expect(stats.overall.cost_saved).toBeCloseTo(0.0059, 9);
@@ -219,7 +219,7 @@ describe('decision list and stats', () => {
     expect(stats.log.written).toBeGreaterThanOrEqual(9);
 
     const empty = (await gw.call<StatsJson>('GET', '/v1/stats?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z')).json;
-    expect(empty.overall).toMatchObject({ requests: 0, share: 0, feedback: { count: 0, success_rate: null } });
+    expect(empty.overall).toMatchObject({ requests: 0, share: 0, feedback: { count: 0, success_rate: null, calibration: null } });
   });
 });
 

@@ -22,7 +22,16 @@ interface Totals {
   error_rate: number;
   /** Requests the client abandoned before the answer was complete. */
   aborted: number;
-  feedback: { count: number; success_rate: number | null };
+  feedback: {
+    count: number;
+    success_rate: number | null;
+    /**
+     * The rated answers whose model had a predicted success when routed: the mean prediction beside the
+     * mean rating of the same answers. A prediction well above the rating says the classifier is
+     * overconfident on this traffic (retrain learns from the feedback). Null when there are none.
+     */
+    calibration: { count: number; predicted_success: number; rated_success: number } | null;
+  };
 }
 
 export interface StatsJson {
@@ -110,6 +119,7 @@ function totals(rows: readonly ModelAggregate[], allRequests: number, baselinePr
   const baselineCost = estimateCost(baselinePrice, sum((a) => a.costedPromptTokens), sum((a) => a.costedCompletionTokens));
   const errors = sum((a) => a.errors);
   const feedbackCount = sum((a) => a.feedbackCount);
+  const predictedCount = sum((a) => a.predictedCount);
   return {
     requests,
     share: allRequests > 0 ? round(requests / allRequests, 6) : 0,
@@ -122,14 +132,26 @@ function totals(rows: readonly ModelAggregate[], allRequests: number, baselinePr
     errors,
     error_rate: requests > 0 ? round(errors / requests, 6) : 0,
     aborted: sum((a) => a.aborted),
-    feedback: { count: feedbackCount, success_rate: feedbackCount > 0 ? round(sum((a) => a.feedbackScoreSum) / feedbackCount, 6) : null },
+    feedback: {
+      count: feedbackCount,
+      success_rate: feedbackCount > 0 ? round(sum((a) => a.feedbackScoreSum) / feedbackCount, 6) : null,
+      calibration:
+        predictedCount > 0
+          ? {
+              count: predictedCount,
+              predicted_success: round(sum((a) => a.predictedSum) / predictedCount, 6),
+              rated_success: round(sum((a) => a.predictedScoreSum) / predictedCount, 6),
+            }
+          : null,
+    },
   };
 }
 
 function empty(model: string): ModelAggregate {
   return {
     model, requests: 0, ok: 0, errors: 0, aborted: 0, failovers: 0, promptTokens: 0, completionTokens: 0, cost: 0,
-    costedPromptTokens: 0, costedCompletionTokens: 0, feedbackCount: 0, feedbackScoreSum: 0,
+    costedPromptTokens: 0, costedCompletionTokens: 0, feedbackCount: 0, feedbackScoreSum: 0, predictedCount: 0, predictedSum: 0,
+    predictedScoreSum: 0,
   };
 }
 

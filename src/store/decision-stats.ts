@@ -19,6 +19,11 @@ export interface ModelAggregate {
   feedbackCount: number;
   /** `success: true` counts 1, false 0, a score counts as given. */
   feedbackScoreSum: number;
+  /** Rated answers whose model had a predicted success when it was routed (not cold start, not named). */
+  predictedCount: number;
+  /** Over those answers: the sum of the predicted successes and the sum of their ratings. */
+  predictedSum: number;
+  predictedScoreSum: number;
 }
 
 const SQL = `
@@ -34,7 +39,10 @@ const SQL = `
          COALESCE(SUM(CASE WHEN d.cost IS NOT NULL THEN d.prompt_tokens END), 0) AS costedPromptTokens,
          COALESCE(SUM(CASE WHEN d.cost IS NOT NULL THEN d.completion_tokens END), 0) AS costedCompletionTokens,
          COUNT(f.decision_id) AS feedbackCount,
-         COALESCE(SUM(f.score), 0) AS feedbackScoreSum
+         COALESCE(SUM(f.score), 0) AS feedbackScoreSum,
+         COUNT(CASE WHEN f.decision_id IS NOT NULL THEN d.answered_p_success END) AS predictedCount,
+         COALESCE(SUM(CASE WHEN f.decision_id IS NOT NULL THEN d.answered_p_success END), 0) AS predictedSum,
+         COALESCE(SUM(CASE WHEN d.answered_p_success IS NOT NULL THEN f.score END), 0) AS predictedScoreSum
   FROM decisions d LEFT JOIN feedback f ON f.decision_id = d.id
   WHERE d.created_at >= ? AND d.created_at < ?
   GROUP BY 1

@@ -59,7 +59,7 @@ const INSERT_COLUMNS = [
   'id', 'created_at', 'api_key_id', 'api_key_name', 'prompt', 'prompt_hash', 'requested_model', 'stream', 'routed_model',
   'answered_model', 'reason', 'target', 'policy', 'lambda', 'lambda_basis', 'lambda_prompts', 'classifier_version', 'embedder_id', 'candidates', 'fallbacks', 'attempts',
   'failed_over', 'est_input_tokens', 'est_output_tokens', 'prompt_tokens', 'completion_tokens', 'cost', 'embed_ms',
-  'classify_ms', 'upstream_ms', 'total_ms', 'status', 'http_status', 'error_code', 'error_message',
+  'classify_ms', 'upstream_ms', 'total_ms', 'status', 'http_status', 'error_code', 'error_message', 'answered_p_success',
 ] as const;
 
 const SELECT = `SELECT d.*, f.model AS f_model, f.score AS f_score, f.success AS f_success, f.comment AS f_comment,
@@ -177,6 +177,8 @@ function toRow(r: DecisionRecord): (string | number | null)[] {
     http_status: r.httpStatus,
     error_code: r.error?.code ?? null,
     error_message: r.error?.message ?? null,
+    // What the classifier predicted for the answer the client got (and may rate): /v1/stats compares them.
+    answered_p_success: r.answeredModel === null ? null : (r.candidates.find((c) => c.model === r.answeredModel)?.pSuccess ?? null),
   };
   return INSERT_COLUMNS.map((c) => values[c]);
 }

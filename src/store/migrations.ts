@@ -119,6 +119,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE decisions ADD COLUMN lambda_prompts INTEGER;
     `,
   },
+  {
+    version: 5,
+    name: 'predicted success of the answering model',
+    // Kept as a column so /v1/stats can set it beside the clients' ratings in one SQL sum. Older rows get
+    // it from their candidates (always written by JSON.stringify; json_valid guards against anything else).
+    sql: `
+      ALTER TABLE decisions ADD COLUMN answered_p_success REAL;
+      UPDATE decisions SET answered_p_success = (
+        SELECT json_extract(c.value, '$.pSuccess') FROM json_each(decisions.candidates) AS c
+        WHERE json_extract(c.value, '$.model') = decisions.answered_model LIMIT 1)
+      WHERE answered_model IS NOT NULL AND json_valid(candidates);
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
