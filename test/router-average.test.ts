@@ -160,6 +160,66 @@ describe('router: the average policy follows the traffic', () => {
   });
 });
 
+describe('router: the average policy on a request that narrows the models', () => {
+  // cheap, mid and dear cost 1, 3 and 10 per token. "win …": 0.4, 0.6, 0.95; "hard …": 0.2, 0.22, 0.25.
+  const THREE: ModelConfig[] = [...MODELS.slice(0, 1), { ...MODELS[0], id: 'mid', price: price(3) }, MODELS[1]];
+  const reference: ClassifierReference = {
+    format: 'switchyard-reference/1',
+    models: ['cheap', 'mid', 'dear'],
+    inputTokens: [1, 1, 1, 1],
+    p: [[0.2, 0.22, 0.25], [0.2, 0.22, 0.25], [0.4, 0.6, 0.95], [0.4, 0.6, 0.95]],
+  };
+  const classifier: SuccessClassifier = {
+    ...fakeClassifier(reference),
+    models: ['cheap', 'mid', 'dear'],
+    reference,
+    async predict(features: Float32Array, rows: number): Promise<Float32Array> {
+      const two = await fakeClassifier(null).predict(features, rows);
+      const out = new Float32Array(rows * 3);
+      for (let r = 0; r < rows; r++) out.set(two[r * 2] < 0.3 ? [0.2, 0.22, 0.25] : [0.4, 0.6, 0.95], r * 3);
+      return out;
+    },
+  };
+  const unit = 10 / 1e6; // cost per unit of price for a one-token prompt and 9 output tokens
+
+  it('sets λ on the same prompts over the requested models only, so their traffic meets the target', async () => {
+    const router = createRouter({
+      models: THREE, minSuccess: 0.405, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+      average: { trafficWindow: 0, minTraffic: 1, refreshMs: 0 },
+    });
+    // All three models: sending the winnable prompts to dear lifts the reference mean from 0.3 to 0.575,
+    // so λ lies between win's mid→dear price (0.35 / 7) and hard's cheap→mid one (0.02 / 2): hard stays cheap.
+    const all = await router.route({ prompt: 'hard' });
+    expect(all).toMatchObject({ chosen: 'cheap', policy: 'average' });
+    expect(all.lambda! * unit).toBeCloseTo(Math.sqrt(0.05 * 0.01), 6);
+    // Only cheap and mid: winnable prompts on mid give 0.4 < 0.405, so hard ones must go to mid too
+    // (0.41). At the full set's λ hard would stay cheap and these clients would get 0.4.
+    const narrowed = await router.route({ prompt: 'hard', models: ['cheap', 'mid'] });
+    expect(narrowed).toMatchObject({ chosen: 'mid', fallbacks: ['cheap'], policy: 'average', lambdaBasis: { source: 'reference', prompts: 4 } });
+    expect(narrowed.lambda! * unit).toBeCloseTo(0.01 / 2, 6);
+    expect(await router.route({ prompt: 'win', models: ['cheap', 'mid'] })).toMatchObject({ chosen: 'mid' });
+    // Naming every model is no narrowing at all.
+    expect((await router.route({ prompt: 'hard', models: ['dear', 'mid', 'cheap'] })).lambda).toBe(all.lambda);
+    // A target the requested models cannot reach sends each prompt to the likeliest of them (λ 0).
+    expect(await router.route({ prompt: 'hard', models: ['cheap', 'mid'], minSuccess: 0.5 })).toMatchObject({ chosen: 'mid', lambda: 0 });
+  });
+
+  it('narrows the traffic\'s prompts the same way once λ follows the traffic', async () => {
+    const router = createRouter({
+      models: THREE, minSuccess: 0.21, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+      average: { trafficWindow: 10, minTraffic: 4, refreshMs: 0 },
+    });
+    for (let i = 0; i < 4; i++) await router.route({ prompt: 'hard' });
+    // Four hard prompts: all cheap gives 0.2 < 0.21; identical rows move together, so all go to mid (0.22).
+    expect(await router.route({ prompt: 'hard', models: ['cheap', 'mid'] })).toMatchObject({ chosen: 'mid', lambdaBasis: { source: 'traffic', prompts: 4 } });
+    // With only cheap and dear, λ drops below dear's break-even price (0.05 / 9) and hard prompts go to
+    // dear; the full set's λ (between mid's two steps, ≈ 0.0066) would keep them on cheap.
+    const dear = await router.route({ prompt: 'hard', models: ['cheap', 'dear'] });
+    expect(dear).toMatchObject({ chosen: 'dear', lambdaBasis: { source: 'traffic', prompts: 5 } });
+    expect(dear.lambda! * unit).toBeLessThan(0.05 / 9);
+  });
+});
+
 describe('traffic window', () => {
   it('keeps the latest prompts up to its capacity and counts every one', () => {
     const w = new TrafficWindow(3, 2);

@@ -75,6 +75,15 @@ export interface AverageOptions {
   refreshMs: number;
 }
 
+/** Prompts λ can be set on: their predictions and costs over the policy's models (row-major), and the curve over all of those models. */
+interface Basis {
+  P: Float64Array;
+  C: Float64Array;
+  n: number;
+  curve: ValueCurve;
+  basis: LambdaBasis;
+}
+
 export const DEFAULT_AVERAGE_OPTIONS: AverageOptions = { trafficWindow: 2000, minTraffic: 200, refreshMs: 5000 };
 
 export interface RouterDeps {
@@ -135,9 +144,10 @@ export function createRouter(deps: RouterDeps): Router {
     return out;
   });
 
-  // The average policy's state per classifier: the curve over its reference prompts at the configured
-  // prices (built on first use), the recent traffic's predictions, and the curve over those (rebuilt at
-  // most every refreshMs); λ per target is cached per curve. Targets are few in practice, but bounded.
+  // The average policy's state per classifier: the reference prompts' predictions and costs at the
+  // configured prices (read on first use), the recent traffic's, and the curve over each; λ per target is
+  // cached per curve. A request that narrows the models (router.models) gets λ from a curve over the same
+  // prompts and only those models, cached per model set. Targets and model sets are few in practice, but bounded.
   const average = deps.average ?? DEFAULT_AVERAGE_OPTIONS;
   interface PolicyState {
     models: readonly string[];
@@ -148,11 +158,12 @@ export function createRouter(deps: RouterDeps): Router {
     /** For each of those columns, the model's index among the configured ones (and the request's reports). */
     configured: number[];
     /** Built on first use (≈ 20 ms for 2,000 prompts × 11 models): a per-request deployment never pays. */
-    reference: ValueCurve | null | undefined;
+    reference: Basis | null | undefined;
     traffic: TrafficWindow | null;
-    trafficCurve: { curve: ValueCurve; prompts: number; builtAt: number; builtAtTotal: number } | null;
-    lambdas: Map<number, number>;
-    lambdasFrom: ValueCurve | null;
+    trafficBasis: (Basis & { builtAt: number; builtAtTotal: number }) | null;
+    /** Per model set ('*': all of `cols`): its curve over `pricedFrom`'s prompts and λ per target. */
+    priced: Map<string, { curve: ValueCurve; lambdas: Map<number, number> }>;
+    pricedFrom: Basis | null;
   }
   const states = new WeakMap<SuccessClassifier, PolicyState>();
   function stateOf(classifier: SuccessClassifier): PolicyState {
@@ -167,45 +178,54 @@ export function createRouter(deps: RouterDeps): Router {
         configured: cols.map((j) => modelIds.indexOf(classifier.models[j])),
         reference: undefined,
         traffic: average.trafficWindow > 0 && cols.length > 0 ? new TrafficWindow(average.trafficWindow, cols.length) : null,
-        trafficCurve: null,
-        lambdas: new Map(),
-        lambdasFrom: null,
+        trafficBasis: null,
+        priced: new Map(),
+        pricedFrom: null,
       };
       states.set(classifier, state);
     }
     return state;
   }
-  /** The curve λ is read from now: the traffic's once there is enough of it, else the reference's. */
-  function currentCurve(state: PolicyState): { curve: ValueCurve; basis: LambdaBasis } | null {
+  /** The prompts λ is set on now: the traffic's once there are enough of them, else the reference's. */
+  function currentBasis(state: PolicyState): Basis | null {
     const window = state.traffic;
     if (window && window.size >= Math.min(average.minTraffic, window.capacity)) {
       const t = now();
-      const built = state.trafficCurve;
+      const built = state.trafficBasis;
       if (!built || (window.total > built.builtAtTotal && t - built.builtAt >= average.refreshMs)) {
         const { P, C, n } = window.rows();
-        state.trafficCurve = { curve: valueCurve(P, C, n, window.width), prompts: n, builtAt: t, builtAtTotal: window.total };
+        const curve = valueCurve(P, C, n, window.width);
+        state.trafficBasis = { P, C, n, curve, basis: { source: 'traffic', prompts: n }, builtAt: t, builtAtTotal: window.total };
       }
-      return { curve: state.trafficCurve!.curve, basis: { source: 'traffic', prompts: state.trafficCurve!.prompts } };
+      return state.trafficBasis;
     }
-    return referenceOf(state) ? { curve: state.reference!, basis: { source: 'reference', prompts: state.ref!.p.length } } : null;
+    return referenceOf(state);
   }
-  function referenceOf(state: PolicyState): ValueCurve | null {
+  function referenceOf(state: PolicyState): Basis | null {
     if (state.reference === undefined) {
-      state.reference = state.ref ? referenceCurve(state.ref, state.models, state.cols, byId, deps.expectedOutputTokens) : null;
+      state.reference = state.ref ? referenceBasis(state.ref, state.models, state.cols, byId, deps.expectedOutputTokens) : null;
     }
     return state.reference;
   }
-  function lambdaFor(state: PolicyState, target: number): { lambda: number; basis: LambdaBasis } | null {
-    const current = currentCurve(state);
+  /** `positions`: the request's models as positions in `state.cols`; null: all of them. */
+  function lambdaFor(state: PolicyState, target: number, positions: readonly number[] | null): { lambda: number; basis: LambdaBasis } | null {
+    const current = currentBasis(state);
     if (!current) return null;
-    if (state.lambdasFrom !== current.curve || state.lambdas.size >= 1024) {
-      state.lambdas.clear();
-      state.lambdasFrom = current.curve;
+    if (state.pricedFrom !== current || state.priced.size >= 64) {
+      state.priced.clear();
+      state.pricedFrom = current;
     }
-    let lambda = state.lambdas.get(target);
+    const key = positions ? positions.join(',') : '*';
+    let entry = state.priced.get(key);
+    if (!entry) {
+      entry = { curve: positions ? narrowedCurve(current, state.cols.length, positions) : current.curve, lambdas: new Map() };
+      state.priced.set(key, entry);
+    }
+    if (entry.lambdas.size >= 1024) entry.lambdas.clear();
+    let lambda = entry.lambdas.get(target);
     if (lambda === undefined) {
-      lambda = lambdaForTarget(current.curve, target);
-      state.lambdas.set(target, lambda);
+      lambda = lambdaForTarget(entry.curve, target);
+      entry.lambdas.set(target, lambda);
     }
     return { lambda, basis: current.basis };
   }
@@ -262,7 +282,12 @@ export function createRouter(deps: RouterDeps): Router {
     }
 
     const state = classifier ? stateOf(classifier) : null;
-    const priced = state && wantedPolicy === 'average' ? lambdaFor(state, target) : null;
+    // λ is the price that meets the target over traffic routed among the same models: a client that may
+    // use only some of them gets the λ those models need, not the one the full set needs (a prompt's
+    // context-window limits do not change it: they constrain that prompt, not the traffic's price).
+    const narrowed = state && input.models && input.models.length > 0 ? state.cols.flatMap((j, k) => (requested.has(state.models[j]) ? [k] : [])) : null;
+    const positions = narrowed && state && narrowed.length < state.cols.length ? narrowed : null;
+    const priced = state && wantedPolicy === 'average' && (positions === null || positions.length > 0) ? lambdaFor(state, target, positions) : null;
     const lambda = priced?.lambda ?? null;
     // This prompt joins the traffic the average policy is set on (whatever policy routed it: it is traffic).
     if (state?.traffic && p) {
@@ -309,13 +334,13 @@ export function createRouter(deps: RouterDeps): Router {
 }
 
 /** The reference prompts' predictions and costs over the configured models the classifier knows. */
-function referenceCurve(
+function referenceBasis(
   ref: ClassifierReference,
   models: readonly string[],
   cols: readonly number[],
   byId: ReadonlyMap<string, ModelConfig>,
   outputTokens: number,
-): ValueCurve | null {
+): Basis | null {
   if (ref.p.length === 0 || cols.length === 0) return null;
   const n = ref.p.length;
   const P = new Float64Array(n * cols.length);
@@ -326,7 +351,21 @@ function referenceCurve(
       C[i * cols.length + k] = estimateCost(byId.get(models[j])!.price, ref.inputTokens[i], outputTokens);
     });
   }
-  return valueCurve(P, C, n, cols.length);
+  return { P, C, n, curve: valueCurve(P, C, n, cols.length), basis: { source: 'reference', prompts: n } };
+}
+
+/** The curve over the same prompts with only the models at `positions` (of `width` per prompt). */
+function narrowedCurve(rows: Basis, width: number, positions: readonly number[]): ValueCurve {
+  const k = positions.length;
+  const P = new Float64Array(rows.n * k);
+  const C = new Float64Array(rows.n * k);
+  for (let i = 0; i < rows.n; i++) {
+    positions.forEach((j, q) => {
+      P[i * k + q] = rows.P[i * width + j];
+      C[i * k + q] = rows.C[i * width + j];
+    });
+  }
+  return valueCurve(P, C, rows.n, k);
 }
 
 function dearest(reports: readonly CandidateReport[]): string {
