@@ -5,6 +5,7 @@
 //     [--features KIND] [--policy per-request|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
 //     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
+//     [--workers N: threads for the inner folds (default: the cores, at most 4; 1: in process); the figures do not depend on it]
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,7 +16,8 @@ import { type LabelledRow, buildMatrix, featureMatrix, modelsOf } from '../train
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
-import { predictSpec, trainClassifier } from '../training/train-classifier';
+import { IN_PROCESS_FOLDS, predictSpec, trainClassifier } from '../training/train-classifier';
+import { foldPoolOrNull } from '../training/fold-pool';
 import { type LabelledPrediction, POLICY_KINDS, formatMetricsTable } from '../training/metrics';
 import { type Realised, averageUnderShift } from '../training/average-shift';
 import { parsePolicyKind } from '../src/routing/policy';
@@ -133,7 +135,7 @@ async function main(): Promise<void> {
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
       learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
-      significance: { type: 'string' },
+      significance: { type: 'string' }, workers: { type: 'string' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -149,6 +151,10 @@ async function main(): Promise<void> {
   if (significance !== undefined && !(Number.isFinite(significance) && significance >= 0)) {
     throw new Error(`--significance must be a number ≥ 0, got "${values.significance}"`);
   }
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
+    throw new Error(`--workers must be a whole number ≥ 1, got "${values.workers}"`);
+  }
   const policy = parsePolicyKind(values.policy ?? 'per-request', '--policy');
   const k = Number(values.folds ?? 5);
   const seed = Number(values.seed ?? 1);
@@ -159,6 +165,7 @@ async function main(): Promise<void> {
   await embedder.load();
   // Embeddings are cached across runs (the cache is keyed by embedder id, so a rebuilt embedder misses).
   const cache = new SqliteStore({ path: path.resolve(values.cache ?? 'data/bench-cache.db') });
+  const pool = foldPoolOrNull(workers);
   const summary: string[] = [];
   try {
     for (const ds of DATASETS.filter((d) => !only || only.includes(d.name))) {
@@ -180,6 +187,7 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         const result = await trainClassifier(selectRows(all, trainIdx), {
           models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
+          foldRunner: pool ?? IN_PROCESS_FOLDS,
           onProgress: values.verbose ? (message) => console.error(`  [fold ${f + 1}] ${message.trim()}`) : undefined,
           costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
         });
@@ -223,6 +231,7 @@ async function main(): Promise<void> {
   } finally {
     cache.close();
     await embedder.dispose();
+    await pool?.close();
   }
   console.log(`\n${k}-fold cross-validation, seed ${seed}, data ${dataDir}\n${summary.join('\n')}`);
 }

@@ -14,6 +14,8 @@ import { createTransformersEmbedder, ensureDefaultEmbedder } from './embedding/t
 import type { Embedder } from './embedding/embedder';
 import type { LoadedConfig } from './cli/context';
 import { pricesFromConfig, readPriceFile } from '../training/prices';
+import { foldPoolOrNull } from '../training/fold-pool';
+import { IN_PROCESS_FOLDS } from '../training/train-classifier';
 
 const USAGE = `usage: switchyard <command> [options]
 
@@ -72,6 +74,12 @@ function commandContext(loaded: LoadedConfig, cleanup: (() => Promise<void> | vo
     expectedOutputTokens: config.routing.expectedOutputTokens,
     policy: config.routing.policy,
     readPrices: readPriceFile,
+    foldRunner: (workers) => {
+      const pool = foldPoolOrNull(workers);
+      if (!pool) return IN_PROCESS_FOLDS;
+      cleanup.push(() => pool.close());
+      return pool;
+    },
     log,
   };
 }

@@ -4,6 +4,7 @@ import { importCommand, type CommandContext } from '../src/cli/commands';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { InvalidInputError } from '../src/errors';
 import { makeTempDir } from './support/temp-dir';
+import { IN_PROCESS_FOLDS } from '../training/train-classifier';
 
 describe('switchyard import', () => {
   let tmp: ReturnType<typeof makeTempDir>;
@@ -22,6 +23,7 @@ describe('switchyard import', () => {
       expectedOutputTokens: 256,
       policy: 'per-request',
       readPrices: () => ({}),
+      foldRunner: () => IN_PROCESS_FOLDS,
       log: (m) => logs.push(m),
     };
   });

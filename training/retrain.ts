@@ -17,7 +17,7 @@ import { type Evaluation, type PriceTable, costMatrix, evaluate, headline } from
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
-import { trainClassifier } from './train-classifier';
+import { type FoldRunner, trainClassifier } from './train-classifier';
 import { formatMetricsTable } from './metrics';
 
 export interface RetrainDeps {
@@ -27,6 +27,8 @@ export interface RetrainDeps {
   prices: PriceTable;
   log: (message: string) => void;
   now?: () => Date;
+  /** Where the inner folds' fits run (default: in process). */
+  foldRunner?: FoldRunner;
 }
 
 export interface RetrainOptions {
@@ -93,6 +95,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     costs,
     policy: options.policy,
     onProgress: log,
+    foldRunner: deps.foldRunner,
   });
   // The version serves the chosen learner refitted on every row; its held-out twin (the same learner
   // fitted on the training rows alone, in holdout/) is what the validation rows measure and what the next

@@ -75,6 +75,8 @@ export interface TrainOptions {
    * off), chosen when it scores higher than the best single learner. Needs `costs`.
    */
   ensembleTop?: number;
+  /** Where the inner folds' fits run (default IN_PROCESS_FOLDS; fold-pool.ts puts them on worker threads). */
+  foldRunner?: FoldRunner;
   /** Try the joint layer over the chosen stack's logits (default true; needs `costs`). */
   joint?: boolean;
   /**
@@ -276,6 +278,43 @@ export async function predictSpec(spec: ClassifierSpec, X: Float32Array, n: numb
   return applyJoint(stackLogits(logits, spec.stack, spec.models.length), spec.joint, spec.models.length).map(sigmoid);
 }
 
+/** One inner fold's work: fit the named component variants on `train`, return their logits for `test`. */
+export interface FoldJob {
+  layout: RowLayout;
+  seed: number;
+  /** Recipe names from `componentRecipes(layout, seed)`. */
+  recipes: readonly string[];
+  train: TrainMatrix;
+  test: { n: number; d: number; X: Float32Array };
+}
+
+/** Logits [test rows × models] per recipe name. */
+export type FoldLogits = Record<string, Float32Array>;
+
+/**
+ * Runs inner folds: here (IN_PROCESS_FOLDS) or on worker threads (fold-pool.ts). Every fit is
+ * deterministic given its rows and the seed, so where a fold runs does not change the classifier.
+ */
+export interface FoldRunner {
+  /** Folds it runs at once. */
+  readonly slots: number;
+  /** May take ownership of the job's arrays (a worker pool transfers them). */
+  run(job: FoldJob): Promise<FoldLogits>;
+}
+
+export async function runFold(job: FoldJob): Promise<FoldLogits> {
+  const byName = new Map(componentRecipes(job.layout, job.seed).map((r) => [r.name, r]));
+  const out: FoldLogits = {};
+  for (const name of job.recipes) {
+    const recipe = byName.get(name);
+    if (!recipe) throw new Error(`no component variant named ${name}`);
+    out[name] = await componentLogits(recipe.fit(job.train), job.test.X, job.test.n, job.test.d);
+  }
+  return out;
+}
+
+export const IN_PROCESS_FOLDS: FoldRunner = { slots: 1, run: runFold };
+
 export async function trainClassifier(data: TrainMatrix, options: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
   const seed = options.seed ?? 1;
@@ -304,19 +343,28 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     fold.forEach((g, i) => (g === f ? split.held : split.fit).push(i));
     if (split.held.length > 0 && split.fit.length > 0) splits.push(split);
   }
-  // Fold by fold, so each fold's rows are copied out once for every recipe rather than once per recipe.
+  // Fold by fold, so each fold's rows are copied out once for every recipe rather than once per recipe;
+  // as many folds at once as the runner has slots (worker threads), each fold's copies handed to it.
   const oofRecipes = recipes.filter((r) => needed.has(r.family));
   const oof = new Map<string, Float32Array>(oofRecipes.map((r) => [r.name, new Float32Array(data.n * data.m)]));
-  for (const [f, { fit, held }] of splits.entries()) {
-    const train = selectRows(data, fit);
-    const test = selectRows(data, held);
-    for (const recipe of oofRecipes) {
-      const z = await componentLogits(recipe.fit(train), test.X, test.n, test.d);
-      const out = oof.get(recipe.name)!;
-      held.forEach((r, i) => out.set(z.subarray(i * data.m, (i + 1) * data.m), r * data.m));
+  const runner = options.foldRunner ?? IN_PROCESS_FOLDS;
+  let nextFold = 0;
+  let foldsDone = 0;
+  const lane = async (): Promise<void> => {
+    while (nextFold < splits.length) {
+      const { fit, held } = splits[nextFold++];
+      const test = selectRows(data, held);
+      const logits = await runner.run({ layout, seed, recipes: oofRecipes.map((r) => r.name), train: selectRows(data, fit), test: { n: test.n, d: test.d, X: test.X } });
+      for (const recipe of oofRecipes) {
+        const z = logits[recipe.name];
+        const out = oof.get(recipe.name)!;
+        held.forEach((r, i) => out.set(z.subarray(i * data.m, (i + 1) * data.m), r * data.m));
+      }
+      foldsDone++;
+      log(`  fold ${foldsDone}/${splits.length}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     }
-    log(`  fold ${f + 1}/${splits.length}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(runner.slots, splits.length)) }, lane));
 
   // Each family's best variant, by the calibrated out-of-fold log loss of that component alone.
   const selection: Record<string, number> = {};

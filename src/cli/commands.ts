@@ -15,6 +15,7 @@ import { type PriceTable, evaluate } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
+import type { FoldRunner } from '../../training/train-classifier';
 
 const policyFlag = (value: string | undefined, ctx: CommandContext): PolicyKind => (value === undefined ? ctx.policy : parsePolicyKind(value, '--policy'));
 
@@ -27,6 +28,11 @@ export interface CommandContext {
   /** routing.policy: the policy retrain chooses learners for and eval reports (--policy overrides). */
   policy: PolicyKind;
   readPrices: (file: string) => PriceTable;
+  /**
+   * Where retrain's inner folds run: `workers` threads (default: the cores, at most 4), or in process
+   * when that is 1 or no worker script is built. The caller's clean-up stops the threads.
+   */
+  foldRunner: (workers?: number) => FoldRunner;
   log: (message: string) => void;
 }
 
@@ -45,11 +51,12 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   return 0;
 }
 
-const RETRAIN_USAGE = 'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--policy per-request|average] [--config file]';
+const RETRAIN_USAGE =
+  'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--policy per-request|average] [--workers N] [--config file]';
 export async function retrainCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags('retrain', argv, {
     config: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' }, prices: { type: 'string' }, learner: { type: 'string', multiple: true },
-    features: { type: 'string' }, policy: { type: 'string' },
+    features: { type: 'string' }, policy: { type: 'string' }, workers: { type: 'string' },
   }, RETRAIN_USAGE);
   const policy = policyFlag(values.policy, ctx);
   if (values.features !== undefined && !Object.hasOwn(FEATURE_KINDS, values.features)) {
@@ -57,9 +64,13 @@ export async function retrainCommand(argv: string[], ctx: CommandContext): Promi
   }
   const seed = values.seed === undefined ? 1 : Number(values.seed);
   if (!Number.isInteger(seed)) throw new InvalidInputError(`--seed must be an integer, got "${values.seed}"`);
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) {
+    throw new InvalidInputError(`--workers must be a whole number from 1 to 64, got "${values.workers}"`);
+  }
   const prices = values.prices ? { ...ctx.prices, ...ctx.readPrices(values.prices) } : ctx.prices;
   const report = await retrain(
-    { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log },
+    { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log, foldRunner: ctx.foldRunner(workers) },
     { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens, policy },
   );
   ctx.log(`Retrain took ${report.seconds.toFixed(1)} s.`);
