@@ -7,6 +7,7 @@ import { retrain } from '../training/retrain';
 import { createFakeEmbedder } from './support/fake-embedder';
 import { type TestGateway, eventually, startTestGateway } from './support/gateway';
 import type { DecisionLogJson } from '../src/http/decision-log-json';
+import type { StatsJson } from '../src/inspection/stats';
 
 const CONFIG = `
 server: { host: 127.0.0.1, port: 0 }
@@ -76,6 +77,15 @@ describe('requests → feedback → retrain → a changed decision', () => {
     expect(d.timings_ms.embed).toBeGreaterThanOrEqual(0);
     // Proofs still go to the model that can do them.
     expect((await chat('auto', maths('zoe'))).model).toBe('sim-large');
+
+    // Rated answers routed with a prediction show it beside the rating in /v1/stats; the answers rated
+    // before any classifier existed had none.
+    await gw.call('POST', `/v1/decisions/${after.id}/feedback`, { body: { success: false } });
+    const predicted = d.decision.candidates.find((c) => c.model === 'sim-small')!.p_success!;
+    const stats = (await gw.call<StatsJson>('GET', '/v1/stats')).json;
+    const small = stats.models.find((m) => m.model === 'sim-small')!;
+    expect(small.feedback.count).toBe(NAMES.length * 2 + 1);
+    expect(small.feedback.calibration).toEqual({ count: 1, predicted_success: Math.round(predicted * 1e6) / 1e6, rated_success: 0 });
 
     // The average policy, asked for per request, is applied and logged with its price of success.
     const res = await gw.call<{ model: string }>('POST', '/v1/chat/completions', {
