@@ -7,7 +7,7 @@ import { migrate, MIGRATIONS } from '../src/store/migrations';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { DecisionStore } from '../src/store/decision-store';
 import type { DecisionRecord } from '../src/store/decision-types';
-import { aggregateDecisions } from '../src/store/decision-stats';
+import { aggregateDecisions, ratedGap } from '../src/store/decision-stats';
 import { buildStats } from '../src/inspection/stats';
 import { modelConfigSchema } from '../src/config/schema';
 import { DECISION_ID_PATTERN, createDecisionIdGenerator } from '../src/gateway/decision-id';
@@ -189,7 +189,7 @@ describe('/v1/stats calibration: predicted beside rated success', () => {
   const decision = (id: string, answered: string | null, p: Record<string, number | null>): DecisionRecord => ({
     id, createdAt: 1_000, apiKey: null, prompt: 'q', promptHash: 'h', requestedModel: 'auto', stream: false,
     routedModel: answered ?? 'small', answeredModel: answered, reason: 'cheapest-above-target', target: 0.7, policy: 'per-request',
-    lambda: null, lambdaBasis: null, classifierVersion: 'v0001', embedderId: 'e',
+    lambda: null, lambdaBasis: null, targetCorrection: null, classifierVersion: 'v0001', embedderId: 'e',
     candidates: Object.entries(p).map(([model, pSuccess]) => ({ model, pSuccess, estimatedCost: 1, eligible: true })),
     fallbacks: [], attempts: [], estimatedTokens: { input: 1, output: 1 }, usage: { promptTokens: 10, completionTokens: 1 }, cost: 0.001,
     timings: { embedMs: 0, classifyMs: 0, upstreamMs: 1, totalMs: 1 }, status: answered ? 'ok' : 'error', httpStatus: answered ? 200 : 502,
@@ -237,6 +237,38 @@ describe('/v1/stats calibration: predicted beside rated success', () => {
       expect(stats.overall.feedback.calibration!.count).toBe(3);
       expect(stats.overall.feedback.calibration!.predicted_success).toBeCloseTo(2.3 / 3, 6);
       expect(stats.overall.feedback.calibration!.rated_success).toBeCloseTo(2 / 3, 6);
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('rated answers of a classifier version, newest ratings first', () => {
+  it('averages prediction and rating over the last `window` ratings of that version only', () => {
+    const tmp = makeTempDir();
+    const store = new SqliteStore({ path: path.join(tmp.dir, 'g.db') });
+    try {
+      const decisions = new DecisionStore(store.db);
+      const at = (id: string, version: string | null, p: number | null): DecisionRecord => ({
+        id, createdAt: 1, apiKey: null, prompt: null, promptHash: 'h', requestedModel: 'auto', stream: false, routedModel: 'a', answeredModel: 'a',
+        reason: 'best-value', target: 0.7, policy: 'average', lambda: 1, lambdaBasis: null, targetCorrection: null, classifierVersion: version, embedderId: 'e',
+        candidates: [{ model: 'a', pSuccess: p, estimatedCost: 1, eligible: true }], fallbacks: [], attempts: [], estimatedTokens: { input: 1, output: 1 },
+        usage: null, cost: null, timings: { embedMs: 0, classifyMs: 0, upstreamMs: 0, totalMs: 0 }, status: 'ok', httpStatus: 200, error: null,
+      });
+      decisions.insertMany([at('d1', 'v1', 0.9), at('d2', 'v1', 0.8), at('d3', 'v1', 0.6), at('d4', 'v2', 0.1), at('d5', 'v1', null), at('d6', 'v1', 0.7)]);
+      // Rated in this order (d1 first); d6 is never rated.
+      ['d1', 'd2', 'd3', 'd4', 'd5'].forEach((id, k) =>
+        decisions.upsertFeedback(id, { model: 'a', score: id === 'd2' ? 1 : 0, success: null, comment: null, apiKeyName: null }, 100 + k),
+      );
+      // The two newest ratings of v1 with a prediction: d3 (0.6, 0) and d2 (0.8, 1).
+      const two = ratedGap(store.db, 'v1', 2)!;
+      expect(two.count).toBe(2);
+      expect(two.predicted).toBeCloseTo(0.7, 6);
+      expect(two.rated).toBeCloseTo(0.5, 6);
+      expect(two.meanSquare).toBeCloseTo((0.36 + 0.04) / 2, 6);
+      expect(ratedGap(store.db, 'v1', 100)!.count).toBe(3);
+      expect(ratedGap(store.db, 'v3', 100)).toBeNull();
     } finally {
       store.close();
       tmp.cleanup();

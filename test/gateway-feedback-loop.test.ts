@@ -12,7 +12,12 @@ import type { StatsJson } from '../src/inspection/stats';
 const CONFIG = `
 server: { host: 127.0.0.1, port: 0 }
 storage: { path: data/loop.db }
-routing: { classifierDir: router, minSuccess: 0.7, coldStart: sim-large, reloadIntervalMs: 50 }
+routing:
+  classifierDir: router
+  minSuccess: 0.7
+  coldStart: sim-large
+  reloadIntervalMs: 50
+  average: { feedback: { enabled: true, minRatings: 5, refreshMs: 0 } }
 models:
   - { id: sim-small, provider: sim, price: { inputPerMTok: 0.15, outputPerMTok: 0.6 }, sim: { reply: "small answer" } }
   - { id: sim-large, provider: sim, price: { inputPerMTok: 5, outputPerMTok: 15 }, sim: { reply: "large answer" } }
@@ -96,5 +101,26 @@ describe('requests → feedback → retrain → a changed decision', () => {
     expect(logged.decision).toMatchObject({ reason: 'best-value', policy: 'average', target: 0.6, lambda_basis: { source: 'reference' } });
     expect(logged.decision.lambda_basis!.prompts).toBeGreaterThan(0);
     expect(logged.decision.lambda === null || logged.decision.lambda >= 0).toBe(true);
+    expect(logged.decision.target_correction).toBeNull(); // one rated answer of v0001 so far, fewer than minRatings
+
+    // routing.average.feedback: clients rate the cheap model's greetings as failures, so the classifier
+    // over-predicts its rated answers; the average policy adds the gap to the target it sets λ for.
+    const average = { policy: 'average', min_success: 0.6 };
+    for (let i = 0; i < 6; i++) {
+      const r = await gw.call('POST', '/v1/chat/completions', { body: { model: 'auto', messages: [{ role: 'user', content: greeting(NAMES[i]) }], router: average } });
+      await gw.call('POST', `/v1/decisions/${r.headers.get('x-switchyard-decision-id')}/feedback`, { body: { success: false } });
+    }
+    const corrected = await gw.call<{ model: string }>('POST', '/v1/chat/completions', {
+      body: { model: 'auto', messages: [{ role: 'user', content: greeting('zoe') }], router: average },
+    });
+    const correctedLog = (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${corrected.headers.get('x-switchyard-decision-id')}`)).json;
+    const rated = (await gw.call<StatsJson>('GET', '/v1/stats')).json.overall.feedback.calibration!;
+    expect(rated.rated_success).toBe(0);
+    expect(correctedLog.decision).toMatchObject({ policy: 'average', target: 0.6 });
+    // The gap is the whole mean prediction of the rated answers (all failed); the target is capped at 1.
+    expect(correctedLog.decision.target_correction).toBeCloseTo(Math.min(rated.predicted_success, 0.4), 5);
+    // Per request, the bar is the bar: no correction.
+    const plain = await gw.call('POST', '/v1/route', { body: { prompt: greeting('zoe') } });
+    expect(plain.json).toMatchObject({ policy: 'per-request', target_correction: null });
   });
 });

@@ -5,6 +5,7 @@ import type { ClassifierReference } from '../src/routing/classifier-reference';
 import type { ModelConfig } from '../src/config/schema';
 import { createRouter } from '../src/routing/router';
 import { TrafficWindow } from '../src/routing/traffic-window';
+import { createFeedbackCorrection, targetCorrectionFrom } from '../src/routing/feedback-correction';
 import { createFakeEmbedder } from './support/fake-embedder';
 
 const price = (perMTok: number) => ({ inputPerMTok: perMTok, outputPerMTok: perMTok });
@@ -217,6 +218,60 @@ describe('router: the average policy on a request that narrows the models', () =
     const dear = await router.route({ prompt: 'hard', models: ['cheap', 'dear'] });
     expect(dear).toMatchObject({ chosen: 'dear', lambdaBasis: { source: 'traffic', prompts: 5 } });
     expect(dear.lambda! * unit).toBeLessThan(0.05 / 9);
+  });
+});
+
+describe('average policy: the target corrected by the clients\' ratings', () => {
+  it('is the mean predicted minus the mean rated success, once there are enough ratings and beyond twice its standard error', () => {
+    // 100 ratings, predicted 0.8 on each, half rated 1: gap 0.3; (p − y)² is 0.04 or 0.64, mean 0.34; se ≈ 0.05.
+    const gap = { count: 100, predicted: 0.8, rated: 0.5, meanSquare: 0.34 };
+    expect(targetCorrectionFrom(gap, 100)).toBeCloseTo(0.3, 12);
+    expect(targetCorrectionFrom(gap, 101)).toBe(0);
+    expect(targetCorrectionFrom(null, 1)).toBe(0);
+    // An under-predicting classifier lowers the target.
+    expect(targetCorrectionFrom({ count: 100, predicted: 0.2, rated: 0.5, meanSquare: 0.34 }, 10)).toBeCloseTo(-0.3, 12);
+    // The same gap on 8 ratings is within noise: sd ≈ 0.53, twice the se ≈ 0.38 > 0.3.
+    expect(targetCorrectionFrom({ ...gap, count: 8 }, 2)).toBe(0);
+  });
+
+  it('is re-read at most every refreshMs per classifier version', () => {
+    const clock = { t: 0 };
+    const reads: string[] = [];
+    const correction = createFeedbackCorrection({
+      read: (v) => (reads.push(v), { count: 50, predicted: 0.9, rated: 0.6, meanSquare: 0.18 }),
+      minRatings: 10,
+      refreshMs: 1000,
+      now: () => clock.t,
+    });
+    expect(correction('v1')).toBeGreaterThan(0.29);
+    clock.t = 999;
+    correction('v1');
+    correction('v2');
+    expect(reads).toEqual(['v1', 'v2']);
+    clock.t = 1000;
+    correction('v1');
+    expect(reads).toEqual(['v1', 'v2', 'v1']);
+  });
+
+  it('sets λ for target + correction and says so; the per-request policy ignores it', async () => {
+    const classifier = fakeClassifier(REFERENCE);
+    const make = (correction: number) =>
+      createRouter({
+        models: MODELS, minSuccess: 0.25, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+        average: { trafficWindow: 0, minTraffic: 1, refreshMs: 0 }, targetCorrection: () => correction,
+      });
+    // 0.25 alone: everything cheap (0.3 ≥ 0.25). Corrected by +0.25 to 0.5: winnable prompts go to dear.
+    expect(await make(0).route({ prompt: 'win' })).toMatchObject({ chosen: 'cheap', lambda: null, targetCorrection: null });
+    const corrected = await make(0.25).route({ prompt: 'win' });
+    expect(corrected).toMatchObject({ chosen: 'dear', target: 0.25, policy: 'average', targetCorrection: 0.25 });
+    const reference = await createRouter({
+      models: MODELS, minSuccess: 0.5, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+      average: { trafficWindow: 0, minTraffic: 1, refreshMs: 0 },
+    }).route({ prompt: 'win' });
+    expect(corrected.lambda).toBe(reference.lambda);
+    // Capped at a target of 1: the correction reported is what was added.
+    expect((await make(0.9).route({ prompt: 'win' })).targetCorrection).toBeCloseTo(0.75, 12);
+    expect(await make(0.25).route({ prompt: 'win', policy: 'per-request' })).toMatchObject({ policy: 'per-request', targetCorrection: null });
   });
 });
 

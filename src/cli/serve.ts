@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import type { LoadedConfig } from './context';
 import { ClassifierRegistry } from '../routing/classifier-registry';
 import { createRouter } from '../routing/router';
+import { createFeedbackCorrection } from '../routing/feedback-correction';
+import { ratedGap } from '../store/decision-stats';
 import { createApp } from '../http/app';
 import { InFlightRequests, settlesWithin } from '../http/in-flight';
 import type { Embedder } from '../embedding/embedder';
@@ -55,6 +57,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     onLoad: (version) => log(`classifier ${version} loaded`),
   });
   await registry.refresh();
+  const store = new SqliteStore({ path: resolve(config.storage.path) });
+  const feedback = config.routing.average.feedback;
   const router = createRouter({
     models: config.models,
     minSuccess: config.routing.minSuccess,
@@ -64,9 +68,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     expectedOutputTokens: config.routing.expectedOutputTokens,
     embedder,
     classifier: () => registry.current(),
+    ...(feedback.enabled
+      ? {
+          targetCorrection: createFeedbackCorrection({
+            read: (version) => ratedGap(store.db, version, feedback.window),
+            minRatings: feedback.minRatings,
+            refreshMs: feedback.refreshMs,
+            now: Date.now,
+          }),
+        }
+      : {}),
   });
 
-  const store = new SqliteStore({ path: resolve(config.storage.path) });
   const decisions = new DecisionStore(store.db);
   const keys = new ApiKeyStore(store.db);
   const writer = new BatchWriter<DecisionRecord>({

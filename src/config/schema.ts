@@ -92,6 +92,19 @@ export const configSchema = z
             trafficWindow: z.number().int().min(0).max(100_000).default(2000),
             minTraffic: z.number().int().min(1).default(200),
             refreshMs: z.number().int().nonnegative().default(5000),
+            /**
+             * Opt-in: add to the target how much the classifier over-predicted the last `window` rated
+             * answers (mean predicted − mean rated success, once `minRatings` and when beyond twice its
+             * standard error), re-read at most every `refreshMs`. Right when rated answers are a fair sample.
+             */
+            feedback: z
+              .strictObject({
+                enabled: z.boolean().default(false),
+                window: z.number().int().min(1).max(100_000).default(1000),
+                minRatings: z.number().int().min(2).default(100),
+                refreshMs: z.number().int().nonnegative().default(30_000),
+              })
+              .prefault({}),
           })
           .prefault({}),
         /** Model used while no classifier has been trained. */

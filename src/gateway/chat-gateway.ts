@@ -122,6 +122,7 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
       policy: d.policy,
       lambda: d.lambda,
       lambdaBasis: d.lambdaBasis,
+      targetCorrection: d.targetCorrection,
       classifierVersion: d.classifierVersion,
       embedderId: d.embedderId,
       candidates: d.candidates,

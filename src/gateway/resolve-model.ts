@@ -23,6 +23,7 @@ export interface RouteDecision {
   policy: PolicyKind | null;
   lambda: number | null;
   lambdaBasis: LoggedLambdaBasis | null;
+  targetCorrection: number | null;
   candidates: LoggedCandidate[];
   classifierVersion: string | null;
   embedderId: string | null;
@@ -82,6 +83,7 @@ export async function resolveModel(
     policy: null,
     lambda: null,
     lambdaBasis: null,
+    targetCorrection: null,
     candidates: [{ model: model.id, pSuccess: null, estimatedCost: estimateCost(model.price, tokens.input, tokens.output), eligible: true }],
     classifierVersion: null,
     embedderId: null,
@@ -99,6 +101,7 @@ export function fromRouterDecision(d: Decision): RouteDecision {
     policy: d.policy,
     lambda: d.lambda,
     lambdaBasis: d.lambdaBasis ? { ...d.lambdaBasis } : null,
+    targetCorrection: d.targetCorrection,
     candidates: d.candidates.map((c) => ({
       model: c.model,
       pSuccess: c.pSuccess,

@@ -31,6 +31,7 @@ export function decisionJson(d: Decision, id?: string): Record<string, unknown> 
     policy: d.policy,
     lambda: d.lambda,
     lambda_basis: d.lambdaBasis,
+    target_correction: d.targetCorrection,
     candidates: d.candidates.map(candidateJson),
     classifier_version: d.classifierVersion,
     embedder_id: d.embedderId,

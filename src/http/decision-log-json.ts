@@ -30,6 +30,7 @@ export interface DecisionLogJson {
     policy: string | null;
     lambda: number | null;
     lambda_basis: LoggedLambdaBasis | null;
+    target_correction: number | null;
     candidates: CandidateJson[];
     classifier_version: string | null;
     embedder_id: string | null;
@@ -70,6 +71,7 @@ export function decisionLogJson(d: StoredDecision): DecisionLogJson {
       policy: d.policy,
       lambda: d.lambda,
       lambda_basis: d.lambdaBasis,
+      target_correction: d.targetCorrection,
       candidates: d.candidates.map(candidateJson),
       classifier_version: d.classifierVersion,
       embedder_id: d.embedderId,

@@ -53,6 +53,11 @@ export interface Decision {
    * prompts have been routed with it, then the last `trafficWindow` routed prompts; null otherwise.
    */
   lambdaBasis: LambdaBasis | null;
+  /**
+   * Average policy: what the clients' recent ratings added to the target λ was set for (the classifier
+   * over- or under-predicted their rated answers by this much; routing.average.feedback); null: nothing added.
+   */
+  targetCorrection: number | null;
   candidates: CandidateReport[];
   classifierVersion: string | null;
   embedderId: string | null;
@@ -100,6 +105,12 @@ export interface RouterDeps {
   average?: AverageOptions;
   /** Milliseconds on any monotonic clock: timings and the traffic curve's refresh. */
   now?: () => number;
+  /**
+   * Average policy: how much to add to the target for the classifier `version` (its mean predicted minus
+   * mean rated success on recent rated answers, when significant; see feedback-correction.ts). Null or 0:
+   * nothing. Called per request, so it must answer from memory.
+   */
+  targetCorrection?: (version: string) => number | null;
 }
 
 export interface Router {
@@ -287,7 +298,9 @@ export function createRouter(deps: RouterDeps): Router {
     // context-window limits do not change it: they constrain that prompt, not the traffic's price).
     const narrowed = state && input.models && input.models.length > 0 ? state.cols.flatMap((j, k) => (requested.has(state.models[j]) ? [k] : [])) : null;
     const positions = narrowed && state && narrowed.length < state.cols.length ? narrowed : null;
-    const priced = state && wantedPolicy === 'average' && (positions === null || positions.length > 0) ? lambdaFor(state, target, positions) : null;
+    const correction = classifier && wantedPolicy === 'average' ? (deps.targetCorrection?.(classifier.version) ?? null) : null;
+    const corrected = correction ? Math.min(1, Math.max(0, target + correction)) : target;
+    const priced = state && wantedPolicy === 'average' && (positions === null || positions.length > 0) ? lambdaFor(state, corrected, positions) : null;
     const lambda = priced?.lambda ?? null;
     // This prompt joins the traffic the average policy is set on (whatever policy routed it: it is traffic).
     if (state?.traffic && p) {
@@ -301,6 +314,7 @@ export function createRouter(deps: RouterDeps): Router {
       policy: lambda === null ? ('per-request' as const) : ('average' as const),
       lambda: lambda !== null && Number.isFinite(lambda) ? lambda : null,
       lambdaBasis: priced?.basis ?? null,
+      targetCorrection: priced && correction ? corrected - target : null,
       candidates: reports,
       classifierVersion: classifier?.version ?? null,
       embedderId: classifier ? deps.embedder.id : null,
@@ -314,7 +328,7 @@ export function createRouter(deps: RouterDeps): Router {
     // Without predictions no policy decides: the cold-start order does.
     const unjudged = (reason: Decision['reason']): Decision => {
       const start = eligible.some((r) => r.model === coldStart) ? coldStart : dearest(eligible);
-      return { ...finish({ ...coldStartOrder(start, eligible), reason }), policy: null, lambda: null, lambdaBasis: null };
+      return { ...finish({ ...coldStartOrder(start, eligible), reason }), policy: null, lambda: null, lambdaBasis: null, targetCorrection: null };
     };
 
     if (!classifier) return unjudged('cold-start');

@@ -1,6 +1,7 @@
 // Per-model aggregates of the decision log over a time window, summed in SQLite so a busy log is never
 // loaded into memory. What they mean (shares, savings, rates) is worked out in src/inspection/stats.ts.
 import type Database from 'better-sqlite3';
+import type { RatedGap } from '../routing/feedback-correction';
 
 export interface ModelAggregate {
   /** The answering model, or for requests nothing answered, the routed one. */
@@ -50,4 +51,29 @@ const SQL = `
 
 export function aggregateDecisions(db: Database.Database, since: number, until: number): ModelAggregate[] {
   return db.prepare<[number, number], ModelAggregate>(SQL).all(since, until);
+}
+
+// CROSS JOIN keeps feedback as the outer loop, walked newest first on its updated_at index: without it
+// SQLite may scan the whole decision log. The inner LIMIT bounds the walk when the version's ratings are
+// sparse among other versions' (just after a retrain).
+const RATED_SQL = `
+  SELECT COUNT(*) AS count, AVG(p) AS predicted, AVG(y) AS rated, AVG((p - y) * (p - y)) AS meanSquare
+  FROM (SELECT d.answered_p_success AS p, f.score AS y
+        FROM (SELECT decision_id, score, updated_at FROM feedback ORDER BY updated_at DESC LIMIT ?) f
+        CROSS JOIN decisions d ON d.id = f.decision_id
+        WHERE d.classifier_version = ? AND d.answered_p_success IS NOT NULL
+        ORDER BY f.updated_at DESC
+        LIMIT ?)`;
+
+/** How many of the newest ratings, per answer wanted, `ratedGap` looks through at most. */
+const RATED_SCAN_FACTOR = 10;
+
+/**
+ * The last `window` rated answers of classifier `version` that had a prediction (by when they were rated),
+ * among the newest 10 × `window` ratings: their mean predicted and mean rated success. Null when there are
+ * none. Costs the window, not the log.
+ */
+export function ratedGap(db: Database.Database, version: string, window: number): RatedGap | null {
+  const row = db.prepare<[number, string, number], RatedGap>(RATED_SQL).get(window * RATED_SCAN_FACTOR, version, window);
+  return row && row.count > 0 ? row : null;
 }

@@ -28,6 +28,7 @@ interface DecisionRow {
   lambda: number | null;
   lambda_basis: string | null;
   lambda_prompts: number | null;
+  target_correction: number | null;
   classifier_version: string | null;
   embedder_id: string | null;
   candidates: string;
@@ -60,6 +61,7 @@ const INSERT_COLUMNS = [
   'answered_model', 'reason', 'target', 'policy', 'lambda', 'lambda_basis', 'lambda_prompts', 'classifier_version', 'embedder_id', 'candidates', 'fallbacks', 'attempts',
   'failed_over', 'est_input_tokens', 'est_output_tokens', 'prompt_tokens', 'completion_tokens', 'cost', 'embed_ms',
   'classify_ms', 'upstream_ms', 'total_ms', 'status', 'http_status', 'error_code', 'error_message', 'answered_p_success',
+  'target_correction',
 ] as const;
 
 const SELECT = `SELECT d.*, f.model AS f_model, f.score AS f_score, f.success AS f_success, f.comment AS f_comment,
@@ -157,6 +159,7 @@ function toRow(r: DecisionRecord): (string | number | null)[] {
     lambda: r.lambda,
     lambda_basis: r.lambdaBasis?.source ?? null,
     lambda_prompts: r.lambdaBasis?.prompts ?? null,
+    target_correction: r.targetCorrection,
     classifier_version: r.classifierVersion,
     embedder_id: r.embedderId,
     candidates: JSON.stringify(r.candidates),
@@ -214,6 +217,7 @@ function fromRow(row: DecisionRow): StoredDecision {
       row.lambda_basis === 'reference' || row.lambda_basis === 'traffic'
         ? { source: row.lambda_basis, prompts: row.lambda_prompts ?? 0 }
         : null,
+    targetCorrection: row.target_correction ?? null,
     classifierVersion: row.classifier_version,
     embedderId: row.embedder_id,
     // Written by toRow from typed values; the casts only restore what JSON.stringify flattened.

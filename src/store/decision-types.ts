@@ -44,6 +44,8 @@ export interface DecisionRecord {
   lambda: number | null;
   /** The prompts λ was set on (the classifier's reference ones or recent traffic); null without λ. */
   lambdaBasis: LoggedLambdaBasis | null;
+  /** What the clients' ratings added to the average policy's target (routing.average.feedback); null: nothing. */
+  targetCorrection: number | null;
   classifierVersion: string | null;
   embedderId: string | null;
   candidates: LoggedCandidate[];

@@ -132,6 +132,15 @@ export const MIGRATIONS: readonly Migration[] = [
       WHERE answered_model IS NOT NULL AND json_valid(candidates);
     `,
   },
+  {
+    version: 6,
+    name: 'feedback correction of the average policy\'s target',
+    // The correction reads the latest ratings (routing.average.feedback); older rows had none: null.
+    sql: `
+      ALTER TABLE decisions ADD COLUMN target_correction REAL;
+      CREATE INDEX feedback_updated_at ON feedback (updated_at);
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
