@@ -185,31 +185,35 @@ describe('migration 5: the answering model\'s predicted success', () => {
   });
 });
 
-describe('/v1/stats calibration: predicted beside rated success', () => {
-  const decision = (id: string, answered: string | null, p: Record<string, number | null>): DecisionRecord => ({
+/** A logged decision answered by `answered` (null: nothing answered), with these predictions per model. */
+function loggedDecision(id: string, answered: string | null, p: Record<string, number | null>, over: Partial<DecisionRecord> = {}): DecisionRecord {
+  return {
     id, createdAt: 1_000, apiKey: null, prompt: 'q', promptHash: 'h', requestedModel: 'auto', stream: false,
-    routedModel: answered ?? 'small', answeredModel: answered, reason: 'cheapest-above-target', target: 0.7, policy: 'per-request',
+    routedModel: answered ?? Object.keys(p)[0], answeredModel: answered, reason: 'cheapest-above-target', target: 0.7, policy: 'per-request',
     lambda: null, lambdaBasis: null, targetCorrection: null, classifierVersion: 'v0001', embedderId: 'e',
     candidates: Object.entries(p).map(([model, pSuccess]) => ({ model, pSuccess, estimatedCost: 1, eligible: true })),
     fallbacks: [], attempts: [], estimatedTokens: { input: 1, output: 1 }, usage: { promptTokens: 10, completionTokens: 1 }, cost: 0.001,
     timings: { embedMs: 0, classifyMs: 0, upstreamMs: 1, totalMs: 1 }, status: answered ? 'ok' : 'error', httpStatus: answered ? 200 : 502,
     error: null,
-  });
+    ...over,
+  };
+}
 
+describe('/v1/stats calibration: predicted beside rated success', () => {
   it('averages the prediction and the rating over the same rated answers, per model and overall', () => {
     const tmp = makeTempDir();
     const store = new SqliteStore({ path: path.join(tmp.dir, 's.db') });
     try {
       const decisions = new DecisionStore(store.db);
       decisions.insertMany([
-        decision('d1', 'small', { small: 0.9, large: 0.95 }),
-        decision('d2', 'small', { small: 0.8, large: 0.9 }),
-        decision('d3', 'large', { small: 0.2, large: 0.6 }),
+        loggedDecision('d1', 'small', { small: 0.9, large: 0.95 }),
+        loggedDecision('d2', 'small', { small: 0.8, large: 0.9 }),
+        loggedDecision('d3', 'large', { small: 0.2, large: 0.6 }),
         // Rated, but routed without a prediction (cold start): counts in success_rate, not in calibration.
-        decision('d4', 'small', { small: null, large: null }),
+        loggedDecision('d4', 'small', { small: null, large: null }),
         // Predicted but never rated: in neither.
-        decision('d5', 'small', { small: 0.7, large: 0.9 }),
-        decision('d6', null, { small: 0.7, large: 0.9 }),
+        loggedDecision('d5', 'small', { small: 0.7, large: 0.9 }),
+        loggedDecision('d6', null, { small: 0.7, large: 0.9 }),
       ]);
       const rate = (id: string, model: string, score: number) =>
         decisions.upsertFeedback(id, { model, score, success: null, comment: null, apiKeyName: null }, 2_000);
@@ -250,12 +254,7 @@ describe('rated answers of a classifier version, newest ratings first', () => {
     const store = new SqliteStore({ path: path.join(tmp.dir, 'g.db') });
     try {
       const decisions = new DecisionStore(store.db);
-      const at = (id: string, version: string | null, p: number | null): DecisionRecord => ({
-        id, createdAt: 1, apiKey: null, prompt: null, promptHash: 'h', requestedModel: 'auto', stream: false, routedModel: 'a', answeredModel: 'a',
-        reason: 'best-value', target: 0.7, policy: 'average', lambda: 1, lambdaBasis: null, targetCorrection: null, classifierVersion: version, embedderId: 'e',
-        candidates: [{ model: 'a', pSuccess: p, estimatedCost: 1, eligible: true }], fallbacks: [], attempts: [], estimatedTokens: { input: 1, output: 1 },
-        usage: null, cost: null, timings: { embedMs: 0, classifyMs: 0, upstreamMs: 0, totalMs: 0 }, status: 'ok', httpStatus: 200, error: null,
-      });
+      const at = (id: string, version: string, p: number | null) => loggedDecision(id, 'a', { a: p }, { classifierVersion: version });
       decisions.insertMany([at('d1', 'v1', 0.9), at('d2', 'v1', 0.8), at('d3', 'v1', 0.6), at('d4', 'v2', 0.1), at('d5', 'v1', null), at('d6', 'v1', 0.7)]);
       // Rated in this order (d1 first); d6 is never rated.
       ['d1', 'd2', 'd3', 'd4', 'd5'].forEach((id, k) =>
