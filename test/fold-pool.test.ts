@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createFoldPool, foldPoolOrNull } from '../training/fold-pool';
-import { type FoldJob, type FoldRunner, IN_PROCESS_FOLDS, runFold, trainClassifier } from '../training/train-classifier';
+import { type FoldJob, type FoldRunner, IN_PROCESS_FOLDS, fitComponent, runFold, trainClassifier } from '../training/train-classifier';
 import { logisticRows } from './support/synthetic-rows';
 
 const WORKER = path.join(__dirname, '..', 'dist', 'training', 'fold-worker.js');
@@ -33,8 +33,13 @@ describe('inner folds', () => {
     const jobs: FoldJob[] = [];
     let running = 0;
     let most = 0;
+    const fits: string[] = [];
     const twoAtOnce: FoldRunner = {
       slots: 2,
+      async fit(job) {
+        fits.push(job.recipe);
+        return fitComponent(job);
+      },
       async run(job) {
         jobs.push(job);
         most = Math.max(most, ++running);
@@ -53,10 +58,14 @@ describe('inner folds', () => {
     expect(b.learner).toBe(a.learner);
     expect(b.selection).toEqual(a.selection);
     expect(Buffer.from(b.outOfFold.buffer).equals(Buffer.from(a.outOfFold.buffer))).toBe(true);
+    // The chosen learner's components were fitted through the runner, and the served specs are equal.
+    expect(fits).toEqual(b.spec.components.map((c) => c.name));
+    expect(b.spec).toEqual(a.spec);
+    expect(await b.refit(rows())).toEqual(await a.refit(rows()));
   });
 
   it('a failing fold fails the training with its message', async () => {
-    const failing: FoldRunner = { slots: 2, run: () => Promise.reject(new Error('out of memory in fold')) };
+    const failing: FoldRunner = { slots: 2, run: () => Promise.reject(new Error('out of memory in fold')), fit: () => Promise.reject(new Error('unused')) };
     await expect(train(failing)).rejects.toThrow('out of memory in fold');
   });
 
@@ -75,6 +84,9 @@ describe('fold pool on worker threads', () => {
       expect(b.learner).toBe(a.learner);
       expect(b.selection).toEqual(a.selection);
       expect(Buffer.from(b.outOfFold.buffer).equals(Buffer.from(a.outOfFold.buffer))).toBe(true);
+      // The components fitted in the workers come back whole: the same specs, here and refitted.
+      expect(b.spec).toEqual(a.spec);
+      expect(await b.refit(rows())).toEqual(await a.refit(rows()));
     } finally {
       await pool.close();
     }
@@ -88,6 +100,7 @@ describe('fold pool on worker threads', () => {
     });
     try {
       await expect(pool.run(job(['nope(l2=1)']))).rejects.toThrow('fold worker: no component variant named nope(l2=1)');
+      await expect(pool.fit({ ...job([]), recipe: 'nope(l2=2)' })).rejects.toThrow('fold worker: no component variant named nope(l2=2)');
       const logits = await pool.run(job(['logistic(l2=0.001)']));
       expect(logits['logistic(l2=0.001)']).toHaveLength(data.n * 2);
     } finally {

@@ -1,16 +1,20 @@
 // Inner folds on worker threads: `retrain` and the quality bench spend most of their time fitting ten
-// component variants on each of four or five inner folds, and the folds are independent. A pool of
-// workers (one per core) runs one fold each; the folds' arrays are transferred, not copied. The worker
+// component variants on each of four or five inner folds, and the folds are independent; then the chosen
+// learner's few components, for the served model and its held-out twin. A pool of workers (one per core)
+// runs one fold or one component at a time each; the jobs' arrays are transferred, not copied. The worker
 // script is the compiled fold-worker.js, so under ts-jest (no compiled file beside this one) callers
 // fall back to running folds in process (`foldPoolOrNull`).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { FoldJob, FoldLogits, FoldRunner } from './train-classifier';
+import type { Component, FitJob, FoldJob, FoldLogits, FoldRunner } from './train-classifier';
 
-/** What a worker answers for one job. */
-export type FoldReply = { id: number; ok: true; logits: FoldLogits } | { id: number; ok: false; message: string };
+/** What a worker is asked: one inner fold, or one component fitted. */
+export type PoolRequest = { id: number; kind: 'fold'; job: FoldJob } | { id: number; kind: 'fit'; job: FitJob };
+
+/** What a worker answers: the fold's logits or the fitted component. */
+export type PoolReply = { id: number; ok: true; result: FoldLogits | Component } | { id: number; ok: false; message: string };
 
 export interface FoldPool extends FoldRunner {
   /** Stops the workers; jobs still running are rejected. */
@@ -18,8 +22,15 @@ export interface FoldPool extends FoldRunner {
 }
 
 interface Pending {
-  resolve: (logits: FoldLogits) => void;
+  resolve: (result: FoldLogits | Component) => void;
   reject: (error: Error) => void;
+}
+
+/** The arrays a job hands over: the rows it fits on (and, for a fold, the rows it predicts). */
+function transferOf(request: PoolRequest): ArrayBuffer[] {
+  const { train } = request.job;
+  const arrays = [train.X, train.Y, train.mask, ...(request.kind === 'fold' ? [request.job.test.X] : [])];
+  return [...new Set(arrays.map((a) => a.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
 }
 
 /** A pool of `workers` threads running `script` (fold-worker.js), started on first use. */
@@ -27,18 +38,18 @@ export function createFoldPool(options: { workers: number; script: string }): Fo
   if (!(Number.isInteger(options.workers) && options.workers > 0)) throw new Error(`fold pool workers must be a positive whole number, got ${options.workers}`);
   const idle: Worker[] = [];
   const all: Worker[] = [];
-  const waiting: { job: FoldJob; pending: Pending }[] = [];
+  const waiting: { request: Omit<PoolRequest, 'id'>; pending: Pending }[] = [];
   const running = new Map<Worker, { id: number; pending: Pending }>();
   let nextId = 0;
   let closed = false;
 
   const start = (): Worker => {
     const worker = new Worker(options.script);
-    worker.on('message', (reply: FoldReply) => {
+    worker.on('message', (reply: PoolReply) => {
       const current = running.get(worker);
       if (!current || current.id !== reply.id) return;
       running.delete(worker);
-      if (reply.ok) current.pending.resolve(reply.logits);
+      if (reply.ok) current.pending.resolve(reply.result);
       else current.pending.reject(new Error(`fold worker: ${reply.message}`));
       idle.push(worker);
       pump();
@@ -63,25 +74,26 @@ export function createFoldPool(options: { workers: number; script: string }): Fo
     while (!closed && waiting.length > 0) {
       const worker = idle.pop() ?? (all.length < options.workers ? start() : undefined);
       if (!worker) return;
-      const { job, pending } = waiting.shift()!;
-      const id = nextId++;
-      running.set(worker, { id, pending });
-      const transfer = [job.train.X.buffer, job.train.Y.buffer, job.train.mask.buffer, job.test.X.buffer].filter(
-        (b, i, list): b is ArrayBuffer => b instanceof ArrayBuffer && list.indexOf(b) === i,
-      );
-      worker.postMessage({ id, job }, transfer);
+      const { request, pending } = waiting.shift()!;
+      const message = { ...request, id: nextId++ } as PoolRequest;
+      running.set(worker, { id: message.id, pending });
+      worker.postMessage(message, transferOf(message));
     }
+  }
+
+  function submit(request: Omit<PoolRequest, 'id'>): Promise<FoldLogits | Component> {
+    if (closed) return Promise.reject(new Error('fold pool is closed'));
+    return new Promise((resolve, reject) => {
+      waiting.push({ request, pending: { resolve, reject } });
+      pump();
+    });
   }
 
   return {
     slots: options.workers,
-    run(job) {
-      if (closed) return Promise.reject(new Error('fold pool is closed'));
-      return new Promise<FoldLogits>((resolve, reject) => {
-        waiting.push({ job, pending: { resolve, reject } });
-        pump();
-      });
-    },
+    // The worker answers a request of one kind with that kind's result.
+    run: (job) => submit({ kind: 'fold', job }) as Promise<FoldLogits>,
+    fit: (job) => submit({ kind: 'fit', job }) as Promise<Component>,
     async close() {
       closed = true;
       for (const { pending } of waiting.splice(0)) pending.reject(new Error('fold pool is closed'));

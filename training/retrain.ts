@@ -129,7 +129,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     ? writeClassifierVersion(
         deps.classifierDir,
         sidecarFor(version, everyRow, { refit: { heldOutTwin: HOLDOUT_DIR, trainRows: train.length, validationRows: validation.length } }),
-        exportClassifierOnnx(result.refit(all)),
+        exportClassifierOnnx(await result.refit(all)),
         reference,
         { sidecar: sidecarFor(version, train), onnx: exportClassifierOnnx(result.spec) },
       )

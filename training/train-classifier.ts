@@ -99,7 +99,7 @@ export interface TrainResult {
    * joint layer kept. `retrain` uses it to ship a classifier fitted on every row once the held-out
    * comparison has been made with `spec`.
    */
-  refit(rows: TrainMatrix): ClassifierSpec;
+  refit(rows: TrainMatrix): Promise<ClassifierSpec>;
 }
 
 type ColumnSet = 'all' | 'embedding' | 'extra';
@@ -291,29 +291,61 @@ export interface FoldJob {
 /** Logits [test rows × models] per recipe name. */
 export type FoldLogits = Record<string, Float32Array>;
 
+/** One component of the chosen learner to fit on `train` (the served model and its held-out twin). */
+export interface FitJob {
+  layout: RowLayout;
+  seed: number;
+  /** A recipe name from `componentRecipes(layout, seed)`. */
+  recipe: string;
+  train: TrainMatrix;
+}
+
 /**
- * Runs inner folds: here (IN_PROCESS_FOLDS) or on worker threads (fold-pool.ts). Every fit is
- * deterministic given its rows and the seed, so where a fold runs does not change the classifier.
+ * Runs inner folds and component fits: here (IN_PROCESS_FOLDS) or on worker threads (fold-pool.ts). Every
+ * fit is deterministic given its rows and the seed, so where it runs does not change the classifier.
  */
 export interface FoldRunner {
-  /** Folds it runs at once. */
+  /** Jobs it runs at once. */
   readonly slots: number;
   /** May take ownership of the job's arrays (a worker pool transfers them). */
   run(job: FoldJob): Promise<FoldLogits>;
+  /** May take ownership of the job's arrays, as `run`. */
+  fit(job: FitJob): Promise<Component>;
+}
+
+function recipeNamed(layout: RowLayout, seed: number, name: string): ComponentRecipe {
+  const recipe = componentRecipes(layout, seed).find((r) => r.name === name);
+  if (!recipe) throw new Error(`no component variant named ${name}`);
+  return recipe;
 }
 
 export async function runFold(job: FoldJob): Promise<FoldLogits> {
-  const byName = new Map(componentRecipes(job.layout, job.seed).map((r) => [r.name, r]));
   const out: FoldLogits = {};
   for (const name of job.recipes) {
-    const recipe = byName.get(name);
-    if (!recipe) throw new Error(`no component variant named ${name}`);
-    out[name] = await componentLogits(recipe.fit(job.train), job.test.X, job.test.n, job.test.d);
+    out[name] = await componentLogits(recipeNamed(job.layout, job.seed, name).fit(job.train), job.test.X, job.test.n, job.test.d);
   }
   return out;
 }
 
-export const IN_PROCESS_FOLDS: FoldRunner = { slots: 1, run: runFold };
+export function fitComponent(job: FitJob): Component {
+  return recipeNamed(job.layout, job.seed, job.recipe).fit(job.train);
+}
+
+export const IN_PROCESS_FOLDS: FoldRunner = { slots: 1, run: runFold, fit: async (job) => fitComponent(job) };
+
+/** `work` on every item, at most `slots` at a time, results in item order. */
+async function inLanes<T, R>(items: readonly T[], slots: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const k = next++;
+      out[k] = await work(items[k], k);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(slots, items.length)) }, lane));
+  return out;
+}
 
 export async function trainClassifier(data: TrainMatrix, options: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
@@ -348,23 +380,18 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const oofRecipes = recipes.filter((r) => needed.has(r.family));
   const oof = new Map<string, Float32Array>(oofRecipes.map((r) => [r.name, new Float32Array(data.n * data.m)]));
   const runner = options.foldRunner ?? IN_PROCESS_FOLDS;
-  let nextFold = 0;
   let foldsDone = 0;
-  const lane = async (): Promise<void> => {
-    while (nextFold < splits.length) {
-      const { fit, held } = splits[nextFold++];
-      const test = selectRows(data, held);
-      const logits = await runner.run({ layout, seed, recipes: oofRecipes.map((r) => r.name), train: selectRows(data, fit), test: { n: test.n, d: test.d, X: test.X } });
-      for (const recipe of oofRecipes) {
-        const z = logits[recipe.name];
-        const out = oof.get(recipe.name)!;
-        held.forEach((r, i) => out.set(z.subarray(i * data.m, (i + 1) * data.m), r * data.m));
-      }
-      foldsDone++;
-      log(`  fold ${foldsDone}/${splits.length}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  await inLanes(splits, runner.slots, async ({ fit, held }) => {
+    const test = selectRows(data, held);
+    const logits = await runner.run({ layout, seed, recipes: oofRecipes.map((r) => r.name), train: selectRows(data, fit), test: { n: test.n, d: test.d, X: test.X } });
+    for (const recipe of oofRecipes) {
+      const z = logits[recipe.name];
+      const out = oof.get(recipe.name)!;
+      held.forEach((r, i) => out.set(z.subarray(i * data.m, (i + 1) * data.m), r * data.m));
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(runner.slots, splits.length)) }, lane));
+    foldsDone++;
+    log(`  fold ${foldsDone}/${splits.length}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  });
 
   // Each family's best variant, by the calibrated out-of-fold log loss of that component alone.
   const selection: Record<string, number> = {};
@@ -463,13 +490,19 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     `  chose ${chosenRecipes.map((r) => r.name).join(' + ')}${joint ? ' + joint layer' : ''} (out-of-fold log loss ${chosen.loss.toFixed(4)}` +
       `${options.costs ? `, routing score ${chosen.quality.toFixed(4)}` : ''})`,
   );
-  const specFor = (rows: TrainMatrix): ClassifierSpec => {
+  // The components of the chosen learner are fitted side by side when the runner has slots to spare (each
+  // job gets its own copy of the rows, made when it starts, as the fold jobs do).
+  const everyRow = (rows: TrainMatrix): number[] => Array.from({ length: rows.n }, (_, i) => i);
+  const specFor = async (rows: TrainMatrix): Promise<ClassifierSpec> => {
     if (rows.d !== data.d || rows.m !== data.m) throw new Error(`refit needs rows of ${data.d} features × ${data.m} models, got ${rows.d} × ${rows.m}`);
-    const components = chosenRecipes.map((r) => r.fit(rows));
+    const components =
+      runner.slots > 1
+        ? await inLanes(chosenRecipes, runner.slots, (r) => runner.fit({ layout, seed, recipe: r.name, train: selectRows(rows, everyRow(rows)) }))
+        : chosenRecipes.map((r) => r.fit(rows));
     return { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, components, stack: chosen.stack, ...(joint ? { joint } : {}) };
   };
   return {
-    spec: specFor(data),
+    spec: await specFor(data),
     refit: specFor,
     learner: chosenRecipes.map((r) => r.name).join('+') + (joint ? '+joint' : ''),
     selection,
