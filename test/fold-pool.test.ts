@@ -109,6 +109,26 @@ describe('fold pool on worker threads', () => {
     await expect(pool.run(job(['logistic(l2=0.001)']))).rejects.toThrow('fold pool is closed');
   });
 
+  it('rejects the job of a worker that dies, runs the next ones on a new worker, and rejects what is running at close', async () => {
+    const pool = createFoldPool({ workers: 1, script: path.join(__dirname, 'support', 'stand-in-fold-worker.js') });
+    const job = (recipe: string) => ({ layout: { embeddingDim: 1, wordSlots: 0, wordBuckets: 0 }, seed: 1, recipe, train: logisticRows(3, 2, 1, [() => 0]) });
+    try {
+      expect(await pool.fit(job('a'))).toEqual({ name: 'a', rows: 3 });
+      await expect(pool.fit(job('crash'))).rejects.toThrow('fold worker exited with code 3');
+      expect(await pool.fit(job('b'))).toEqual({ name: 'b', rows: 3 });
+      // A job queued behind one that crashes its worker still runs.
+      const [crash, after] = [pool.fit(job('crash')), pool.fit(job('c'))];
+      await expect(crash).rejects.toThrow('fold worker exited with code 3');
+      expect(await after).toEqual({ name: 'c', rows: 3 });
+      const hanging = expect(pool.fit(job('hang'))).rejects.toThrow('fold pool is closed');
+      await new Promise((r) => setTimeout(r, 50));
+      await pool.close();
+      await hanging;
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('is not started for one worker or without the compiled worker script', () => {
     expect(foldPoolOrNull(1, WORKER)).toBeNull();
     expect(foldPoolOrNull(2, path.join(__dirname, 'no-such-worker.js'))).toBeNull();

@@ -51,21 +51,23 @@ export function createFoldPool(options: { workers: number; script: string }): Fo
       running.delete(worker);
       if (reply.ok) current.pending.resolve(reply.result);
       else current.pending.reject(new Error(`fold worker: ${reply.message}`));
+      // An idle worker does not keep the process alive, so a caller that never closes the pool still exits.
+      worker.unref();
       idle.push(worker);
       pump();
     });
     // A worker that dies takes its job with it; the pool goes on with the others (or a new one).
     const fail = (error: Error) => {
+      if (!all.includes(worker)) return; // 'exit' after 'error': already handled
       const current = running.get(worker);
       running.delete(worker);
       all.splice(all.indexOf(worker), 1);
+      if (idle.includes(worker)) idle.splice(idle.indexOf(worker), 1);
       current?.pending.reject(error);
       pump();
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => {
-      if (all.includes(worker)) fail(new Error(`fold worker exited with code ${code}`));
-    });
+    worker.on('exit', (code) => fail(new Error(`fold worker exited with code ${code}`)));
     all.push(worker);
     return worker;
   };
@@ -77,6 +79,7 @@ export function createFoldPool(options: { workers: number; script: string }): Fo
       const { request, pending } = waiting.shift()!;
       const message = { ...request, id: nextId++ } as PoolRequest;
       running.set(worker, { id: message.id, pending });
+      worker.ref();
       worker.postMessage(message, transferOf(message));
     }
   }
