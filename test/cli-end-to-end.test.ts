@@ -92,6 +92,9 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['retrain', '--features', 'embedding+words', '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/unknown feature kind "embedding\+words" \(known: embedding, embedding\+prompt-stats, /);
     expect(fs.existsSync(path.join(dir, 'router', 'v0001'))).toBe(false);
+    expect(await runCli(['retrain', '--workers', '0', '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/--workers must be a whole number from 1 to 64, got "0"/);
+    expect(fs.existsSync(path.join(dir, 'router', 'v0001'))).toBe(false);
     expect(await runCli(['retrain', '--features', 'embedding+prompt-stats', '--config', cfg])).toBe(0);
     const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'router', 'v0001', 'classifier.json'), 'utf8'));
     expect(sidecar.features).toMatchObject({ kind: 'embedding+prompt-stats', dimension: 120 });
