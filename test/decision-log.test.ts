@@ -185,6 +185,18 @@ describe('migration 5: the answering model\'s predicted success', () => {
   });
 });
 
+/** Runs `fn` on a fresh store in a temporary folder, then closes and removes both. */
+function withTempStore(fn: (store: SqliteStore) => void): void {
+  const tmp = makeTempDir();
+  const store = new SqliteStore({ path: path.join(tmp.dir, 'store.db') });
+  try {
+    fn(store);
+  } finally {
+    store.close();
+    tmp.cleanup();
+  }
+}
+
 /** A logged decision answered by `answered` (null: nothing answered), with these predictions per model. */
 function loggedDecision(id: string, answered: string | null, p: Record<string, number | null>, over: Partial<DecisionRecord> = {}): DecisionRecord {
   return {
@@ -201,9 +213,7 @@ function loggedDecision(id: string, answered: string | null, p: Record<string, n
 
 describe('/v1/stats calibration: predicted beside rated success', () => {
   it('averages the prediction and the rating over the same rated answers, per model and overall', () => {
-    const tmp = makeTempDir();
-    const store = new SqliteStore({ path: path.join(tmp.dir, 's.db') });
-    try {
+    withTempStore((store) => {
       const decisions = new DecisionStore(store.db);
       decisions.insertMany([
         loggedDecision('d1', 'small', { small: 0.9, large: 0.95 }),
@@ -241,18 +251,13 @@ describe('/v1/stats calibration: predicted beside rated success', () => {
       expect(stats.overall.feedback.calibration!.count).toBe(3);
       expect(stats.overall.feedback.calibration!.predicted_success).toBeCloseTo(2.3 / 3, 6);
       expect(stats.overall.feedback.calibration!.rated_success).toBeCloseTo(2 / 3, 6);
-    } finally {
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 });
 
 describe('rated answers of a classifier version, newest ratings first', () => {
   it('averages prediction and rating over the last `window` ratings of that version only', () => {
-    const tmp = makeTempDir();
-    const store = new SqliteStore({ path: path.join(tmp.dir, 'g.db') });
-    try {
+    withTempStore((store) => {
       const decisions = new DecisionStore(store.db);
       const at = (id: string, version: string, p: number | null) => loggedDecision(id, 'a', { a: p }, { classifierVersion: version });
       decisions.insertMany([at('d1', 'v1', 0.9), at('d2', 'v1', 0.8), at('d3', 'v1', 0.6), at('d4', 'v2', 0.1), at('d5', 'v1', null), at('d6', 'v1', 0.7)]);
@@ -268,10 +273,7 @@ describe('rated answers of a classifier version, newest ratings first', () => {
       expect(two.meanSquare).toBeCloseTo((0.36 + 0.04) / 2, 6);
       expect(ratedGap(store.db, 'v1', 100)!.count).toBe(3);
       expect(ratedGap(store.db, 'v3', 100)).toBeNull();
-    } finally {
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 });
 
