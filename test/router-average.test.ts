@@ -3,7 +3,8 @@
 import type { SuccessClassifier } from '../src/routing/classifier';
 import type { ClassifierReference } from '../src/routing/classifier-reference';
 import type { ModelConfig } from '../src/config/schema';
-import { createRouter } from '../src/routing/router';
+import { MAX_MODEL_SETS, createRouter } from '../src/routing/router';
+import { lambdaForTarget, valueCurve } from '../src/routing/value-policy';
 import { TrafficWindow } from '../src/routing/traffic-window';
 import { createFeedbackCorrection, targetCorrectionFrom } from '../src/routing/feedback-correction';
 import { createFakeEmbedder } from './support/fake-embedder';
@@ -218,6 +219,42 @@ describe('router: the average policy on a request that narrows the models', () =
     const dear = await router.route({ prompt: 'hard', models: ['cheap', 'dear'] });
     expect(dear).toMatchObject({ chosen: 'dear', lambdaBasis: { source: 'traffic', prompts: 5 } });
     expect(dear.lambda! * unit).toBeLessThan(0.05 / 9);
+  });
+});
+
+describe('router: many narrowed model sets', () => {
+  it(`prices at most ${MAX_MODEL_SETS} model sets with their own λ; later sets get the full set's until the prompts are re-read`, async () => {
+    // Six models priced 1..6; every prompt gets the same predictions, rising with price.
+    const ids = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'];
+    const models: ModelConfig[] = ids.map((id, k) => ({ ...MODELS[0], id, price: price(k + 1) }));
+    const p = [0.3, 0.5, 0.6, 0.7, 0.75, 0.8];
+    const reference: ClassifierReference = { format: 'switchyard-reference/1', models: ids, inputTokens: [1, 1], p: [p, p.map((x) => x / 2)] };
+    const six: SuccessClassifier = {
+      ...fakeClassifier(reference), models: ids, reference,
+      async predict(_features: Float32Array, rows: number) {
+        return Float32Array.from({ length: rows * 6 }, (_, i) => p[i % 6]);
+      },
+    };
+    const router = createRouter({
+      models, minSuccess: 0.3, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => six,
+      average: { trafficWindow: 0, minTraffic: 1, refreshMs: 0 },
+    });
+    const own = (set: number[]) => {
+      const P = reference.p.flatMap((row) => set.map((k) => row[k]));
+      const C = reference.p.flatMap(() => set.map((k) => (10 * (k + 1)) / 1e6));
+      return lambdaForTarget(valueCurve(P, C, 2, set.length), 0.3);
+    };
+    const full = (await router.route({ prompt: 'q' })).lambda ?? Infinity;
+    // Every set of three or more of the six models: 42 sets.
+    const sets = Array.from({ length: 64 }, (_, mask) => ids.flatMap((_, k) => ((mask >> k) & 1 ? [k] : []))).filter((s) => s.length >= 3 && s.length < 6);
+    expect(sets.length).toBeGreaterThan(MAX_MODEL_SETS);
+    const got: number[] = [];
+    for (const set of sets) got.push((await router.route({ prompt: 'q', models: set.map((k) => ids[k]) })).lambda ?? Infinity);
+    sets.forEach((set, i) => expect(got[i]).toBe(i < MAX_MODEL_SETS ? own(set) : full));
+    // The sets priced first keep their own λ.
+    expect((await router.route({ prompt: 'q', models: sets[0].map((k) => ids[k]) })).lambda ?? Infinity).toBe(own(sets[0]));
+    // And some of the later sets really differ from the full set's λ, so the cap is what made them equal.
+    expect(sets.slice(MAX_MODEL_SETS).some((set) => own(set) !== full)).toBe(true);
   });
 });
 

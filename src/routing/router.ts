@@ -89,6 +89,9 @@ interface Basis {
   basis: LambdaBasis;
 }
 
+/** Narrowed model sets (router.models) priced with their own λ per set of prompts λ is set on. */
+export const MAX_MODEL_SETS = 32;
+
 export const DEFAULT_AVERAGE_OPTIONS: AverageOptions = { trafficWindow: 2000, minTraffic: 200, refreshMs: 5000 };
 
 export interface RouterDeps {
@@ -222,14 +225,19 @@ export function createRouter(deps: RouterDeps): Router {
   function lambdaFor(state: PolicyState, target: number, positions: readonly number[] | null): { lambda: number; basis: LambdaBasis } | null {
     const current = currentBasis(state);
     if (!current) return null;
-    if (state.pricedFrom !== current || state.priced.size >= 64) {
+    if (state.pricedFrom !== current) {
       state.priced.clear();
       state.pricedFrom = current;
     }
-    const key = positions ? positions.join(',') : '*';
+    // A narrowed curve costs ≈ 9 ms (2,000 prompts × 10 models): at most MAX_MODEL_SETS of them per set of
+    // prompts, so clients cycling through model sets cannot make every request pay for one; further sets
+    // are priced with the full set's λ until the prompts are next re-read.
+    const sets = state.priced.size - (state.priced.has('*') ? 1 : 0);
+    const narrowed = positions !== null && (state.priced.has(positions.join(',')) || sets < MAX_MODEL_SETS);
+    const key = narrowed ? positions.join(',') : '*';
     let entry = state.priced.get(key);
     if (!entry) {
-      entry = { curve: positions ? narrowedCurve(current, state.cols.length, positions) : current.curve, lambdas: new Map() };
+      entry = { curve: narrowed ? narrowedCurve(current, state.cols.length, positions) : current.curve, lambdas: new Map() };
       state.priced.set(key, entry);
     }
     if (entry.lambdas.size >= 1024) entry.lambdas.clear();
