@@ -313,22 +313,26 @@ export interface FoldRunner {
   fit(job: FitJob): Promise<Component>;
 }
 
-function recipeNamed(layout: RowLayout, seed: number, name: string): ComponentRecipe {
-  const recipe = componentRecipes(layout, seed).find((r) => r.name === name);
-  if (!recipe) throw new Error(`no component variant named ${name}`);
-  return recipe;
+/** The named recipes of `componentRecipes(layout, seed)`, in the order asked for. */
+function recipesNamed(layout: RowLayout, seed: number, names: readonly string[]): ComponentRecipe[] {
+  const byName = new Map(componentRecipes(layout, seed).map((r) => [r.name, r]));
+  return names.map((name) => {
+    const recipe = byName.get(name);
+    if (!recipe) throw new Error(`no component variant named ${name}`);
+    return recipe;
+  });
 }
 
 export async function runFold(job: FoldJob): Promise<FoldLogits> {
   const out: FoldLogits = {};
-  for (const name of job.recipes) {
-    out[name] = await componentLogits(recipeNamed(job.layout, job.seed, name).fit(job.train), job.test.X, job.test.n, job.test.d);
+  for (const recipe of recipesNamed(job.layout, job.seed, job.recipes)) {
+    out[recipe.name] = await componentLogits(recipe.fit(job.train), job.test.X, job.test.n, job.test.d);
   }
   return out;
 }
 
 export function fitComponent(job: FitJob): Component {
-  return recipeNamed(job.layout, job.seed, job.recipe).fit(job.train);
+  return recipesNamed(job.layout, job.seed, [job.recipe])[0].fit(job.train);
 }
 
 export const IN_PROCESS_FOLDS: FoldRunner = { slots: 1, run: runFold, fit: async (job) => fitComponent(job) };
