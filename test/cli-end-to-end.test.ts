@@ -109,13 +109,15 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['score', '--nope'])).toBe(2);
     expect(await runCli(['frobnicate'])).toBe(2);
     const broken = path.join(tmp.dir, 'broken.yaml');
-    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5 } }\n');
+    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5, feedback: { enabled: yes-please, minRatings: 1 } } }\n');
     expect(await runCli(['retrain', '--config', broken])).toBe(1);
     const text = stderr.join('');
     expect(text).toMatch(/models\.0\.price\.inputPerMTok/);
     expect(text).toMatch(/routing\.minSuccess/);
     expect(text).toMatch(/routing\.policy/);
     expect(text).toMatch(/routing\.average\.trafficWindow/);
+    expect(text).toMatch(/routing\.average\.feedback\.enabled/);
+    expect(text).toMatch(/routing\.average\.feedback\.minRatings/);
   });
 
   (fs.existsSync(SHARED) ? it : it.skip)('learns something real from the public GSM8K outcomes (skipped without ../shared/data)', async () => {
