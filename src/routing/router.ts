@@ -304,7 +304,7 @@ export function createRouter(deps: RouterDeps): Router {
     // λ is the price that meets the target over traffic routed among the same models: a client that may
     // use only some of them gets the λ those models need, not the one the full set needs (a prompt's
     // context-window limits do not change it: they constrain that prompt, not the traffic's price).
-    const narrowed = state && input.models && input.models.length > 0 ? state.cols.flatMap((j, k) => (requested.has(state.models[j]) ? [k] : [])) : null;
+    const narrowed = state && wantedPolicy === 'average' && input.models && input.models.length > 0 ? state.cols.flatMap((j, k) => (requested.has(state.models[j]) ? [k] : [])) : null;
     const positions = narrowed && state && narrowed.length < state.cols.length ? narrowed : null;
     const correction = classifier && wantedPolicy === 'average' ? (deps.targetCorrection?.(classifier.version) ?? null) : null;
     const corrected = correction ? Math.min(1, Math.max(0, target + correction)) : target;
