@@ -6,7 +6,9 @@ import { z } from 'zod';
 import { InvalidInputError } from '../src/errors';
 import { formatIssues } from '../src/config/load-config';
 
-const id = z.union([z.string().min(1), z.number().int()]).transform((v) => String(v));
+const idAsGiven = z.union([z.string().min(1), z.number().int()]);
+/** Stored ids are strings: 7 and "7" name the same prompt. */
+const id = idAsGiven.transform((v) => String(v));
 
 export const outcomeRowSchema = z.object({
   id,
@@ -19,8 +21,11 @@ export const outcomeRowSchema = z.object({
 });
 export type OutcomeRow = z.infer<typeof outcomeRowSchema>;
 
-/** Rows to score: only `id` and `prompt` are needed; anything else is ignored. */
-export const promptRowSchema = z.object({ id, prompt: z.string() });
+/**
+ * Rows to score: only `id` and `prompt` are needed; anything else is ignored. The id is echoed as given
+ * (a number stays a number), so the scores join back to the input file on it.
+ */
+export const promptRowSchema = z.object({ id: idAsGiven, prompt: z.string() });
 export type PromptRow = z.infer<typeof promptRowSchema>;
 
 /** Rows with the line each came from (1-based), so later checks can name lines too. */
