@@ -66,8 +66,18 @@ describe('CLI end to end with the real embedder', () => {
     const svg = path.join(tmp.dir, 'chart.svg');
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
+    // Every row of that file was imported, so the figures are the training rows' own.
+    expect(stderr.join('')).toMatch(/warning: 40 of 40 prompts are in the outcome store, which retrain trains on: if v0001 was trained after they were stored, these figures are optimistic/);
     expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*sim-large[\s\S]*<\/svg>\s*$/);
     expect(fs.existsSync(path.join(tmp.dir, 'router', 'v0001', 'reference.json'))).toBe(true);
+
+    stderr = [];
+    const unseen = path.join(tmp.dir, 'unseen.jsonl');
+    const outcomes = '"outcomes": {"sim-small": 0, "sim-medium": 1, "sim-large": 1}';
+    fs.writeFileSync(unseen, ['Name three rivers in Peru.', 'Factor x^2 - 5x + 6.', 'Write a haiku about rain.'].map((p, i) => `{"id": "u${i}", "prompt": "${p}", ${outcomes}}`).join('\n'));
+    expect(await runCli(['eval', '--data', unseen, '--svg', svg, '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
+    expect(stderr.join('')).not.toMatch(/outcome store/);
 
     stderr = [];
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--policy', 'average', '--config', cfg])).toBe(0);

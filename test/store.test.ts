@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite-store';
+import { promptHash } from '../src/store/prompt-hash';
 import type { OutcomeSample } from '../src/store/types';
 import { makeTempDir } from './support/temp-dir';
 
@@ -42,6 +43,11 @@ describe('SqliteStore', () => {
     expect(() => store.importSamples([sample('new', { m1: 1 }), sample('bad', { m1: 7 })])).toThrow();
     expect(store.listSamples().map((r) => r.id)).toEqual(['keep']);
     expect(store.countSamples()).toEqual({ samples: 1, outcomes: 1 });
+  });
+
+  it('lists the prompt hashes retrain would train on: samples with outcomes only', () => {
+    store.importSamples([sample('a', { m1: 1 }), sample('b', {}), sample('c', { m2: 0.5 })]);
+    expect(store.trainedPromptHashes()).toEqual(new Set([promptHash('prompt a'), promptHash('prompt c')]));
   });
 
   it('caches embeddings per embedder and prompt hash', () => {

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OutcomeStore } from '../store/types';
+import { promptHash } from '../store/prompt-hash';
 import type { Embedder } from '../embedding/embedder';
 import { readCurrentVersion } from '../routing/classifier-registry';
 import { loadOnnxClassifier } from '../routing/onnx-classifier';
@@ -141,6 +142,15 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
   const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
   ctx.log(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
+  // Figures on rows the classifier learned from flatter it; say so rather than let them pass as held out.
+  const stored = ctx.store().trainedPromptHashes();
+  const seen = rows.filter((r) => stored.has(promptHash(r.prompt))).length;
+  if (seen > 0) {
+    ctx.log(
+      `warning: ${seen} of ${rows.length} prompts are in the outcome store, which retrain trains on: if ${version} was trained ` +
+        'after they were stored, these figures are optimistic (evaluate on rows kept out of the store).',
+    );
+  }
   for (const [model, v] of Object.entries(evaluation.perModel)) {
     ctx.log(`  ${model}: AUC ${v.auc.toFixed(3)}  Brier ${v.brier.toFixed(3)}  (${v.rows} outcomes)`);
   }

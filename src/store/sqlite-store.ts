@@ -91,6 +91,14 @@ export class SqliteStore implements OutcomeStore {
     });
   }
 
+  trainedPromptHashes(): Set<string> {
+    const hashes = this.db
+      .prepare<[], string>('SELECT prompt_hash FROM samples s WHERE prompt IS NOT NULL AND EXISTS (SELECT 1 FROM outcomes o WHERE o.sample_id = s.id)')
+      .pluck()
+      .all();
+    return new Set(hashes);
+  }
+
   countSamples(): { samples: number; outcomes: number } {
     const samples = this.db.prepare('SELECT COUNT(*) FROM samples').pluck().get() as number;
     const outcomes = this.db.prepare('SELECT COUNT(*) FROM outcomes').pluck().get() as number;

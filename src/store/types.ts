@@ -26,6 +26,8 @@ export interface OutcomeStore {
   /** Every sample that has at least one outcome, in id order (deterministic training input). */
   listSamples(): OutcomeSample[];
   countSamples(): { samples: number; outcomes: number };
+  /** The prompt hashes of every stored sample with outcomes: what `retrain` would train on. */
+  trainedPromptHashes(): Set<string>;
   /** Cached embeddings by prompt hash for one embedder; missing hashes are absent from the map. */
   getEmbeddings(embedderId: string, promptHashes: readonly string[]): Map<string, Float32Array>;
   putEmbeddings(embedderId: string, entries: readonly { promptHash: string; vector: Float32Array }[]): void;
