@@ -106,6 +106,22 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     expectWeakOnEvenRowsStrongEverywhere(got, data.n);
   });
 
+  it.each(['logistic', 'mlp'])('%s: a row beyond the training range gets the prediction at its edge, in ONNX as in the trainer', async (learner) => {
+    const data = separable(240, 8, 12);
+    const { spec } = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, learners: [learner] });
+    let top = -Infinity;
+    for (let i = 0; i < data.n; i++) top = Math.max(top, data.X[i * 8]);
+    // Column 0 is the separating one; the other columns at 0 are inside their range.
+    const rows = [top, 10 * top, 1e6].map((x) => [x, 0, 0, 0, 0, 0, 0, 0]);
+    const query: TrainMatrix = { n: rows.length, d: 8, m: 2, X: Float32Array.from(rows.flat()), Y: new Float32Array(rows.length * 2), mask: new Float32Array(rows.length * 2) };
+    const { got, maxDiff } = await roundTrip(spec, query, `${learner}-range`, { kind: 'embedding', dimension: 8 });
+    expect(maxDiff).toBeLessThan(1e-4);
+    // Unclipped, a linear model's logit at 10⁶ × the data's scale saturates the sigmoid to exactly 0 or 1.
+    for (const r of [1, 2]) for (const j of [0, 1]) expect(got[r * 2 + j]).toBeCloseTo(got[j], 6);
+    expect(got[0]).toBeGreaterThan(0.5);
+    expect(got[0]).toBeLessThan(1);
+  });
+
   it('sparse (forward-selected logistic over the extra columns): ONNX matches the trainer and keeps the signal column', async () => {
     // The separating column moved from 0 to 5, past a 4-wide "embedding", so the extra columns hold it.
     const data = separable(240, 8, 14);

@@ -30,8 +30,18 @@ function networkLogits(g: Graph, c: Extract<Component, { type: 'network' }>, inp
     x = `${p}_cols`;
   }
   const w = columns.end - columns.start;
-  g.initializers.push(floatTensor(`${p}_mean`, [w], c.mean), floatTensor(`${p}_inv_std`, [w], c.invStd));
-  g.nodes.push(node('Sub', [x, `${p}_mean`], [`${p}_centred`]), node('Mul', [`${p}_centred`, `${p}_inv_std`], [`${p}_x`]));
+  g.initializers.push(
+    floatTensor(`${p}_lo`, [w], c.lo),
+    floatTensor(`${p}_hi`, [w], c.hi),
+    floatTensor(`${p}_mean`, [w], c.mean),
+    floatTensor(`${p}_inv_std`, [w], c.invStd),
+  );
+  g.nodes.push(
+    node('Max', [x, `${p}_lo`], [`${p}_above_lo`]),
+    node('Min', [`${p}_above_lo`, `${p}_hi`], [`${p}_clipped`]),
+    node('Sub', [`${p}_clipped`, `${p}_mean`], [`${p}_centred`]),
+    node('Mul', [`${p}_centred`, `${p}_inv_std`], [`${p}_x`]),
+  );
   let h = `${p}_x`;
   if (params.hidden) {
     const l = params.hidden;

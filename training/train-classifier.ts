@@ -21,6 +21,13 @@ export type Component =
       name: string;
       /** The feature columns [start, end) this component reads (all, the embedding, or the extra features). */
       columns: { start: number; end: number };
+      /**
+       * The training rows' range of each column: a row is clipped into it before standardising, so a
+       * prompt far outside what training saw (a 40,000-word prompt, a 30-digit number) gets the
+       * prediction at the edge of the data, not a linear extrapolation to p = 0 or 1.
+       */
+      lo: Float32Array;
+      hi: Float32Array;
       mean: Float32Array;
       invStd: Float32Array;
       params: NetworkParams;
@@ -140,8 +147,8 @@ function sliceColumns(X: Float32Array, n: number, d: number, { start, end }: { s
 function standardizedColumns(data: TrainMatrix, columns: { start: number; end: number }) {
   const w = columns.end - columns.start;
   const X = sliceColumns(data.X, data.n, data.d, columns);
-  const { mean, invStd } = standardizer(X, data.n, w);
-  return { columns, mean, invStd, standardized: { ...data, d: w, X: standardize(X, data.n, w, mean, invStd) } };
+  const { lo, hi, mean, invStd } = standardizer(X, data.n, w);
+  return { columns, lo, hi, mean, invStd, standardized: { ...data, d: w, X: standardize(X, data.n, w, { lo, hi, mean, invStd }) } };
 }
 
 function networkRecipe(family: string, set: ColumnSet, layout: RowLayout, fit: Partial<FitOptions>): ComponentRecipe {
@@ -151,8 +158,8 @@ function networkRecipe(family: string, set: ColumnSet, layout: RowLayout, fit: P
     name,
     usable: (d) => columnRange(set, d, layout).end > columnRange(set, d, layout).start,
     fit(data) {
-      const { columns, mean, invStd, standardized } = standardizedColumns(data, columnRange(set, data.d, layout));
-      return { type: 'network', name, columns, mean, invStd, params: fitNetwork(standardized, fit) };
+      const { standardized, ...scaling } = standardizedColumns(data, columnRange(set, data.d, layout));
+      return { type: 'network', name, ...scaling, params: fitNetwork(standardized, fit) };
     },
   };
 }
@@ -165,8 +172,8 @@ function sparseRecipe(family: string, layout: RowLayout, fit: Partial<SparseFitO
     name,
     usable: (d) => columnRange('extra', d, layout).end > columnRange('extra', d, layout).start,
     fit(data) {
-      const { columns, mean, invStd, standardized } = standardizedColumns(data, columnRange('extra', data.d, layout));
-      return { type: 'network', name, columns, mean, invStd, params: fitSparseLogistic(standardized, fit).params };
+      const { standardized, ...scaling } = standardizedColumns(data, columnRange('extra', data.d, layout));
+      return { type: 'network', name, ...scaling, params: fitSparseLogistic(standardized, fit).params };
     },
   };
 }
@@ -263,7 +270,7 @@ export const learnerNames = (): string[] => LEARNERS.map((l) => l.join('+'));
 export async function componentLogits(c: Component, X: Float32Array, n: number, d: number): Promise<Float32Array> {
   if (c.type === 'network') {
     const w = c.columns.end - c.columns.start;
-    return forwardLogits(c.params, standardize(sliceColumns(X, n, d, c.columns), n, w, c.mean, c.invStd), n);
+    return forwardLogits(c.params, standardize(sliceColumns(X, n, d, c.columns), n, w, c), n);
   }
   if (c.type === 'words') return wordLogits(c.params, X, n, d);
   if (n === 0) return new Float32Array(0);
@@ -515,12 +522,31 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   };
 }
 
-function standardizer(X: Float32Array, n: number, d: number): { mean: Float32Array; invStd: Float32Array } {
+interface Scaling {
+  lo: Float32Array;
+  hi: Float32Array;
+  mean: Float32Array;
+  invStd: Float32Array;
+}
+
+function standardizer(X: Float32Array, n: number, d: number): Scaling {
+  const lo = new Float32Array(d);
+  const hi = new Float32Array(d);
   const mean = new Float32Array(d);
   const invStd = new Float32Array(d);
   for (let c = 0; c < d; c++) {
     let s = 0;
-    for (let r = 0; r < n; r++) s += X[r * d + c];
+    let min = Infinity;
+    let max = -Infinity;
+    for (let r = 0; r < n; r++) {
+      const x = X[r * d + c];
+      s += x;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    // No rows: nothing to clip to.
+    lo[c] = n > 0 ? min : -Infinity;
+    hi[c] = n > 0 ? max : Infinity;
     const mu = n > 0 ? s / n : 0;
     let v = 0;
     for (let r = 0; r < n; r++) v += (X[r * d + c] - mu) ** 2;
@@ -528,12 +554,15 @@ function standardizer(X: Float32Array, n: number, d: number): { mean: Float32Arr
     mean[c] = mu;
     invStd[c] = sd > 1e-8 ? 1 / sd : 1;
   }
-  return { mean, invStd };
+  return { lo, hi, mean, invStd };
 }
 
-function standardize(X: Float32Array, n: number, d: number, mean: Float32Array, invStd: Float32Array): Float32Array {
+/** Clipped into the training range, then centred and scaled (what the ONNX graph does: Max, Min, Sub, Mul). */
+function standardize(X: Float32Array, n: number, d: number, { lo, hi, mean, invStd }: Scaling): Float32Array {
   const out = new Float32Array(n * d);
-  for (let r = 0; r < n; r++) for (let c = 0; c < d; c++) out[r * d + c] = (X[r * d + c] - mean[c]) * invStd[c];
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < d; c++) out[r * d + c] = (Math.min(Math.max(X[r * d + c], lo[c]), hi[c]) - mean[c]) * invStd[c];
+  }
   return out;
 }
 
