@@ -4,6 +4,7 @@ import {
   brier,
   choosePolicy,
   formatMetricsTable,
+  formatReliability,
   nModelMetrics,
   oraclePoint,
   reliability,
@@ -301,8 +302,22 @@ describe('summary, table and chart', () => {
     expect(table).toContain('gain');
     expect(table).toMatch(/per-request policy at a few targets[\s\S]*^target\s+avg cost\s+quality\s+share/m);
     expect(table).toMatch(/^0\.70\s/m);
+    expect(table).toMatch(/^reliability \(mean predicted → observed success \(rows\), per bin of predicted p\):\n^p\s+tiny <&>\s+mid\s+large$/m);
     const average = formatMetricsTable(summarize(summary.models, rows, { policy: 'average' }));
     expect(average).toMatch(/average policy at a few targets[\s\S]*^target\s+predicted\s+avg cost/m);
+  });
+
+  test('reliability table: each bin reads mean predicted → observed (rows), an empty bin a dot', () => {
+    const a = reliability([0.15, 0.15, 0.85, 0.95], [0, 1, 1, 1]);
+    const b = reliability([0.05, 0.55, 0.55, 0.55], [0, 1, 0, 0]);
+    const lines = formatReliability([{ model: 'a', calibration: a }, { model: 'b', calibration: b }]).split('\n');
+    expect(lines).toHaveLength(12);
+    expect(lines[1]).toMatch(/^p\s+a\s+b$/);
+    expect(lines[2]).toMatch(/^0\.0–0\.1\s+·\s+0\.05 → 0\.00 \(1\)$/);
+    expect(lines[3]).toMatch(/^0\.1–0\.2\s+0\.15 → 0\.50 \(2\)\s+·$/);
+    expect(lines[7]).toMatch(/^0\.5–0\.6\s+·\s+0\.55 → 0\.33 \(3\)$/);
+    expect(lines[10]).toMatch(/^0\.8–0\.9\s+0\.85 → 1\.00 \(1\)\s+·$/);
+    expect(lines[11]).toMatch(/^0\.9–1\.0\s+0\.95 → 1\.00 \(1\)\s+·$/);
   });
 
   test('chart is one well-formed SVG with escaped labels and a log cost axis', () => {

@@ -674,6 +674,22 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
 }
 
+/**
+ * The reliability table: per bin of predicted p, each model's mean prediction → observed success rate and
+ * its rows ("·" for an empty bin). A calibrated model reads the same on both sides of the arrow.
+ */
+export function formatReliability(perModel: readonly Pick<PerModelSummary, 'model' | 'calibration'>[]): string {
+  const bins = perModel[0]?.calibration.bins ?? [];
+  const cell = (b: ReliabilityBin): string => (b.count ? `${b.meanPredicted.toFixed(2)} → ${b.meanObserved.toFixed(2)} (${b.count})` : '·');
+  return [
+    'reliability (mean predicted → observed success (rows), per bin of predicted p):',
+    table([
+      ['p', ...perModel.map((m) => m.model)],
+      ...bins.map((b, k) => [`${b.lo.toFixed(1)}–${b.hi.toFixed(1)}`, ...perModel.map((m) => cell(m.calibration.bins[k]))]),
+    ]),
+  ].join('\n');
+}
+
 /** Plain text, so a terminal, a log and a CI artefact all show the same table. */
 export function formatMetricsTable(summary: MetricsSummary): string {
   const head = ['model', 'avg cost', 'quality', 'AUC', 'Brier', 'ECE', 'rows', 'skipped'];
@@ -703,6 +719,7 @@ export function formatMetricsTable(summary: MetricsSummary): string {
         `CPT(50%) ${pct(t.cpt50)}, CPT(80%) ${pct(t.cpt80)}, cost saving at 95% of strong ${pct(t.costSaving95)}`,
     );
   }
+  lines.push(formatReliability(summary.perModel));
   if (summary.operatingPoints.length > 0) {
     const dearest = summary.perModel.reduce((a, b) => (b.avgCost > a.avgCost ? b : a)).model;
     lines.push(`${summary.policy} policy at a few targets (min_success):`);
