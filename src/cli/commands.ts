@@ -86,18 +86,64 @@ async function currentClassifier(ctx: CommandContext, embedder: Embedder) {
   return loadOnnxClassifier(path.join(ctx.classifierDir, version), { expectEmbedderId: embedder.id });
 }
 
+/** Prompts are featurised and scored this many at a time: a file's feature rows never all sit in memory. */
+const PREDICT_CHUNK = 4096;
+
+/**
+ * Probabilities [n×m] for the prompts: each distinct prompt once (a file may repeat prompts under several
+ * ids), `chunk` distinct prompts at a time. `predict` gets each slice and returns its [slice×m] rows.
+ * Progress counts distinct prompts.
+ */
+export async function predictInChunks(
+  prompts: readonly string[],
+  m: number,
+  chunk: number,
+  predict: (slice: readonly string[], onProgress: (done: number) => void) => Promise<Float32Array>,
+  onProgress: (done: number, total: number) => void,
+): Promise<Float32Array> {
+  const position = new Map<string, number>();
+  const distinct: string[] = [];
+  const rowOf = prompts.map((p) => {
+    let k = position.get(p);
+    if (k === undefined) {
+      k = distinct.length;
+      position.set(p, k);
+      distinct.push(p);
+    }
+    return k;
+  });
+  const Q = new Float32Array(distinct.length * m);
+  for (let start = 0; start < distinct.length; start += chunk) {
+    const slice = distinct.slice(start, start + chunk);
+    const rows = await predict(slice, (done) => onProgress(start + done, distinct.length));
+    if (rows.length !== slice.length * m) throw new Error(`expected ${slice.length}×${m} probabilities, got ${rows.length}`);
+    Q.set(rows, start * m);
+  }
+  const P = new Float32Array(prompts.length * m);
+  rowOf.forEach((k, i) => P.set(Q.subarray(k * m, (k + 1) * m), i * m));
+  return P;
+}
+
 async function predictRows(ctx: CommandContext, prompts: string[]) {
   const embedder = await ctx.embedder();
   const classifier = await currentClassifier(ctx, embedder);
   try {
     let shown = 0;
-    const { X } = await featureMatrix(classifier.featureKind, embedder, prompts, null, (done, total) => {
-      if (done === total || done - shown >= 1000) {
-        shown = done;
-        ctx.log(`  embedded ${done}/${total}`);
-      }
-    });
-    const P = await classifier.predict(X, prompts.length);
+    const P = await predictInChunks(
+      prompts,
+      classifier.models.length,
+      PREDICT_CHUNK,
+      async (slice, onProgress) => {
+        const { X } = await featureMatrix(classifier.featureKind, embedder, slice, null, onProgress);
+        return classifier.predict(X, slice.length);
+      },
+      (done, total) => {
+        if (done === total || done - shown >= 1000) {
+          shown = done;
+          ctx.log(`  embedded ${done}/${total}`);
+        }
+      },
+    );
     return { P, models: [...classifier.models], version: classifier.version };
   } finally {
     await classifier.dispose();
