@@ -13,6 +13,9 @@ export interface SqliteStoreOptions {
   now?: () => number;
 }
 
+/** The samples `retrain` trains on (alias `s`): those with a prompt and at least one outcome. */
+const TRAINABLE = 'prompt IS NOT NULL AND EXISTS (SELECT 1 FROM outcomes o WHERE o.sample_id = s.id)';
+
 interface SampleRow { id: string; prompt: string | null; prompt_hash: string; source: string | null; origin: SampleOrigin }
 interface OutcomeRow { sample_id: string; model: string; score: number; cost: number | null }
 
@@ -70,8 +73,7 @@ export class SqliteStore implements OutcomeStore {
   listSamples(): OutcomeSample[] {
     const rows = this.db
       .prepare<[], SampleRow>(
-        `SELECT id, prompt, prompt_hash, source, origin FROM samples s
-         WHERE prompt IS NOT NULL AND EXISTS (SELECT 1 FROM outcomes o WHERE o.sample_id = s.id) ORDER BY id`,
+        `SELECT id, prompt, prompt_hash, source, origin FROM samples s WHERE ${TRAINABLE} ORDER BY id`,
       )
       .all();
     const outcomes = this.db.prepare<[], OutcomeRow>('SELECT sample_id, model, score, cost FROM outcomes ORDER BY sample_id, model').all();
@@ -93,7 +95,7 @@ export class SqliteStore implements OutcomeStore {
 
   trainedPromptHashes(): Set<string> {
     const hashes = this.db
-      .prepare<[], string>('SELECT prompt_hash FROM samples s WHERE prompt IS NOT NULL AND EXISTS (SELECT 1 FROM outcomes o WHERE o.sample_id = s.id)')
+      .prepare<[], string>(`SELECT prompt_hash FROM samples s WHERE ${TRAINABLE}`)
       .pluck()
       .all();
     return new Set(hashes);
