@@ -1,5 +1,6 @@
 // The program's entry: parses the command line, reads the config and environment, builds the parts and
 // runs a command. Importing this file does nothing; bin/switchyard.js calls runCli().
+import fs from 'node:fs';
 import path from 'node:path';
 import { SwitchyardError } from './errors';
 import { UsageError, parseFlags } from './cli/args';
@@ -54,14 +55,18 @@ function commandContext(loaded: LoadedConfig, cleanup: (() => Promise<void> | vo
   let store: SqliteStore | null = null;
   let embedder: Promise<Embedder> | null = null;
   const { config, resolve } = loaded;
+  const storePath = resolve(config.storage.path);
+  const openStore = (): SqliteStore => {
+    if (!store) {
+      store = new SqliteStore({ path: storePath });
+      cleanup.push(() => store?.close());
+    }
+    return store;
+  };
   return {
-    store: () => {
-      if (!store) {
-        store = new SqliteStore({ path: resolve(config.storage.path) });
-        cleanup.push(() => store?.close());
-      }
-      return store;
-    },
+    store: openStore,
+    // An in-memory store starts empty each run, so there is nothing to read in one that is not open yet.
+    existingStore: () => (store ?? (storePath !== ':memory:' && fs.existsSync(storePath) ? openStore() : null)),
     embedder: () => {
       if (!embedder) {
         embedder = openEmbedder(loaded);

@@ -78,6 +78,12 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['eval', '--data', unseen, '--svg', svg, '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
     expect(stderr.join('')).not.toMatch(/outcome store/);
+    // A classifier brought in from elsewhere, with no store beside it: eval reads none and creates none.
+    const elsewhere = fs.mkdtempSync(path.join(tmp.dir, 'elsewhere-'));
+    fs.cpSync(path.join(tmp.dir, 'router'), path.join(elsewhere, 'router'), { recursive: true });
+    expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--config', config(elsewhere, SIM_MODELS)])).toBe(0);
+    expect(stderr.join('')).not.toMatch(/outcome store/);
+    expect(fs.existsSync(path.join(elsewhere, 'db.sqlite'))).toBe(false);
 
     stderr = [];
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--policy', 'average', '--config', cfg])).toBe(0);

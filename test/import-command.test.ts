@@ -17,6 +17,7 @@ describe('switchyard import', () => {
     logs = [];
     ctx = {
       store: () => store,
+      existingStore: () => store,
       embedder: () => Promise.reject(new Error('import must not embed')),
       classifierDir: path.join(tmp.dir, 'router'),
       prices: {},

@@ -22,6 +22,8 @@ const policyFlag = (value: string | undefined, ctx: CommandContext): PolicyKind 
 
 export interface CommandContext {
   store: () => OutcomeStore;
+  /** The store when one has been created, else null: for commands that only read it and must not create it. */
+  existingStore: () => OutcomeStore | null;
   embedder: () => Promise<Embedder>;
   classifierDir: string;
   prices: PriceTable;
@@ -189,7 +191,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
   ctx.log(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
   // Figures on rows the classifier learned from flatter it; say so rather than let them pass as held out.
-  const stored = ctx.store().trainedPromptHashes();
+  const stored = ctx.existingStore()?.trainedPromptHashes() ?? new Set<string>();
   const seen = rows.filter((r) => stored.has(promptHash(r.prompt))).length;
   if (seen > 0) {
     ctx.log(
