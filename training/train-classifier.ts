@@ -15,23 +15,27 @@ import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedL
 import { type SparseFitOptions, fitSparseLogistic } from './sparse-logistic';
 import { type WordFitOptions, type WordParams, fitWords, wordLogits } from './words';
 
+/** How a network component prepares its columns: clipped into the training range, then standardised. */
+export interface Scaling {
+  /**
+   * The training rows' range of each column: a row is clipped into it before standardising, so a prompt
+   * far outside what training saw (a 40,000-word prompt, a 30-digit number) gets the prediction at the
+   * edge of the data, not a linear extrapolation to p = 0 or 1.
+   */
+  lo: Float32Array;
+  hi: Float32Array;
+  mean: Float32Array;
+  invStd: Float32Array;
+}
+
 export type Component =
-  | {
+  | (Scaling & {
       type: 'network';
       name: string;
       /** The feature columns [start, end) this component reads (all, the embedding, or the extra features). */
       columns: { start: number; end: number };
-      /**
-       * The training rows' range of each column: a row is clipped into it before standardising, so a
-       * prompt far outside what training saw (a 40,000-word prompt, a 30-digit number) gets the
-       * prediction at the edge of the data, not a linear extrapolation to p = 0 or 1.
-       */
-      lo: Float32Array;
-      hi: Float32Array;
-      mean: Float32Array;
-      invStd: Float32Array;
       params: NetworkParams;
-    }
+    })
   | { type: 'knn'; name: string; params: KnnParams }
   | { type: 'words'; name: string; params: WordParams };
 
@@ -520,13 +524,6 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     outOfFold: chosen.P,
     seconds: (Date.now() - started) / 1000,
   };
-}
-
-interface Scaling {
-  lo: Float32Array;
-  hi: Float32Array;
-  mean: Float32Array;
-  invStd: Float32Array;
 }
 
 function standardizer(X: Float32Array, n: number, d: number): Scaling {
