@@ -14,7 +14,7 @@ import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedd
 import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
-import { costMatrix, evaluate, type Evaluation } from '../training/evaluate';
+import { costMatrix, estimateMatrix, evaluate, type Evaluation, type PriceTable, recordsCosts } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
@@ -63,17 +63,25 @@ function stratifiedFolds(rows: { id: string; source: string | null }[], k: numbe
 
 const SHIFT_TARGETS = [0.6, 0.7, 0.8];
 
+/** What choices cost (recorded costs where the rows have them) and, when those are recorded, what the policy sees beforehand. */
+function routingCosts(rows: LabelledRow[], models: string[], prices: PriceTable): { costs?: Float64Array; estimates?: Float64Array } {
+  const costs = costMatrix(rows, models, prices) ?? undefined;
+  const estimates = costs && recordsCosts(rows, models) ? (estimateMatrix(rows, models, prices) ?? undefined) : undefined;
+  return { costs, estimates };
+}
+
 /**
  * The average policy's target when the traffic is a shifted third of the data (its hardest or easiest
  * sources, or with a single source its longest or shortest prompts): λ set on a 2,000-row reference sample
  * (as reference.json holds) against λ set on the stream's first half (as the router does once it has seen
  * traffic), each measured on the stream's second half.
  */
-function shiftTable(rows: LabelledRow[], models: string[], P: Float32Array, costs: Float64Array, seed: number): string {
+function shiftTable(rows: LabelledRow[], models: string[], P: Float32Array, costs: Float64Array, estimates: Float64Array | null, seed: number): string {
   const m = models.length;
   const labelled: LabelledPrediction[] = rows.map((r, i) => ({
     p: P.subarray(i * m, (i + 1) * m),
     cost: costs.subarray(i * m, (i + 1) * m),
+    ...(estimates ? { estimate: estimates.subarray(i * m, (i + 1) * m) } : {}),
     outcome: models.map((model) => r.outcomes[model] ?? null),
   }));
   const order = (idx: number[]): number[] => [...idx].sort((a, b) => hashString(rows[a].id, seed + 7) - hashString(rows[b].id, seed + 7));
@@ -189,7 +197,7 @@ async function main(): Promise<void> {
           models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
           foldRunner: pool ?? IN_PROCESS_FOLDS,
           onProgress: values.verbose ? (message) => console.error(`  [fold ${f + 1}] ${message.trim()}`) : undefined,
-          costs: values['select-by-loss'] ? undefined : (costMatrix(trainIdx.map((i) => rows[i]), models, prices) ?? undefined),
+          ...(values['select-by-loss'] ? {} : routingCosts(trainIdx.map((i) => rows[i]), models, prices)),
         });
         trainSeconds += (Date.now() - t0) / 1000;
         learners[result.learner] = (learners[result.learner] ?? 0) + 1;
@@ -213,8 +221,8 @@ async function main(): Promise<void> {
       const otherEvaluation = evaluate(models, P, rows, prices, undefined, other);
       if (values.verbose && evaluation.routing) console.log(formatMetricsTable(evaluation.routing));
       if (policy === 'average') {
-        const costs = costMatrix(rows, models, prices);
-        if (costs) console.log(shiftTable(rows, models, P, costs, seed));
+        const { costs, estimates } = routingCosts(rows, models, prices);
+        if (costs) console.log(shiftTable(rows, models, P, costs, estimates ?? null, seed));
       }
       const line = ds.targets
         .map((t) => {

@@ -28,4 +28,16 @@ describe('average policy under a shift of traffic', () => {
     expect(out.traffic.lambda).toBeLessThan(0.05 / 9);
     expect(out.traffic).toMatchObject({ predicted: 0.25, realised: 0.4, avgCost: 10 });
   });
+
+  it('chooses by the estimate when a row has one, and charges the recorded cost', () => {
+    // By estimate the dear model costs 2 (break-even λ 0.55); as recorded its answer cost 30.
+    const row: LabelledPrediction = { p: [0.4, 0.95], cost: [1, 30], estimate: [1, 2], outcome: [0, 1] };
+    expect(routeAtLambda([row], 0.5)).toMatchObject({ avgCost: 30, realised: 1 });
+    expect(routeAtLambda([row], 0.6)).toMatchObject({ avgCost: 1, realised: 0 });
+    // The reference curve is walked on estimates too: a target of 0.95 needs λ below the break-even 0.55
+    // (half of it: the last interval reaches down to 0); by recorded costs it would be 0.55 / 29.
+    const [out] = averageUnderShift([row], [row], [row], [0.95]);
+    expect(out.reference.lambda).toBeCloseTo(0.275, 12);
+    expect(out.reference.avgCost).toBe(30);
+  });
 });

@@ -78,6 +78,12 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['eval', '--data', unseen, '--svg', svg, '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
     expect(stderr.join('')).not.toMatch(/outcome store/);
+    expect(stderr.join('')).not.toMatch(/record per-prompt costs/);
+    // A file that records what each answer cost: eval says which cost chooses and which is charged.
+    stderr = [];
+    fs.writeFileSync(unseen, fs.readFileSync(unseen, 'utf8').replace(/}}/g, '}, "costs": {"sim-small": 0.01}}'));
+    expect(await runCli(['eval', '--data', unseen, '--svg', svg, '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/Costs: rows record per-prompt costs: the policy chooses by price × estimated tokens[\s\S]*Router vs Zero router/);
     // A classifier brought in from elsewhere, with no store beside it: eval reads none and creates none.
     const elsewhere = fs.mkdtempSync(path.join(tmp.dir, 'elsewhere-'));
     fs.cpSync(path.join(tmp.dir, 'router'), path.join(elsewhere, 'router'), { recursive: true });

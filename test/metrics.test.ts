@@ -11,11 +11,14 @@ import {
   renderQualityCostSvg,
   singleModelPoints,
   summarize,
+  sweepAveragePolicy,
   sweepPolicy,
   twoModelMetrics,
   type LabelledPrediction,
 } from '../training/metrics';
 import { seededRandom } from '../src/util/seeded-random';
+import { estimateMatrix, evaluate } from '../training/evaluate';
+import type { LabelledRow } from '../training/dataset';
 
 const rng = seededRandom;
 
@@ -152,6 +155,54 @@ describe('policy sweep', () => {
     expect(oracle).toMatchObject({ used: 3, skipped: 0 });
     expect(oracle.avgQuality).toBeCloseTo(2 / 3, 12);
     expect(oracle.avgCost).toBeCloseTo((1 + 10 + 10) / 3, 12);
+  });
+});
+
+describe('recorded costs: the policy chooses by its estimate and is charged what the answer cost', () => {
+  // Both models clear any bar up to 0.9. By estimate `a` is cheaper; the recorded costs say `a`'s answer
+  // turned out dearer. A router cannot know that before asking, so it picks `a` and pays 5.
+  const row: LabelledPrediction = { p: [0.9, 0.9], cost: [5, 1], estimate: [1, 2], outcome: [1, 1] };
+
+  test('per-request sweep', () => {
+    const [pt] = sweepPolicy(['a', 'b'], [row], { targets: [0.8] });
+    expect(pt).toMatchObject({ avgCost: 5, share: { a: 1, b: 0 } });
+    // Without an estimate the recorded cost is all there is, and it chooses.
+    const [seen] = sweepPolicy(['a', 'b'], [{ ...row, estimate: undefined }], { targets: [0.8] });
+    expect(seen).toMatchObject({ avgCost: 1, share: { a: 0, b: 1 } });
+  });
+
+  test('average-policy sweep: λ walks the estimates, the points carry recorded costs', () => {
+    // a: p 0.5, estimate 1, cost 1; b: p 0.9, estimate 2, cost 20. b takes over at λ = 0.4 / 1.
+    const rows: LabelledPrediction[] = [{ p: [0.5, 0.9], cost: [1, 20], estimate: [1, 2], outcome: [0, 1] }];
+    const pts = sweepAveragePolicy(['a', 'b'], rows);
+    expect(pts.map((p) => [p.lambda, p.avgCost, p.avgQuality])).toEqual([
+      [Infinity, 1, 0],
+      [expect.closeTo(0.4, 12), 20, 1],
+    ]);
+  });
+
+  const rows: LabelledRow[] = [
+    { id: '1', prompt: 'x'.repeat(400), source: null, outcomes: { a: 1, b: 1 }, costs: { a: 0.005, b: 0.001 } },
+    { id: '2', prompt: 'y'.repeat(400), source: null, outcomes: { a: 0, b: 1 }, costs: { a: 0.003, b: 0.002 } },
+  ];
+  const prices = { a: { inputPerMTok: 1, outputPerMTok: 1 }, b: { inputPerMTok: 2, outputPerMTok: 2 } };
+
+  test('estimateMatrix: price × estimated tokens; a model without a price at its mean recorded cost', () => {
+    // 400 characters ≈ 100 tokens in, 256 out.
+    expect(Array.from(estimateMatrix(rows, ['a', 'b'], prices)!)).toEqual([356e-6, 712e-6, 356e-6, 712e-6].map((v) => expect.closeTo(v, 15)));
+    expect(Array.from(estimateMatrix(rows, ['a', 'b'], { a: prices.a })!)).toEqual([356e-6, 0.0015, 356e-6, 0.0015].map((v) => expect.closeTo(v, 15)));
+    expect(estimateMatrix([{ ...rows[0], costs: {} }], ['a', 'b'], { a: prices.a })).toBeNull();
+  });
+
+  test('evaluate: rows with recorded costs are routed by price, charged as recorded', () => {
+    const P = Float32Array.from([0.9, 0.95, 0.9, 0.95]);
+    const e = evaluate(['a', 'b'], P, rows, prices);
+    // At a bar of 0.8 both rows go to a, cheaper by price though dearer as recorded: cost (0.005 + 0.003) / 2.
+    const at = e.routing!.sweep.find((p) => p.target === 0.8)!;
+    expect(at).toMatchObject({ share: { a: 1, b: 0 }, avgQuality: 0.5 });
+    expect(at.avgCost).toBeCloseTo(0.004, 12);
+    // The single models are charged as recorded too.
+    expect(e.routing!.perModel.map((s) => s.avgCost)).toEqual([expect.closeTo(0.004, 12), expect.closeTo(0.0015, 12)]);
   });
 });
 

@@ -30,20 +30,20 @@ function curveOf(rows: readonly LabelledPrediction[]): ValueCurve {
   rows.forEach((r, i) => {
     for (let j = 0; j < m; j++) {
       P[i * m + j] = r.p[j];
-      C[i * m + j] = r.cost[j];
+      C[i * m + j] = (r.estimate ?? r.cost)[j];
     }
   });
   return valueCurve(P, C, rows.length, m);
 }
 
-/** Each row to its best p − λ·cost (the router's choice at this λ), averaged. */
+/** Each row to its best p − λ·cost by the policy's view of costs (the router's choice at this λ), averaged at the real cost. */
 export function routeAtLambda(rows: readonly LabelledPrediction[], lambda: number): Realised {
   let predicted = 0;
   let realised = 0;
   let cost = 0;
   let known = 0;
   for (const row of rows) {
-    const steps = valueSteps(row.p, row.cost);
+    const steps = valueSteps(row.p, row.estimate ?? row.cost);
     let model = steps[0].model;
     for (let k = 1; k < steps.length && lambda < steps[k].lambda; k++) model = steps[k].model;
     predicted += Number.isFinite(row.p[model]) ? row.p[model] : 0;

@@ -1,6 +1,8 @@
 // One evaluation path for `retrain`, `eval` and the benchmarks: predictions + labelled rows → the
 // per-model and routing metrics of training/metrics.ts. A choice's cost is the row's real cost for that
-// model when the data carries it (RouterBench does), else the configured price × estimated tokens.
+// model when the data carries it (RouterBench does), else the configured price × estimated tokens. The
+// policy chooses by what the router would know before asking — price × estimated tokens — and is then
+// charged the real cost: a recorded cost reflects how long that model's answer turned out to be.
 import type { ModelPrice } from '../src/config/schema';
 import { estimateCost, estimateTokens } from '../src/routing/cost';
 import type { LabelledRow } from './dataset';
@@ -23,6 +25,45 @@ export function costOf(row: LabelledRow, model: string, prices: PriceTable, outp
   const price = prices[model];
   return price ? estimateCost(price, estimateTokens(row.prompt), outputTokens) : NaN;
 }
+
+/**
+ * What the router sees of each row's cost on each model before it asks [n×m]: the configured price ×
+ * estimated tokens. A model with no price is seen at the mean of its recorded costs over these rows (one
+ * figure per model, as a price would be: nothing of a row's own answer). Null when some model has
+ * neither a price nor a recorded cost.
+ */
+export function estimateMatrix(rows: readonly LabelledRow[], models: readonly string[], prices: PriceTable, outputTokens = 256): Float64Array | null {
+  const out = new Float64Array(rows.length * models.length);
+  for (let j = 0; j < models.length; j++) {
+    const price = prices[models[j]];
+    let flat = NaN;
+    if (!price) {
+      let sum = 0;
+      let count = 0;
+      for (const r of rows) {
+        const c = r.costs[models[j]];
+        if (c !== undefined) {
+          sum += c;
+          count++;
+        }
+      }
+      if (count === 0) return null;
+      flat = sum / count;
+    }
+    for (let i = 0; i < rows.length; i++) {
+      out[i * models.length + j] = price ? estimateCost(price, estimateTokens(rows[i].prompt), outputTokens) : flat;
+    }
+  }
+  return out;
+}
+
+/** Said by `eval` and `retrain` when rows record costs, so a reader knows which cost did what. */
+export const RECORDED_COSTS_NOTE =
+  'rows record per-prompt costs: the policy chooses by price × estimated tokens (what a router knows before it asks) and is charged the recorded cost';
+
+/** Whether any row records a cost for one of the models (only then do estimates differ from costs). */
+export const recordsCosts = (rows: readonly LabelledRow[], models: readonly string[]): boolean =>
+  rows.some((r) => models.some((m) => r.costs[m] !== undefined));
 
 /** Cost of each row on each model [n×m], or null when some model has neither a row cost nor a price. */
 export function costMatrix(rows: readonly LabelledRow[], models: readonly string[], prices: PriceTable, outputTokens = 256): Float64Array | null {
@@ -66,12 +107,17 @@ export function evaluate(
     else uncosted.push(model);
   });
   if (costed.length < 2 || rows.length === 0) return { perModel, routing: null, uncosted };
+  const costedModels = costed.map((j) => models[j]);
+  // Every costed model has a price or a recorded cost, so there is an estimate for each.
+  const estimates = recordsCosts(rows, costedModels) ? estimateMatrix(rows, costedModels, prices, outputTokens) : null;
+  const k = costed.length;
   const labelled: LabelledPrediction[] = rows.map((r, i) => ({
     p: costed.map((j) => P[i * m + j]),
     cost: costed.map((j) => costOf(r, models[j], prices, outputTokens)),
+    ...(estimates ? { estimate: estimates.subarray(i * k, (i + 1) * k) } : {}),
     outcome: costed.map((j) => r.outcomes[models[j]] ?? null),
   }));
-  return { perModel, routing: summarize(costed.map((j) => models[j]), labelled, { policy }), uncosted };
+  return { perModel, routing: summarize(costedModels, labelled, { policy }), uncosted };
 }
 
 /** The headline numbers, flat, for sidecars and comparisons. */

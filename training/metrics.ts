@@ -18,6 +18,13 @@ export interface LabelledPrediction {
   p: NumberVector;
   /** What sending this prompt to each model costs (any unit, as long as it is the same everywhere). */
   cost: NumberVector;
+  /**
+   * What the policy sees of those costs when it chooses, in the same unit: the router's own estimate
+   * (price × estimated tokens). Default `cost`. Set it when `cost` is what each answer really cost (a
+   * row's recorded per-prompt costs): that depends on how long each model's answer turned out, which no
+   * router knows before it asks, so choosing by it would flatter the policy.
+   */
+  estimate?: NumberVector;
   /** True outcome per model in [0,1] (graded allowed); null means unknown for that model. */
   outcome: ArrayLike<number | null>;
 }
@@ -207,7 +214,7 @@ function checkModels(models: readonly string[]): void {
 }
 
 function checkRow(row: LabelledPrediction, models: number, index: number): void {
-  if (row.p.length !== models || row.cost.length !== models || row.outcome.length !== models) {
+  if (row.p.length !== models || row.cost.length !== models || row.outcome.length !== models || (row.estimate && row.estimate.length !== models)) {
     throw new InvalidInputError(`row ${index}: expected ${models} values per vector (one per model)`);
   }
 }
@@ -258,10 +265,11 @@ export function sweepPolicy(
     // in (p of group g+1, p of group g]. Targets above the highest p fall back to group 0's pick.
     const groupP: number[] = [];
     const groupChoice: number[] = [];
+    const seen = row.estimate ?? row.cost;
     let best = -1;
     for (let i = 0; i < M; i++) {
       const m = order[i];
-      if (best < 0 || row.cost[m] < row.cost[best]) best = m;
+      if (best < 0 || seen[m] < seen[best]) best = m;
       const pm = pOf(row.p, m);
       if (groupP.length && groupP[groupP.length - 1] === pm) groupChoice[groupChoice.length - 1] = best;
       else {
@@ -316,7 +324,7 @@ export function sweepAveragePolicy(models: readonly string[], rows: readonly Lab
   const M = models.length;
   const steps: ValueStep[][] = rows.map((row, r) => {
     checkRow(row, M, r);
-    return valueSteps(row.p, row.cost);
+    return valueSteps(row.p, row.estimate ?? row.cost);
   });
   const counts = new Float64Array(M);
   let used = 0, skipped = 0, cost = 0, quality = 0, expected = 0;

@@ -13,7 +13,7 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, costMatrix, evaluate, headline } from './evaluate';
+import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, costMatrix, estimateMatrix, evaluate, headline, recordsCosts } from './evaluate';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
@@ -80,6 +80,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const trainData = selectRows(all, train);
   const trainRows = train.map((i) => rows[i]);
   let costs = costMatrix(trainRows, models, deps.prices, options.expectedOutputTokens);
+  // Recorded per-prompt costs are charged; the policy chooses by what it could estimate beforehand.
+  const estimates = costs && recordsCosts(trainRows, models) ? (estimateMatrix(trainRows, models, deps.prices, options.expectedOutputTokens) ?? undefined) : undefined;
   if (!costs) {
     log(`  no price for some of ${models.join(', ')}: learners are compared with stand-in costs that rank models by success rate (pass --prices or configure the models for real ones)`);
     costs = rankCosts(trainData);
@@ -93,6 +95,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     foldKeys: train.map((i) => rows[i].id),
     learners: options.learners,
     costs,
+    estimates,
     policy: options.policy,
     onProgress: log,
     foldRunner: deps.foldRunner,
@@ -193,6 +196,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   for (const [m, v] of Object.entries(evaluation.perModel)) {
     log(`  ${m}: AUC ${fmt(v.auc)}  Brier ${fmt(v.brier)}  (${v.rows} outcomes)`);
   }
+  if (evaluation.routing && recordsCosts(valRows, models)) log(`  Costs: ${RECORDED_COSTS_NOTE}.`);
   if (evaluation.routing) log(formatMetricsTable(evaluation.routing));
   if (evaluation.uncosted.length > 0) log(`  (no price known for ${evaluation.uncosted.join(', ')}: left out of routing metrics; add them to the config's models)`);
   log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why} (use --force to promote anyway)`}`);

@@ -78,6 +78,11 @@ export interface TrainOptions {
    * numbers users judge a router by — with log loss breaking ties; otherwise by log loss alone.
    */
   costs?: Float64Array;
+  /**
+   * What the policy sees of `costs` when it chooses [n×m], when that differs: the router's estimate
+   * (price × estimated tokens) where `costs` are the rows' recorded per-prompt costs. Default `costs`.
+   */
+  estimates?: Float64Array;
   /** The policy whose routing quality chooses the learner (default per-request). */
   policy?: PolicyKind;
   onProgress?: (message: string) => void;
@@ -429,9 +434,9 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   type Tried = { names: string[]; stack: StackParams; loss: number; quality: number; P: Float32Array; folds: number[]; Z: Float32Array };
   let best: Tried | null = null;
   const tried: Tried[] = [];
-  const score = (P: Float32Array, costs: Float64Array): number => routingScore(P, data, costs, options.policy ?? 'per-request');
+  const score = (P: Float32Array, costs: Float64Array): number => routingScore(P, data, costs, options.estimates, options.policy ?? 'per-request');
   const foldScores = (P: Float32Array): number[] =>
-    options.costs ? splits.map(({ held }) => routingScore(P, data, options.costs!, options.policy ?? 'per-request', held)) : [];
+    options.costs ? splits.map(({ held }) => routingScore(P, data, options.costs!, options.estimates, options.policy ?? 'per-request', held)) : [];
   const significance = options.significance ?? DEFAULT_SIGNIFICANCE;
   // A challenger replaces the incumbent when its routing score is higher by the margin and, fold by fold,
   // higher by more than `significance` standard errors of the paired differences: on a 900-row set the
@@ -599,14 +604,15 @@ function crossFittedJoint(Z: Float32Array, data: TrainMatrix, splits: readonly S
   return P;
 }
 
-/** APGR for two models, gain over the Zero router for more; rows × models probabilities and costs. */
-function routingScore(P: Float32Array, data: TrainMatrix, costs: Float64Array, policy: PolicyKind, only?: readonly number[]): number {
+/** APGR for two models, gain over the Zero router for more; rows × models probabilities, costs and the policy's view of them. */
+function routingScore(P: Float32Array, data: TrainMatrix, costs: Float64Array, estimates: Float64Array | undefined, policy: PolicyKind, only?: readonly number[]): number {
   const { n, m, Y, mask } = data;
   const rows: LabelledPrediction[] = [];
   for (const r of only ?? Array.from({ length: n }, (_, i) => i)) {
     const outcome: (number | null)[] = [];
     for (let j = 0; j < m; j++) outcome.push(mask[r * m + j] > 0 ? Y[r * m + j] : null);
-    rows.push({ p: P.subarray(r * m, (r + 1) * m), cost: costs.subarray(r * m, (r + 1) * m), outcome });
+    const estimate = estimates?.subarray(r * m, (r + 1) * m);
+    rows.push({ p: P.subarray(r * m, (r + 1) * m), cost: costs.subarray(r * m, (r + 1) * m), ...(estimate ? { estimate } : {}), outcome });
   }
   const models = Array.from({ length: m }, (_, j) => String(j));
   const s = summarize(models, rows, { policy });

@@ -12,7 +12,7 @@ import { lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile
 import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { featureMatrix } from '../../training/dataset';
-import { type PriceTable, evaluate } from '../../training/evaluate';
+import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, recordsCosts } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
@@ -190,6 +190,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
   const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
   ctx.log(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
+  if (recordsCosts(rows, models)) ctx.log(`Costs: ${RECORDED_COSTS_NOTE}.`);
   // Figures on rows the classifier learned from flatter it; say so rather than let them pass as held out.
   const stored = ctx.existingStore()?.trainedPromptHashes() ?? new Set<string>();
   const seen = rows.filter((r) => stored.has(promptHash(r.prompt))).length;
