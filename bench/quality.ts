@@ -232,7 +232,7 @@ async function main(): Promise<void> {
         })
         .join('; ');
       const otherLine = ds.targets.map((t) => `${t.metric} ${metricValue(otherEvaluation, t.metric).toFixed(3)}`).join('; ');
-      const text = `${ds.name.padEnd(12)} ${rows.length} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold]`;
+      const text = `${ds.name.padEnd(12)} ${rows.length} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [${recordsCosts(rows, models) ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold]`;
       console.log(text);
       summary.push(text);
     }
