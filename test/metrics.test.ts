@@ -17,7 +17,7 @@ import {
   type LabelledPrediction,
 } from '../training/metrics';
 import { seededRandom } from '../src/util/seeded-random';
-import { estimateMatrix, evaluate } from '../training/evaluate';
+import { costOf, estimateMatrix, evaluate } from '../training/evaluate';
 import type { LabelledRow } from '../training/dataset';
 
 const rng = seededRandom;
@@ -192,6 +192,10 @@ describe('recorded costs: the policy chooses by its estimate and is charged what
     expect(Array.from(estimateMatrix(rows, ['a', 'b'], prices)!)).toEqual([356e-6, 712e-6, 356e-6, 712e-6].map((v) => expect.closeTo(v, 15)));
     expect(Array.from(estimateMatrix(rows, ['a', 'b'], { a: prices.a })!)).toEqual([356e-6, 0.0015, 356e-6, 0.0015].map((v) => expect.closeTo(v, 15)));
     expect(estimateMatrix([{ ...rows[0], costs: {} }], ['a', 'b'], { a: prices.a })).toBeNull();
+    // A model with its own answer length is estimated (and, without a recorded cost, charged) at it.
+    const verbose = { ...prices, b: { ...prices.b, expectedOutputTokens: 1000 } };
+    expect(estimateMatrix(rows, ['a', 'b'], verbose)![1]).toBeCloseTo(2200e-6, 15);
+    expect(costOf({ ...rows[0], costs: {} }, 'b', verbose, 256)).toBeCloseTo(2200e-6, 15);
   });
 
   test('evaluate: rows with recorded costs are routed by price, charged as recorded', () => {

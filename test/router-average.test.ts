@@ -326,3 +326,36 @@ describe('traffic window', () => {
     expect(() => new TrafficWindow(0, 2)).toThrow(/capacity/);
   });
 });
+
+describe('router: a model costed at its own answer length (models[].expectedOutputTokens)', () => {
+  const at = (decision: { candidates: { model: string; estimatedCost: number }[] }, model: string): number =>
+    decision.candidates.find((c) => c.model === model)!.estimatedCost;
+
+  it('prices candidates and the reference λ with it, capped by max_tokens', async () => {
+    // dear writes 90 tokens where the default is 9: Δcost per prompt (1 token in) is (10 + 900 − 1 − 9) / 1e6.
+    const models: ModelConfig[] = [MODELS[0], { ...MODELS[1], expectedOutputTokens: 90 }];
+    const classifier = fakeClassifier(REFERENCE);
+    const router = createRouter({ models, minSuccess: 0.5, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier });
+    const win = await router.route({ prompt: 'win' });
+    expect(at(win, 'cheap')).toBeCloseTo(10e-6, 15);
+    expect(at(win, 'dear')).toBeCloseTo(910e-6, 15);
+    expect(win.estimatedTokens).toEqual({ input: 1, output: 9 });
+    // λ between the hopeless and the winnable break-even prices, at their geometric mean, on dear's own length.
+    expect(win.lambda).toBeCloseTo(Math.sqrt(0.05 * 0.55) / 900e-6, 6);
+    // max_tokens caps dear's 90 and replaces cheap's default.
+    const capped = await router.route({ prompt: 'win', maxTokens: 50 });
+    expect(at(capped, 'cheap')).toBeCloseTo(51e-6, 15);
+    expect(at(capped, 'dear')).toBeCloseTo(510e-6, 15);
+    expect(capped.estimatedTokens).toEqual({ input: 1, output: 50 });
+  });
+
+  it('the context window must hold the expected answer, or max_tokens when the request sets it', async () => {
+    const models: ModelConfig[] = [MODELS[0], { ...MODELS[1], expectedOutputTokens: 2000, contextWindow: 2100 }];
+    const router = createRouter({ models, minSuccess: 0.5, expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => null });
+    const prompt = 'word '.repeat(100); // 125 tokens: 125 + 2000 > 2100
+    const long = await router.route({ prompt });
+    expect(long.candidates.find((c) => c.model === 'dear')).toMatchObject({ eligible: false, excludedBecause: 'context-window' });
+    const short = await router.route({ prompt, maxTokens: 100 });
+    expect(short.candidates.find((c) => c.model === 'dear')).toMatchObject({ eligible: true });
+  });
+});

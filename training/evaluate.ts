@@ -4,11 +4,12 @@
 // policy chooses by what the router would know before asking — price × estimated tokens — and is then
 // charged the real cost: a recorded cost reflects how long that model's answer turned out to be.
 import type { ModelPrice } from '../src/config/schema';
-import { estimateCost, estimateTokens } from '../src/routing/cost';
+import { costedOutputTokens, estimateCost, estimateTokens } from '../src/routing/cost';
 import type { LabelledRow } from './dataset';
 import { type LabelledPrediction, type MetricsSummary, type PolicyKind, auc, brier, summarize } from './metrics';
 
-export type PriceTable = Readonly<Record<string, ModelPrice>>;
+/** Per model: its price, and its typical answer length when it has its own (models[].expectedOutputTokens). */
+export type PriceTable = Readonly<Record<string, ModelPrice & { expectedOutputTokens?: number }>>;
 
 export interface Evaluation {
   /** Per-model AUC and Brier over rows where the outcome is known (every model the classifier knows). */
@@ -23,7 +24,7 @@ export function costOf(row: LabelledRow, model: string, prices: PriceTable, outp
   const real = row.costs[model];
   if (real !== undefined) return real;
   const price = prices[model];
-  return price ? estimateCost(price, estimateTokens(row.prompt), outputTokens) : NaN;
+  return price ? estimateCost(price, estimateTokens(row.prompt), costedOutputTokens(price.expectedOutputTokens, undefined, outputTokens)) : NaN;
 }
 
 /**
@@ -51,7 +52,7 @@ export function estimateMatrix(rows: readonly LabelledRow[], models: readonly st
       flat = sum / count;
     }
     for (let i = 0; i < rows.length; i++) {
-      out[i * models.length + j] = price ? estimateCost(price, estimateTokens(rows[i].prompt), outputTokens) : flat;
+      out[i * models.length + j] = price ? estimateCost(price, estimateTokens(rows[i].prompt), costedOutputTokens(price.expectedOutputTokens, undefined, outputTokens)) : flat;
     }
   }
   return out;

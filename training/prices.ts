@@ -1,5 +1,6 @@
 // Price tables for cost metrics: the config's models, optionally overridden by a price file in the
-// shared data's models.json format ({"models": [{"id", "inputPerMTok", "outputPerMTok"}]}).
+// shared data's models.json format ({"models": [{"id", "inputPerMTok", "outputPerMTok"}]}, each model
+// optionally with its own "expectedOutputTokens", as in the config).
 import fs from 'node:fs';
 import { z } from 'zod';
 import { InvalidInputError } from '../src/errors';
@@ -8,12 +9,22 @@ import type { ModelConfig } from '../src/config/schema';
 import type { PriceTable } from './evaluate';
 
 const priceFileSchema = z.object({
-  models: z.array(z.looseObject({ id: z.string().min(1), inputPerMTok: z.number().nonnegative(), outputPerMTok: z.number().nonnegative() })),
+  models: z.array(
+    z.looseObject({
+      id: z.string().min(1),
+      inputPerMTok: z.number().nonnegative(),
+      outputPerMTok: z.number().nonnegative(),
+      expectedOutputTokens: z.number().int().positive().optional(),
+    }),
+  ),
 });
 
-export function pricesFromConfig(models: readonly ModelConfig[]): Record<string, ModelConfig['price']> {
-  return Object.fromEntries(models.map((m) => [m.id, m.price]));
+export function pricesFromConfig(models: readonly ModelConfig[]): PriceTable {
+  return Object.fromEntries(models.map((m) => [m.id, withOutput(m.price, m.expectedOutputTokens)]));
 }
+
+const withOutput = (price: ModelConfig['price'], expectedOutputTokens: number | undefined): PriceTable[string] =>
+  expectedOutputTokens === undefined ? price : { ...price, expectedOutputTokens };
 
 export function readPriceFile(file: string): PriceTable {
   let raw: unknown;
@@ -24,5 +35,7 @@ export function readPriceFile(file: string): PriceTable {
   }
   const r = priceFileSchema.safeParse(raw);
   if (!r.success) throw new InvalidInputError(`invalid price file ${file}:\n${formatIssues(r.error.issues)}`, null, 'invalid_file');
-  return Object.fromEntries(r.data.models.map((m) => [m.id, { inputPerMTok: m.inputPerMTok, outputPerMTok: m.outputPerMTok }]));
+  return Object.fromEntries(
+    r.data.models.map((m) => [m.id, withOutput({ inputPerMTok: m.inputPerMTok, outputPerMTok: m.outputPerMTok }, m.expectedOutputTokens)]),
+  );
 }

@@ -26,6 +26,11 @@ export const modelConfigSchema = z.strictObject({
   apiKeyEnv: z.string().min(1).optional(),
   upstreamModel: z.string().min(1).optional(),
   price,
+  /**
+   * This model's typical answer length in tokens, for cost estimates (capped by a request's max_tokens);
+   * default routing.expectedOutputTokens. Worth setting when models differ: reasoning models write far more.
+   */
+  expectedOutputTokens: z.number().int().positive().optional(),
   contextWindow: z.number().int().positive().optional(),
   timeouts: z
     .strictObject({

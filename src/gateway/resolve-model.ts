@@ -3,7 +3,7 @@
 // listing what is served.
 import type { ModelConfig } from '../config/schema';
 import { InvalidInputError, SwitchyardError } from '../errors';
-import { estimateCost, estimateTokens } from '../routing/cost';
+import { costedOutputTokens, estimateCost, estimateTokens } from '../routing/cost';
 import type { PolicyKind } from '../routing/policy';
 import type { Decision, Router } from '../routing/router';
 import type { LoggedCandidate, LoggedLambdaBasis } from '../store/decision-types';
@@ -74,7 +74,7 @@ export async function resolveModel(
   if (input.router !== undefined) {
     throw new InvalidInputError(`"router" options apply only to model "auto"; "${input.model}" was asked for by name`, 'router', 'router_needs_auto');
   }
-  const tokens = { input: estimateTokens(input.prompt), output: input.maxTokens ?? deps.expectedOutputTokens };
+  const tokens = { input: estimateTokens(input.prompt), output: costedOutputTokens(model.expectedOutputTokens, input.maxTokens, deps.expectedOutputTokens) };
   return {
     chosen: model.id,
     fallbacks: [],

@@ -5,7 +5,7 @@ import type { ModelConfig } from '../config/schema';
 import { InvalidInputError } from '../errors';
 import type { SuccessClassifier } from './classifier';
 import type { ClassifierReference } from './classifier-reference';
-import { estimateCost, estimateTokens } from './cost';
+import { costedOutputTokens, estimateCost, estimateTokens } from './cost';
 import { featureKind, viewText } from './features';
 import { createMicroBatcher } from './micro-batcher';
 import { type DecisionReason, type PolicyKind, choose, chooseByValue, coldStartOrder } from './policy';
@@ -14,7 +14,10 @@ import { type ValueCurve, lambdaForTarget, valueCurve } from './value-policy';
 
 export interface RouteInput {
   prompt: string;
-  /** The request's max_tokens, if any: the completion length used for cost estimates. */
+  /**
+   * The request's max_tokens, if any: caps the completion length of cost estimates (a model's own
+   * expectedOutputTokens, else the default).
+   */
   maxTokens?: number;
   minSuccess?: number;
   /** Overrides the configured policy for this request. */
@@ -270,9 +273,11 @@ export function createRouter(deps: RouterDeps): Router {
     const column = new Map(classifier ? classifier.models.map((m, i) => [m, i] as const) : []);
 
     const reports: CandidateReport[] = deps.models.map((m) => {
-      const report: CandidateReport = { model: m.id, pSuccess: null, estimatedCost: estimateCost(m.price, inputTokens, outputTokens), eligible: true };
+      const costed = costedOutputTokens(m.expectedOutputTokens, input.maxTokens, deps.expectedOutputTokens);
+      const report: CandidateReport = { model: m.id, pSuccess: null, estimatedCost: estimateCost(m.price, inputTokens, costed), eligible: true };
       if (!requested.has(m.id)) report.excludedBecause = 'not-requested';
-      else if (m.contextWindow !== undefined && inputTokens + outputTokens > m.contextWindow) report.excludedBecause = 'context-window';
+      // The window must hold what the upstream may write: max_tokens when set, else the expected answer.
+      else if (m.contextWindow !== undefined && inputTokens + (input.maxTokens ?? costed) > m.contextWindow) report.excludedBecause = 'context-window';
       else if (classifier && !column.has(m.id)) report.excludedBecause = 'unknown-to-classifier';
       report.eligible = report.excludedBecause === undefined;
       return report;
@@ -370,7 +375,8 @@ function referenceBasis(
   for (let i = 0; i < n; i++) {
     cols.forEach((j, k) => {
       P[i * cols.length + k] = ref.p[i][j];
-      C[i * cols.length + k] = estimateCost(byId.get(models[j])!.price, ref.inputTokens[i], outputTokens);
+      const model = byId.get(models[j])!;
+      C[i * cols.length + k] = estimateCost(model.price, ref.inputTokens[i], costedOutputTokens(model.expectedOutputTokens, undefined, outputTokens));
     });
   }
   return { P, C, n, curve: valueCurve(P, C, n, cols.length), basis: { source: 'reference', prompts: n } };

@@ -1,0 +1,47 @@
+// Price tables for eval and retrain: from a price file (models.json format) or from the config's models.
+import fs from 'node:fs';
+import path from 'node:path';
+import { modelConfigSchema } from '../src/config/schema';
+import { pricesFromConfig, readPriceFile } from '../training/prices';
+import { makeTempDir } from './support/temp-dir';
+
+describe('price tables', () => {
+  const tmp = makeTempDir();
+  afterAll(() => tmp.cleanup());
+  const write = (name: string, text: string): string => {
+    const file = path.join(tmp.dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it('reads prices and an optional answer length per model, ignoring other fields', () => {
+    const file = write('ok.json', JSON.stringify({
+      note: 'USD per million tokens',
+      models: [
+        { id: 'chat', inputPerMTok: 0.2, outputPerMTok: 0.6, vendor: 'x' },
+        { id: 'think', inputPerMTok: 1, outputPerMTok: 4, expectedOutputTokens: 3000 },
+      ],
+    }));
+    expect(readPriceFile(file)).toEqual({
+      chat: { inputPerMTok: 0.2, outputPerMTok: 0.6 },
+      think: { inputPerMTok: 1, outputPerMTok: 4, expectedOutputTokens: 3000 },
+    });
+  });
+
+  it('refuses a bad file with the field at fault, and a file that is not JSON', () => {
+    const bad = write('bad.json', JSON.stringify({ models: [{ id: 'think', inputPerMTok: 1, outputPerMTok: 4, expectedOutputTokens: 0 }] }));
+    expect(() => readPriceFile(bad)).toThrow(/invalid price file .*bad\.json[\s\S]*models\.0\.expectedOutputTokens/);
+    expect(() => readPriceFile(write('broken.json', '{"models": ['))).toThrow(/cannot read price file .*broken\.json/);
+  });
+
+  it('from the config: each model its price, with its answer length when it has one', () => {
+    const models = [
+      modelConfigSchema.parse({ id: 'chat', provider: 'sim', price: { inputPerMTok: 0.2, outputPerMTok: 0.6 } }),
+      modelConfigSchema.parse({ id: 'think', provider: 'sim', price: { inputPerMTok: 1, outputPerMTok: 4 }, expectedOutputTokens: 3000 }),
+    ];
+    expect(pricesFromConfig(models)).toEqual({
+      chat: { inputPerMTok: 0.2, outputPerMTok: 0.6 },
+      think: { inputPerMTok: 1, outputPerMTok: 4, expectedOutputTokens: 3000 },
+    });
+  });
+});
