@@ -14,7 +14,7 @@ import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedd
 import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
-import { costMatrix, estimateMatrix, evaluate, type Evaluation, type PriceTable, recordsCosts } from '../training/evaluate';
+import { costMatrix, evaluate, type Evaluation, recordsCosts, routingCosts } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
@@ -62,13 +62,6 @@ function stratifiedFolds(rows: { id: string; source: string | null }[], k: numbe
 }
 
 const SHIFT_TARGETS = [0.6, 0.7, 0.8];
-
-/** What choices cost (recorded costs where the rows have them) and, when those are recorded, what the policy sees beforehand. */
-function routingCosts(rows: LabelledRow[], models: string[], prices: PriceTable): { costs?: Float64Array; estimates?: Float64Array } {
-  const costs = costMatrix(rows, models, prices) ?? undefined;
-  const estimates = costs && recordsCosts(rows, models) ? (estimateMatrix(rows, models, prices) ?? undefined) : undefined;
-  return { costs, estimates };
-}
 
 /**
  * The average policy's target when the traffic is a shifted third of the data (its hardest or easiest

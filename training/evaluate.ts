@@ -24,8 +24,12 @@ export function costOf(row: LabelledRow, model: string, prices: PriceTable, outp
   const real = row.costs[model];
   if (real !== undefined) return real;
   const price = prices[model];
-  return price ? estimateCost(price, estimateTokens(row.prompt), costedOutputTokens(price.expectedOutputTokens, undefined, outputTokens)) : NaN;
+  return price ? priceEstimate(row, price, outputTokens) : NaN;
 }
+
+/** Price × the prompt's estimated tokens and the model's answer length (its own, else `outputTokens`). */
+const priceEstimate = (row: LabelledRow, price: PriceTable[string], outputTokens: number): number =>
+  estimateCost(price, estimateTokens(row.prompt), costedOutputTokens(price.expectedOutputTokens, undefined, outputTokens));
 
 /**
  * What the router sees of each row's cost on each model before it asks [n×m]: the configured price ×
@@ -52,7 +56,7 @@ export function estimateMatrix(rows: readonly LabelledRow[], models: readonly st
       flat = sum / count;
     }
     for (let i = 0; i < rows.length; i++) {
-      out[i * models.length + j] = price ? estimateCost(price, estimateTokens(rows[i].prompt), costedOutputTokens(price.expectedOutputTokens, undefined, outputTokens)) : flat;
+      out[i * models.length + j] = price ? priceEstimate(rows[i], price, outputTokens) : flat;
     }
   }
   return out;
@@ -65,6 +69,21 @@ export const RECORDED_COSTS_NOTE =
 /** Whether any row records a cost for one of the models (only then do estimates differ from costs). */
 export const recordsCosts = (rows: readonly LabelledRow[], models: readonly string[]): boolean =>
   rows.some((r) => models.some((m) => r.costs[m] !== undefined));
+
+/**
+ * For choosing a learner or replaying the policy: what each choice costs [n×m] (undefined when some model
+ * has neither a recorded cost nor a price) and, when rows record costs, what the policy sees beforehand.
+ */
+export function routingCosts(
+  rows: readonly LabelledRow[],
+  models: readonly string[],
+  prices: PriceTable,
+  outputTokens = 256,
+): { costs?: Float64Array; estimates?: Float64Array } {
+  const costs = costMatrix(rows, models, prices, outputTokens) ?? undefined;
+  const estimates = costs && recordsCosts(rows, models) ? (estimateMatrix(rows, models, prices, outputTokens) ?? undefined) : undefined;
+  return { costs, estimates };
+}
 
 /** Cost of each row on each model [n×m], or null when some model has neither a row cost nor a price. */
 export function costMatrix(rows: readonly LabelledRow[], models: readonly string[], prices: PriceTable, outputTokens = 256): Float64Array | null {

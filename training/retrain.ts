@@ -13,7 +13,7 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, costMatrix, estimateMatrix, evaluate, headline, recordsCosts } from './evaluate';
+import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, headline, recordsCosts, routingCosts } from './evaluate';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
@@ -79,13 +79,12 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   log(`Training on ${train.length} rows, validating on ${validation.length} (stratified by source); models: ${models.join(', ')}`);
   const trainData = selectRows(all, train);
   const trainRows = train.map((i) => rows[i]);
-  let costs = costMatrix(trainRows, models, deps.prices, options.expectedOutputTokens);
   // Recorded per-prompt costs are charged; the policy chooses by what it could estimate beforehand.
-  const estimates = costs && recordsCosts(trainRows, models) ? (estimateMatrix(trainRows, models, deps.prices, options.expectedOutputTokens) ?? undefined) : undefined;
-  if (!costs) {
+  const { costs: known, estimates } = routingCosts(trainRows, models, deps.prices, options.expectedOutputTokens);
+  if (!known) {
     log(`  no price for some of ${models.join(', ')}: learners are compared with stand-in costs that rank models by success rate (pass --prices or configure the models for real ones)`);
-    costs = rankCosts(trainData);
   }
+  const costs = known ?? rankCosts(trainData);
   const result = await trainClassifier(trainData, {
     models,
     embeddingDim,
