@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { modelConfigSchema } from '../src/config/schema';
-import { pricesFromConfig, readPriceFile } from '../training/prices';
+import { overlayPrices, pricesFromConfig, readPriceFile } from '../training/prices';
 import { makeTempDir } from './support/temp-dir';
 
 describe('price tables', () => {
@@ -43,5 +43,16 @@ describe('price tables', () => {
       chat: { inputPerMTok: 0.2, outputPerMTok: 0.6 },
       think: { inputPerMTok: 1, outputPerMTok: 4, expectedOutputTokens: 3000 },
     });
+  });
+
+  it('a price file laid over the config replaces prices per model and keeps an answer length it does not give', () => {
+    const config = { think: { inputPerMTok: 1, outputPerMTok: 4, expectedOutputTokens: 3000 }, chat: { inputPerMTok: 0.2, outputPerMTok: 0.6 } };
+    const file = { think: { inputPerMTok: 2, outputPerMTok: 8 }, other: { inputPerMTok: 5, outputPerMTok: 5, expectedOutputTokens: 10 } };
+    expect(overlayPrices(config, file)).toEqual({
+      think: { inputPerMTok: 2, outputPerMTok: 8, expectedOutputTokens: 3000 },
+      chat: { inputPerMTok: 0.2, outputPerMTok: 0.6 },
+      other: { inputPerMTok: 5, outputPerMTok: 5, expectedOutputTokens: 10 },
+    });
+    expect(overlayPrices(config, { think: { inputPerMTok: 2, outputPerMTok: 8, expectedOutputTokens: 500 } }).think.expectedOutputTokens).toBe(500);
   });
 });

@@ -26,6 +26,16 @@ export function pricesFromConfig(models: readonly ModelConfig[]): PriceTable {
 const withOutput = (price: ModelConfig['price'], expectedOutputTokens: number | undefined): PriceTable[string] =>
   expectedOutputTokens === undefined ? price : { ...price, expectedOutputTokens };
 
+/**
+ * The config's prices with a price file's laid over them, model by model: a file's entry replaces the
+ * prices, and the answer length only when it gives one (a models.json from elsewhere rarely does).
+ */
+export function overlayPrices(base: PriceTable, file: PriceTable): PriceTable {
+  const out: Record<string, PriceTable[string]> = { ...base };
+  for (const [id, entry] of Object.entries(file)) out[id] = { ...base[id], ...entry };
+  return out;
+}
+
 export function readPriceFile(file: string): PriceTable {
   let raw: unknown;
   try {

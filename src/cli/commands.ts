@@ -14,6 +14,7 @@ import { FEATURE_KINDS } from '../routing/features';
 import { featureMatrix } from '../../training/dataset';
 import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, recordsCosts } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
+import { overlayPrices } from '../../training/prices';
 import { parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
 import type { FoldRunner } from '../../training/train-classifier';
@@ -71,7 +72,7 @@ export async function retrainCommand(argv: string[], ctx: CommandContext): Promi
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) {
     throw new InvalidInputError(`--workers must be a whole number from 1 to 64, got "${values.workers}"`);
   }
-  const prices = values.prices ? { ...ctx.prices, ...ctx.readPrices(values.prices) } : ctx.prices;
+  const prices = values.prices ? overlayPrices(ctx.prices, ctx.readPrices(values.prices)) : ctx.prices;
   const report = await retrain(
     { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log, foldRunner: ctx.foldRunner(workers) },
     { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens, policy },
@@ -186,7 +187,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   const policy = policyFlag(values.policy, ctx);
   const data = requireFlag(values.data, '--data', EVAL_USAGE);
   const rows = readOutcomeFile(data);
-  const prices = values.prices ? { ...ctx.prices, ...ctx.readPrices(values.prices) } : ctx.prices;
+  const prices = values.prices ? overlayPrices(ctx.prices, ctx.readPrices(values.prices)) : ctx.prices;
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
   const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
   ctx.log(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
