@@ -14,7 +14,7 @@ import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedd
 import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
-import { costMatrix, evaluate, type Evaluation, recordsCosts, routingCosts } from '../training/evaluate';
+import { costMatrix, evaluate, type Evaluation, routingCosts } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
@@ -225,7 +225,7 @@ async function main(): Promise<void> {
         })
         .join('; ');
       const otherLine = ds.targets.map((t) => `${t.metric} ${metricValue(otherEvaluation, t.metric).toFixed(3)}`).join('; ');
-      const text = `${ds.name.padEnd(12)} ${rows.length} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [${recordsCosts(rows, models) ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold]`;
+      const text = `${ds.name.padEnd(12)} ${rows.length} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold]`;
       console.log(text);
       summary.push(text);
     }

@@ -18,6 +18,8 @@ export interface Evaluation {
   routing: MetricsSummary | null;
   /** Models left out of the routing metrics for want of a cost, with why. */
   uncosted: string[];
+  /** The routing metrics' policy chose by price × estimated tokens and was charged the rows' recorded costs. */
+  chargedRecordedCosts: boolean;
 }
 
 export function costOf(row: LabelledRow, model: string, prices: PriceTable, outputTokens: number): number {
@@ -126,7 +128,7 @@ export function evaluate(
     if (rows.every((r) => Number.isFinite(costOf(r, model, prices, outputTokens)))) costed.push(j);
     else uncosted.push(model);
   });
-  if (costed.length < 2 || rows.length === 0) return { perModel, routing: null, uncosted };
+  if (costed.length < 2 || rows.length === 0) return { perModel, routing: null, uncosted, chargedRecordedCosts: false };
   const costedModels = costed.map((j) => models[j]);
   // Every costed model has a price or a recorded cost, so there is an estimate for each.
   const estimates = recordsCosts(rows, costedModels) ? estimateMatrix(rows, costedModels, prices, outputTokens) : null;
@@ -137,7 +139,7 @@ export function evaluate(
     ...(estimates ? { estimate: estimates.subarray(i * k, (i + 1) * k) } : {}),
     outcome: costed.map((j) => r.outcomes[models[j]] ?? null),
   }));
-  return { perModel, routing: summarize(costedModels, labelled, { policy }), uncosted };
+  return { perModel, routing: summarize(costedModels, labelled, { policy }), uncosted, chargedRecordedCosts: estimates !== null };
 }
 
 /** The headline numbers, flat, for sidecars and comparisons. */

@@ -13,7 +13,7 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, headline, recordsCosts, routingCosts } from './evaluate';
+import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, headline, routingCosts } from './evaluate';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
@@ -195,7 +195,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   for (const [m, v] of Object.entries(evaluation.perModel)) {
     log(`  ${m}: AUC ${fmt(v.auc)}  Brier ${fmt(v.brier)}  (${v.rows} outcomes)`);
   }
-  if (evaluation.routing && recordsCosts(valRows, models)) log(`  Costs: ${RECORDED_COSTS_NOTE}.`);
+  if (evaluation.chargedRecordedCosts) log(`  Costs: ${RECORDED_COSTS_NOTE}.`);
   if (evaluation.routing) log(formatMetricsTable(evaluation.routing));
   if (evaluation.uncosted.length > 0) log(`  (no price known for ${evaluation.uncosted.join(', ')}: left out of routing metrics; add them to the config's models)`);
   log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why} (use --force to promote anyway)`}`);

@@ -12,12 +12,15 @@ import { lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile
 import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { featureMatrix } from '../../training/dataset';
-import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, recordsCosts } from '../../training/evaluate';
+import { type PriceTable, RECORDED_COSTS_NOTE, evaluate } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices } from '../../training/prices';
 import { parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
 import type { FoldRunner } from '../../training/train-classifier';
+
+/** The configured prices, with `--prices file` laid over them when given. */
+const pricesWith = (file: string | undefined, ctx: CommandContext): PriceTable => (file ? overlayPrices(ctx.prices, ctx.readPrices(file)) : ctx.prices);
 
 const policyFlag = (value: string | undefined, ctx: CommandContext): PolicyKind => (value === undefined ? ctx.policy : parsePolicyKind(value, '--policy'));
 
@@ -72,7 +75,7 @@ export async function retrainCommand(argv: string[], ctx: CommandContext): Promi
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) {
     throw new InvalidInputError(`--workers must be a whole number from 1 to 64, got "${values.workers}"`);
   }
-  const prices = values.prices ? overlayPrices(ctx.prices, ctx.readPrices(values.prices)) : ctx.prices;
+  const prices = pricesWith(values.prices, ctx);
   const report = await retrain(
     { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log, foldRunner: ctx.foldRunner(workers) },
     { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens, policy },
@@ -187,11 +190,11 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   const policy = policyFlag(values.policy, ctx);
   const data = requireFlag(values.data, '--data', EVAL_USAGE);
   const rows = readOutcomeFile(data);
-  const prices = values.prices ? overlayPrices(ctx.prices, ctx.readPrices(values.prices)) : ctx.prices;
+  const prices = pricesWith(values.prices, ctx);
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
   const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
   ctx.log(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
-  if (recordsCosts(rows, models)) ctx.log(`Costs: ${RECORDED_COSTS_NOTE}.`);
+  if (evaluation.chargedRecordedCosts) ctx.log(`Costs: ${RECORDED_COSTS_NOTE}.`);
   // Figures on rows the classifier learned from flatter it; say so rather than let them pass as held out.
   const stored = ctx.existingStore()?.trainedPromptHashes() ?? new Set<string>();
   const seen = rows.filter((r) => stored.has(promptHash(r.prompt))).length;
