@@ -9,6 +9,8 @@ import { type CommandContext, evalCommand, importCommand, retrainCommand, scoreC
 import { startServer } from './cli/serve';
 import { keysCommand } from './cli/keys';
 import { SqliteStore } from './store/sqlite-store';
+import { recentAnswerLengths } from './store/decision-stats';
+import { learnedLengths } from './routing/answer-lengths';
 import { ApiKeyStore } from './store/api-key-store';
 import { createAgentFetch } from './providers/agent-fetch';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from './embedding/transformers-embedder';
@@ -63,10 +65,16 @@ function commandContext(loaded: LoadedConfig, cleanup: (() => Promise<void> | vo
     }
     return store;
   };
+  // An in-memory store starts empty each run, so there is nothing to read in one that is not open yet.
+  const existingStore = (): SqliteStore | null => store ?? (storePath !== ':memory:' && fs.existsSync(storePath) ? openStore() : null);
+  const lengths = config.routing.answerLengths;
   return {
     store: openStore,
-    // An in-memory store starts empty each run, so there is nothing to read in one that is not open yet.
-    existingStore: () => (store ?? (storePath !== ':memory:' && fs.existsSync(storePath) ? openStore() : null)),
+    existingStore,
+    answerLengths: () => {
+      const existing = lengths.enabled ? existingStore() : null;
+      return existing ? learnedLengths(recentAnswerLengths(existing.db, lengths.window), lengths.minAnswers) : new Map();
+    },
     embedder: () => {
       if (!embedder) {
         embedder = openEmbedder(loaded);

@@ -3,7 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../src/main';
+import { SqliteStore } from '../src/store/sqlite-store';
+import { DecisionStore } from '../src/store/decision-store';
 import { makeTempDir } from './support/temp-dir';
+import { loggedDecision } from './support/logged-decision';
 
 const ROOT = path.join(__dirname, '..');
 const SHARED = path.resolve(ROOT, '..', 'shared', 'data', 'routellm');
@@ -84,6 +87,15 @@ describe('CLI end to end with the real embedder', () => {
     fs.writeFileSync(unseen, fs.readFileSync(unseen, 'utf8').replace(/}}/g, '}, "costs": {"sim-small": 0.01}}'));
     expect(await runCli(['eval', '--data', unseen, '--svg', svg, '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/Costs: rows record per-prompt costs: the policy chooses by price × estimated tokens[\s\S]*Router vs Zero router/);
+    // The router has learned from the log how long sim-large's answers run: eval costs it the same way.
+    stderr = [];
+    const store = new SqliteStore({ path: path.join(tmp.dir, 'db.sqlite') });
+    new DecisionStore(store.db).insertMany(
+      Array.from({ length: 50 }, (_, i) => loggedDecision(`d${i}`, 'sim-large', { 'sim-large': 0.9 }, { usage: { promptTokens: 10, completionTokens: 1234 } })),
+    );
+    store.close();
+    expect(await runCli(['eval', '--data', unseen, '--svg', svg, '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/Answer lengths learned from the decision log \(as the router costs them\): sim-large 1200 tokens\./);
     // A classifier brought in from elsewhere, with no store beside it: eval reads none and creates none.
     const elsewhere = fs.mkdtempSync(path.join(tmp.dir, 'elsewhere-'));
     fs.cpSync(path.join(tmp.dir, 'router'), path.join(elsewhere, 'router'), { recursive: true });
@@ -132,7 +144,7 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['score', '--nope'])).toBe(2);
     expect(await runCli(['frobnicate'])).toBe(2);
     const broken = path.join(tmp.dir, 'broken.yaml');
-    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5, feedback: { enabled: yes-please, minRatings: 1 } } }\n');
+    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5, feedback: { enabled: yes-please, minRatings: 1 } }, answerLengths: { refreshMs: 10, windw: 5 } }\n');
     expect(await runCli(['retrain', '--config', broken])).toBe(1);
     const text = stderr.join('');
     expect(text).toMatch(/models\.0\.price\.inputPerMTok/);
@@ -141,6 +153,8 @@ describe('CLI end to end with the real embedder', () => {
     expect(text).toMatch(/routing\.average\.trafficWindow/);
     expect(text).toMatch(/routing\.average\.feedback\.enabled/);
     expect(text).toMatch(/routing\.average\.feedback\.minRatings/);
+    expect(text).toMatch(/routing\.answerLengths\.refreshMs/);
+    expect(text).toMatch(/routing\.answerLengths: Unrecognized key: "windw"/);
   });
 
   (fs.existsSync(SHARED) ? it : it.skip)('learns something real from the public GSM8K outcomes (skipped without ../shared/data)', async () => {

@@ -7,13 +7,15 @@ import { migrate, MIGRATIONS } from '../src/store/migrations';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { DecisionStore } from '../src/store/decision-store';
 import type { DecisionRecord } from '../src/store/decision-types';
-import { aggregateDecisions, ratedGap } from '../src/store/decision-stats';
+import { aggregateDecisions, ratedGap, recentAnswerLengths } from '../src/store/decision-stats';
+import { createAnswerLengths, learnedLengths, roundLength } from '../src/routing/answer-lengths';
 import { buildStats } from '../src/inspection/stats';
 import { modelConfigSchema } from '../src/config/schema';
 import { DECISION_ID_PATTERN, createDecisionIdGenerator } from '../src/gateway/decision-id';
 import { completionBody, startFakeUpstream, streamEvents } from './support/fake-upstream';
 import { eventually, startTestGateway } from './support/gateway';
 import { makeTempDir } from './support/temp-dir';
+import { loggedDecision } from './support/logged-decision';
 
 describe('BatchWriter', () => {
   const make = (over: Partial<ConstructorParameters<typeof BatchWriter<number>>[0]> = {}) => {
@@ -197,20 +199,6 @@ function withTempStore(fn: (store: SqliteStore) => void): void {
   }
 }
 
-/** A logged decision answered by `answered` (null: nothing answered), with these predictions per model. */
-function loggedDecision(id: string, answered: string | null, p: Record<string, number | null>, over: Partial<DecisionRecord> = {}): DecisionRecord {
-  return {
-    id, createdAt: 1_000, apiKey: null, prompt: 'q', promptHash: 'h', requestedModel: 'auto', stream: false,
-    routedModel: answered ?? Object.keys(p)[0], answeredModel: answered, reason: 'cheapest-above-target', target: 0.7, policy: 'per-request',
-    lambda: null, lambdaBasis: null, targetCorrection: null, classifierVersion: 'v0001', embedderId: 'e',
-    candidates: Object.entries(p).map(([model, pSuccess]) => ({ model, pSuccess, estimatedCost: 1, eligible: true })),
-    fallbacks: [], attempts: [], estimatedTokens: { input: 1, output: 1 }, usage: { promptTokens: 10, completionTokens: 1 }, cost: 0.001,
-    timings: { embedMs: 0, classifyMs: 0, upstreamMs: 1, totalMs: 1 }, status: answered ? 'ok' : 'error', httpStatus: answered ? 200 : 502,
-    error: null,
-    ...over,
-  };
-}
-
 describe('/v1/stats calibration: predicted beside rated success', () => {
   it('averages the prediction and the rating over the same rated answers, per model and overall', () => {
     withTempStore((store) => {
@@ -274,6 +262,49 @@ describe('rated answers of a classifier version, newest ratings first', () => {
       expect(ratedGap(store.db, 'v1', 100)!.count).toBe(3);
       expect(ratedGap(store.db, 'v3', 100)).toBeNull();
     });
+  });
+});
+
+describe('answer lengths learned from the log', () => {
+  it("averages each model's last `window` answered requests that report usage, newest first", () => {
+    withTempStore((store) => {
+      const decisions = new DecisionStore(store.db);
+      const answer = (id: string, model: string, at: number, tokens: number | null, over: Partial<DecisionRecord> = {}) =>
+        loggedDecision(id, model, { [model]: 0.5 }, { createdAt: at, usage: tokens === null ? null : { promptTokens: 5, completionTokens: tokens }, ...over });
+      decisions.insertMany([
+        answer('a1', 'small', 1, 1000), // oldest: outside a window of 2
+        answer('a2', 'small', 2, 100),
+        answer('a3', 'small', 3, 300),
+        answer('a4', 'small', 4, null), // the upstream reported no usage
+        answer('a5', 'small', 5, 5000, { status: 'aborted', httpStatus: 499 }), // the client went away
+        answer('b1', 'large', 6, 40),
+        loggedDecision('e1', null, { large: 0.5 }, { createdAt: 7, usage: null }), // nothing answered
+      ]);
+      expect(recentAnswerLengths(store.db, 2)).toEqual([
+        { model: 'large', answers: 1, meanTokens: 40 },
+        { model: 'small', answers: 2, meanTokens: 200 },
+      ]);
+      expect(recentAnswerLengths(store.db, 10).find((r) => r.model === 'small')).toEqual({ model: 'small', answers: 3, meanTokens: 1400 / 3 });
+    });
+  });
+
+  it("a model's mean counts once it has minAnswers, at two significant figures; the map changes only with a value", () => {
+    expect([47.6, 183.4, 1234, 0.2, 99.6].map(roundLength)).toEqual([48, 180, 1200, 1, 100]);
+    expect(learnedLengths([{ model: 'a', answers: 49, meanTokens: 300 }, { model: 'b', answers: 50, meanTokens: 183.4 }], 50)).toEqual(new Map([['b', 180]]));
+    let rows = [{ model: 'b', answers: 60, meanTokens: 183.4 }];
+    const lengths = createAnswerLengths({ read: () => rows, minAnswers: 50 });
+    const empty = lengths.current();
+    expect(empty.size).toBe(0);
+    expect(lengths.refresh()).toBe(true);
+    const first = lengths.current();
+    expect(first).toEqual(new Map([['b', 180]]));
+    // 176 rounds to 180 too: the same map object, so prices cached on it stay valid.
+    rows = [{ model: 'b', answers: 70, meanTokens: 176 }];
+    expect(lengths.refresh()).toBe(false);
+    expect(lengths.current()).toBe(first);
+    rows = [{ model: 'b', answers: 70, meanTokens: 240 }];
+    expect(lengths.refresh()).toBe(true);
+    expect(lengths.current()).toEqual(new Map([['b', 240]]));
   });
 });
 

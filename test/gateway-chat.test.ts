@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { DECISION_ID_PATTERN } from '../src/gateway/decision-id';
 import type { DecisionLogJson } from '../src/http/decision-log-json';
 import { completionBody, startFakeUpstream, streamEvents, type FakeUpstream } from './support/fake-upstream';
-import { type ErrorJson, type ListJson, type TestGateway, startTestGateway } from './support/gateway';
+import { type ErrorJson, type ListJson, type TestGateway, eventually, startTestGateway } from './support/gateway';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-123';
 
@@ -222,5 +222,49 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     const list = await gw.call('GET', '/v1/decisions?limit=500');
     const stats = await gw.call('GET', '/v1/stats');
     for (const text of [d.text, list.text, stats.text, gw.logs.join('\n')]) expect(text).not.toContain(UPSTREAM_KEY);
+  });
+});
+
+describe('answer lengths learned from the log (routing.answerLengths)', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      yaml: `
+server: { host: 127.0.0.1, port: 0 }
+storage: { path: data/lengths.db, logQueue: { flushIntervalMs: 10 } }
+routing: { classifierDir: router, coldStart: terse, reloadIntervalMs: 0, answerLengths: { window: 5, minAnswers: 2, refreshMs: 1000 } }
+models:
+  - { id: terse, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 2 }, sim: { completionTokens: 40 } }
+  - { id: verbose, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 2 }, sim: { completionTokens: 400 } }
+  - { id: told, provider: sim, expectedOutputTokens: 100, price: { inputPerMTok: 1, outputPerMTok: 2 }, sim: { completionTokens: 900 } }
+`,
+    });
+  });
+  afterAll(() => gw.close());
+
+  const lengthsOf = (candidates: { model: string; output_tokens?: number; output_tokens_basis?: string }[]) =>
+    Object.fromEntries(candidates.map((c) => [c.model, `${c.output_tokens} ${c.output_tokens_basis}`]));
+
+  it('costs each model at its mean answer once it has minAnswers; a configured length still wins', async () => {
+    const route = () => gw.call<{ candidates: { model: string; output_tokens?: number; output_tokens_basis?: string }[] }>('POST', '/v1/route', { body: { prompt: 'hello' } });
+    expect(lengthsOf((await route()).json.candidates)).toEqual({ terse: '256 default', verbose: '256 default', told: '100 model' });
+    for (const model of ['terse', 'terse', 'verbose', 'verbose', 'told', 'told']) {
+      const res = await gw.call('POST', '/v1/chat/completions', { body: { model, messages: [{ role: 'user', content: 'hi' }] } });
+      expect(res.status).toBe(200);
+    }
+    await eventually(() => (gw.logs.some((l) => l.startsWith('answer lengths learned from the log: ')) ? true : undefined), 5_000);
+    expect(gw.logs.find((l) => l.startsWith('answer lengths learned'))).toBe('answer lengths learned from the log: terse 40, verbose 400, told 900 (its configured 100 is used)');
+    const after = (await route()).json.candidates;
+    expect(lengthsOf(after)).toEqual({ terse: '40 learned', verbose: '400 learned', told: '100 model' });
+    // Same prices, so the verbose model now costs ten times the terse one per answer ((1·2 + 2·400) against (1·2 + 2·40)).
+    const cost = (m: string) => (after.find((c) => c.model === m) as unknown as { estimated_cost: number }).estimated_cost;
+    expect(cost('verbose') / cost('terse')).toBeCloseTo(802 / 82, 6);
+    // A model named by the client is costed the same way, and max_tokens caps it.
+    const named = await gw.call('POST', '/v1/chat/completions', { body: { model: 'verbose', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] } });
+    const id = named.headers.get('x-switchyard-decision-id')!;
+    await eventually(async () => ((await gw.call('GET', `/v1/decisions/${id}`)).status === 200 ? true : undefined));
+    const logged = (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${id}`)).json;
+    expect(lengthsOf(logged.decision.candidates)).toEqual({ verbose: '100 max_tokens' });
+    expect(logged.decision.estimated_tokens.output).toBe(100);
   });
 });

@@ -22,6 +22,7 @@ describe('switchyard import', () => {
       classifierDir: path.join(tmp.dir, 'router'),
       prices: {},
       expectedOutputTokens: 256,
+      answerLengths: () => new Map(),
       policy: 'per-request',
       readPrices: () => ({}),
       foldRunner: () => IN_PROCESS_FOLDS,

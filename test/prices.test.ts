@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { modelConfigSchema } from '../src/config/schema';
-import { overlayPrices, pricesFromConfig, readPriceFile } from '../training/prices';
+import { overlayPrices, pricesFromConfig, readPriceFile, withLearnedLengths } from '../training/prices';
 import { makeTempDir } from './support/temp-dir';
 
 describe('price tables', () => {
@@ -54,5 +54,15 @@ describe('price tables', () => {
       other: { inputPerMTok: 5, outputPerMTok: 5, expectedOutputTokens: 10 },
     });
     expect(overlayPrices(config, { think: { inputPerMTok: 2, outputPerMTok: 8, expectedOutputTokens: 500 } }).think.expectedOutputTokens).toBe(500);
+  });
+
+  it('learned answer lengths fill in only where the table gives none', () => {
+    const table = { chat: { inputPerMTok: 0.2, outputPerMTok: 0.6 }, think: { inputPerMTok: 1, outputPerMTok: 4, expectedOutputTokens: 3000 } };
+    const learned = new Map([['chat', 180], ['think', 900], ['gone', 50]]);
+    expect(withLearnedLengths(table, learned)).toEqual({
+      prices: { chat: { inputPerMTok: 0.2, outputPerMTok: 0.6, expectedOutputTokens: 180 }, think: table.think },
+      filled: ['chat'],
+    });
+    expect(table.chat).not.toHaveProperty('expectedOutputTokens');
   });
 });

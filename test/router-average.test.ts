@@ -339,7 +339,9 @@ describe('router: a model costed at its own answer length (models[].expectedOutp
     const win = await router.route({ prompt: 'win' });
     expect(at(win, 'cheap')).toBeCloseTo(10e-6, 15);
     expect(at(win, 'dear')).toBeCloseTo(910e-6, 15);
-    expect(win.estimatedTokens).toEqual({ input: 1, output: 9 });
+    // The chosen model's length; each candidate carries its own and where it came from.
+    expect(win).toMatchObject({ chosen: 'dear', estimatedTokens: { input: 1, output: 90 } });
+    expect(win.candidates.map((c) => [c.model, c.outputTokens, c.outputTokensBasis])).toEqual([['cheap', 9, 'default'], ['dear', 90, 'model']]);
     // λ between the hopeless and the winnable break-even prices, at their geometric mean, on dear's own length.
     expect(win.lambda).toBeCloseTo(Math.sqrt(0.05 * 0.55) / 900e-6, 6);
     // max_tokens caps dear's 90 and replaces cheap's default.
@@ -347,6 +349,32 @@ describe('router: a model costed at its own answer length (models[].expectedOutp
     expect(at(capped, 'cheap')).toBeCloseTo(51e-6, 15);
     expect(at(capped, 'dear')).toBeCloseTo(510e-6, 15);
     expect(capped.estimatedTokens).toEqual({ input: 1, output: 50 });
+  });
+
+  it('a length learned from the log prices the models that have none configured, and re-prices the reference λ when it changes', async () => {
+    let learned: ReadonlyMap<string, number> = new Map();
+    const classifier = fakeClassifier(REFERENCE);
+    const router = createRouter({
+      models: MODELS, minSuccess: 0.5, policy: 'average', expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+      average: { trafficWindow: 0, minTraffic: 1, refreshMs: 0 }, answerLengths: () => learned,
+    });
+    const before = await router.route({ prompt: 'win' });
+    expect(before.lambda).toBeCloseTo(Math.sqrt(0.05 * 0.55) / 90e-6, 6);
+    // dear learned at 90 tokens: the same prices and λ as when it is configured at 90 (the test above).
+    learned = new Map([['dear', 90]]);
+    const after = await router.route({ prompt: 'win' });
+    expect(at(after, 'dear')).toBeCloseTo(910e-6, 15);
+    expect(after.candidates.find((c) => c.model === 'dear')).toMatchObject({ outputTokens: 90, outputTokensBasis: 'learned' });
+    expect(after.lambda).toBeCloseTo(Math.sqrt(0.05 * 0.55) / 900e-6, 6);
+    // max_tokens caps a learned length as it caps a configured one.
+    expect((await router.route({ prompt: 'win', maxTokens: 50 })).candidates.find((c) => c.model === 'dear')).toMatchObject({ outputTokens: 50, outputTokensBasis: 'max_tokens' });
+    // A configured length wins over a learned one.
+    const configured = createRouter({
+      models: [MODELS[0], { ...MODELS[1], expectedOutputTokens: 20 }], minSuccess: 0.5, expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => classifier,
+      answerLengths: () => new Map([['cheap', 30], ['dear', 90]]),
+    });
+    const chosen = await configured.route({ prompt: 'win' });
+    expect(chosen.candidates.map((c) => [c.model, c.outputTokens, c.outputTokensBasis])).toEqual([['cheap', 30, 'learned'], ['dear', 20, 'model']]);
   });
 
   it('the context window must hold the expected answer, or max_tokens when the request sets it', async () => {

@@ -49,3 +49,19 @@ export function readPriceFile(file: string): PriceTable {
     r.data.models.map((m) => [m.id, withOutput({ inputPerMTok: m.inputPerMTok, outputPerMTok: m.outputPerMTok }, m.expectedOutputTokens)]),
   );
 }
+
+/**
+ * Learned answer lengths (src/routing/answer-lengths.ts) for the models whose entry gives none, as the
+ * router costs them. Returns the table and the models that took one.
+ */
+export function withLearnedLengths(prices: PriceTable, learned: ReadonlyMap<string, number>): { prices: PriceTable; filled: string[] } {
+  const out: Record<string, PriceTable[string]> = { ...prices };
+  const filled: string[] = [];
+  for (const [id, entry] of Object.entries(prices)) {
+    const tokens = learned.get(id);
+    if (entry.expectedOutputTokens !== undefined || tokens === undefined) continue;
+    out[id] = { ...entry, expectedOutputTokens: tokens };
+    filled.push(id);
+  }
+  return { prices: out, filled };
+}

@@ -14,13 +14,19 @@ import { FEATURE_KINDS } from '../routing/features';
 import { featureMatrix } from '../../training/dataset';
 import { type PriceTable, RECORDED_COSTS_NOTE, evaluate } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
-import { overlayPrices } from '../../training/prices';
+import { overlayPrices, withLearnedLengths } from '../../training/prices';
 import { parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
 import type { FoldRunner } from '../../training/train-classifier';
 
 /** The configured prices, with `--prices file` laid over them when given. */
-const pricesWith = (file: string | undefined, ctx: CommandContext): PriceTable => (file ? overlayPrices(ctx.prices, ctx.readPrices(file)) : ctx.prices);
+/** The config's prices, a price file's laid over them, and the answer lengths the router has learned from the log where neither gives one. */
+function pricesWith(file: string | undefined, ctx: CommandContext): PriceTable {
+  const given = file ? overlayPrices(ctx.prices, ctx.readPrices(file)) : ctx.prices;
+  const { prices, filled } = withLearnedLengths(given, ctx.answerLengths());
+  if (filled.length > 0) ctx.log(`Answer lengths learned from the decision log (as the router costs them): ${filled.map((m) => `${m} ${prices[m].expectedOutputTokens}`).join(', ')} tokens.`);
+  return prices;
+}
 
 const policyFlag = (value: string | undefined, ctx: CommandContext): PolicyKind => (value === undefined ? ctx.policy : parsePolicyKind(value, '--policy'));
 
@@ -32,6 +38,8 @@ export interface CommandContext {
   classifierDir: string;
   prices: PriceTable;
   expectedOutputTokens: number;
+  /** Each model's answer length learned from the decision log (routing.answerLengths); empty when off or no store. */
+  answerLengths: () => ReadonlyMap<string, number>;
   /** routing.policy: the policy retrain chooses learners for and eval reports (--policy overrides). */
   policy: PolicyKind;
   readPrices: (file: string) => PriceTable;

@@ -6,7 +6,8 @@ import type { LoadedConfig } from './context';
 import { ClassifierRegistry } from '../routing/classifier-registry';
 import { createRouter } from '../routing/router';
 import { createFeedbackCorrection } from '../routing/feedback-correction';
-import { ratedGap } from '../store/decision-stats';
+import { createAnswerLengths } from '../routing/answer-lengths';
+import { ratedGap, recentAnswerLengths } from '../store/decision-stats';
 import { createApp } from '../http/app';
 import { InFlightRequests, settlesWithin } from '../http/in-flight';
 import type { Embedder } from '../embedding/embedder';
@@ -41,6 +42,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** "a 40, b 400 (c: its configured 100 is used)": which learned lengths the router costs with. */
+function describeLengths(lengths: ReadonlyMap<string, number>, models: LoadedConfig['config']['models']): string {
+  const parts = models.flatMap((m) => {
+    const t = lengths.get(m.id);
+    if (t === undefined) return [];
+    return [m.expectedOutputTokens === undefined ? `${m.id} ${t}` : `${m.id} ${t} (its configured ${m.expectedOutputTokens} is used)`];
+  });
+  return parts.join(', ') || 'none yet';
+}
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
@@ -59,6 +70,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   await registry.refresh();
   const store = new SqliteStore({ path: resolve(config.storage.path) });
   const feedback = config.routing.average.feedback;
+  const lengthOptions = config.routing.answerLengths;
+  const answerLengths = lengthOptions.enabled
+    ? createAnswerLengths({ read: () => recentAnswerLengths(store.db, lengthOptions.window), minAnswers: lengthOptions.minAnswers })
+    : null;
+  answerLengths?.refresh();
   const router = createRouter({
     models: config.models,
     minSuccess: config.routing.minSuccess,
@@ -68,6 +84,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     expectedOutputTokens: config.routing.expectedOutputTokens,
     embedder,
     classifier: () => registry.current(),
+    ...(answerLengths ? { answerLengths: answerLengths.current } : {}),
     ...(feedback.enabled
       ? {
           targetCorrection: createFeedbackCorrection({
@@ -96,6 +113,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     maxAttempts: config.routing.maxAttempts,
     minSuccess: config.routing.minSuccess,
     expectedOutputTokens: config.routing.expectedOutputTokens,
+    ...(answerLengths ? { answerLengths: answerLengths.current } : {}),
     storePrompts: config.storage.storePrompts,
     record: (row) => writer.enqueue(row),
     newId: createDecisionIdGenerator(),
@@ -135,6 +153,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       ? setInterval(() => void registry.refresh().then((swapped) => swapped && router.warm()), config.routing.reloadIntervalMs)
       : null;
   poll?.unref();
+  // Re-read off the request path; when a length moved, the average policy's reference curve is re-priced
+  // here too (warm), not by the next request.
+  const lengthsPoll = answerLengths
+    ? setInterval(() => {
+        if (!answerLengths.refresh()) return;
+        log(`answer lengths learned from the log: ${describeLengths(answerLengths.current(), config.models)}`);
+        router.warm();
+      }, lengthOptions.refreshMs)
+    : null;
+  lengthsPoll?.unref();
 
   const inFlight = new InFlightRequests();
   const server = http.createServer(app);
@@ -146,6 +174,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
   } catch (err) {
     if (poll) clearInterval(poll);
+    if (lengthsPoll) clearInterval(lengthsPoll);
     store.close();
     ownFetch?.close();
     await registry.dispose();
@@ -165,6 +194,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let closing: Promise<void> | null = null;
   const shutdown = async (): Promise<void> => {
     if (poll) clearInterval(poll);
+    if (lengthsPoll) clearInterval(lengthsPoll);
     inFlight.drain();
     const closed = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();

@@ -116,6 +116,19 @@ export const configSchema = z
         coldStart: z.string().min(1).optional(),
         /** Completion length assumed when estimating a request's cost and the request sets no max_tokens. */
         expectedOutputTokens: z.number().int().positive().default(256),
+        /**
+         * Each model's answer length learned from the log, for models without their own
+         * expectedOutputTokens: the mean completion tokens of its last `window` answers, once it has
+         * `minAnswers`, re-read every `refreshMs`. Until then the default above.
+         */
+        answerLengths: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            window: z.number().int().min(1).max(100_000).default(500),
+            minAnswers: z.number().int().min(1).default(50),
+            refreshMs: z.number().int().min(1_000).default(60_000),
+          })
+          .prefault({}),
         /** How often the server checks the classifier directory for a newly promoted version. */
         reloadIntervalMs: z.number().int().nonnegative().default(2_000),
         maxAttempts: z.number().int().min(1).max(10).default(3),

@@ -34,6 +34,8 @@ export interface GatewayDeps {
   maxAttempts: number;
   minSuccess: number;
   expectedOutputTokens: number;
+  /** Learned answer lengths for a model named by the client (the router has its own). */
+  answerLengths?: () => ReadonlyMap<string, number>;
   storePrompts: boolean;
   /** Takes the finished record; must be cheap (it is called on the request's path). */
   record: (row: DecisionRecord) => void;

@@ -3,7 +3,7 @@
 // listing what is served.
 import type { ModelConfig } from '../config/schema';
 import { InvalidInputError, SwitchyardError } from '../errors';
-import { costedOutputTokens, estimateCost, estimateTokens } from '../routing/cost';
+import { estimateCost, estimateTokens, outputTokensFor } from '../routing/cost';
 import type { PolicyKind } from '../routing/policy';
 import type { Decision, Router } from '../routing/router';
 import type { LoggedCandidate, LoggedLambdaBasis } from '../store/decision-types';
@@ -42,6 +42,8 @@ export interface ResolveDeps {
   models: readonly ModelConfig[];
   minSuccess: number;
   expectedOutputTokens: number;
+  /** Learned answer lengths, as the router's `answerLengths`. */
+  answerLengths?: () => ReadonlyMap<string, number>;
 }
 
 export class ModelNotFoundError extends SwitchyardError {
@@ -74,7 +76,8 @@ export async function resolveModel(
   if (input.router !== undefined) {
     throw new InvalidInputError(`"router" options apply only to model "auto"; "${input.model}" was asked for by name`, 'router', 'router_needs_auto');
   }
-  const tokens = { input: estimateTokens(input.prompt), output: costedOutputTokens(model.expectedOutputTokens, input.maxTokens, deps.expectedOutputTokens) };
+  const output = outputTokensFor(model.expectedOutputTokens, deps.answerLengths?.().get(model.id), input.maxTokens, deps.expectedOutputTokens);
+  const tokens = { input: estimateTokens(input.prompt), output: output.tokens };
   return {
     chosen: model.id,
     fallbacks: [],
@@ -84,7 +87,16 @@ export async function resolveModel(
     lambda: null,
     lambdaBasis: null,
     targetCorrection: null,
-    candidates: [{ model: model.id, pSuccess: null, estimatedCost: estimateCost(model.price, tokens.input, tokens.output), eligible: true }],
+    candidates: [
+      {
+        model: model.id,
+        pSuccess: null,
+        estimatedCost: estimateCost(model.price, tokens.input, tokens.output),
+        outputTokens: output.tokens,
+        outputTokensBasis: output.basis,
+        eligible: true,
+      },
+    ],
     classifierVersion: null,
     embedderId: null,
     estimatedTokens: tokens,
@@ -106,6 +118,8 @@ export function fromRouterDecision(d: Decision): RouteDecision {
       model: c.model,
       pSuccess: c.pSuccess,
       estimatedCost: c.estimatedCost,
+      outputTokens: c.outputTokens,
+      outputTokensBasis: c.outputTokensBasis,
       eligible: c.eligible,
       ...(c.excludedBecause ? { excludedBecause: c.excludedBecause } : {}),
     })),

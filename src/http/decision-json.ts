@@ -5,16 +5,28 @@ export interface CandidateJson {
   model: string;
   p_success: number | null;
   estimated_cost: number;
+  /** Absent for rows logged before per-model answer lengths. */
+  output_tokens?: number;
+  output_tokens_basis?: string;
   eligible: boolean;
   excluded_because?: string;
 }
 
 /** One candidate, as both the decision and the decision log show it. */
-export function candidateJson(c: { model: string; pSuccess: number | null; estimatedCost: number; eligible: boolean; excludedBecause?: string }): CandidateJson {
+export function candidateJson(c: {
+  model: string;
+  pSuccess: number | null;
+  estimatedCost: number;
+  outputTokens?: number;
+  outputTokensBasis?: string;
+  eligible: boolean;
+  excludedBecause?: string;
+}): CandidateJson {
   return {
     model: c.model,
     p_success: c.pSuccess,
     estimated_cost: c.estimatedCost,
+    ...(c.outputTokens !== undefined ? { output_tokens: c.outputTokens, output_tokens_basis: c.outputTokensBasis } : {}),
     eligible: c.eligible,
     ...(c.excludedBecause ? { excluded_because: c.excludedBecause } : {}),
   };

@@ -5,7 +5,7 @@ import type { ModelConfig } from '../config/schema';
 import { InvalidInputError } from '../errors';
 import type { SuccessClassifier } from './classifier';
 import type { ClassifierReference } from './classifier-reference';
-import { costedOutputTokens, estimateCost, estimateTokens } from './cost';
+import { type OutputTokensBasis, estimateCost, estimateTokens, outputTokensFor } from './cost';
 import { featureKind, viewText } from './features';
 import { createMicroBatcher } from './micro-batcher';
 import { type DecisionReason, type PolicyKind, choose, chooseByValue, coldStartOrder } from './policy';
@@ -16,7 +16,7 @@ export interface RouteInput {
   prompt: string;
   /**
    * The request's max_tokens, if any: caps the completion length of cost estimates (a model's own
-   * expectedOutputTokens, else the default).
+   * length, configured or learned, else the default).
    */
   maxTokens?: number;
   minSuccess?: number;
@@ -31,6 +31,9 @@ export interface CandidateReport {
   /** null when the classifier does not know the model or no classifier is loaded. */
   pSuccess: number | null;
   estimatedCost: number;
+  /** The answer length the cost assumes, and where it came from (see cost.ts `outputTokensFor`). */
+  outputTokens: number;
+  outputTokensBasis: OutputTokensBasis;
   eligible: boolean;
   excludedBecause?: 'not-requested' | 'unknown-to-classifier' | 'context-window';
 }
@@ -64,6 +67,7 @@ export interface Decision {
   candidates: CandidateReport[];
   classifierVersion: string | null;
   embedderId: string | null;
+  /** The prompt's estimated tokens, and the answer length the chosen model was costed at. */
   estimatedTokens: { input: number; output: number };
   timings: { embedMs: number; classifyMs: number; totalMs: number };
 }
@@ -117,6 +121,12 @@ export interface RouterDeps {
    * nothing. Called per request, so it must answer from memory.
    */
   targetCorrection?: (version: string) => number | null;
+  /**
+   * Each model's typical answer length learned from the log (answer-lengths.ts), for models without a
+   * configured expectedOutputTokens. The same map while nothing changed: the average policy's reference
+   * curve is re-priced when it does. Answers from memory.
+   */
+  answerLengths?: () => ReadonlyMap<string, number>;
 }
 
 export interface Router {
@@ -166,6 +176,8 @@ export function createRouter(deps: RouterDeps): Router {
   // cached per curve. A request that narrows the models (router.models) gets λ from a curve over the same
   // prompts and only those models, cached per model set. Targets and model sets are few in practice, but bounded.
   const average = deps.average ?? DEFAULT_AVERAGE_OPTIONS;
+  const noLengths: ReadonlyMap<string, number> = new Map();
+  const learned = deps.answerLengths ?? (() => noLengths);
   interface PolicyState {
     models: readonly string[];
     /** The classifier's reference prompts, read once. */
@@ -176,6 +188,8 @@ export function createRouter(deps: RouterDeps): Router {
     configured: number[];
     /** Built on first use (≈ 20 ms for 2,000 prompts × 11 models): a per-request deployment never pays. */
     reference: Basis | null | undefined;
+    /** The learned answer lengths `reference` was priced with. */
+    referenceLengths: ReadonlyMap<string, number> | undefined;
     traffic: TrafficWindow | null;
     trafficBasis: (Basis & { builtAt: number; builtAtTotal: number }) | null;
     /** Per model set ('*': all of `cols`): its curve over `pricedFrom`'s prompts and λ per target. */
@@ -194,6 +208,7 @@ export function createRouter(deps: RouterDeps): Router {
         cols,
         configured: cols.map((j) => modelIds.indexOf(classifier.models[j])),
         reference: undefined,
+        referenceLengths: undefined,
         traffic: average.trafficWindow > 0 && cols.length > 0 ? new TrafficWindow(average.trafficWindow, cols.length) : null,
         trafficBasis: null,
         priced: new Map(),
@@ -219,8 +234,10 @@ export function createRouter(deps: RouterDeps): Router {
     return referenceOf(state);
   }
   function referenceOf(state: PolicyState): Basis | null {
-    if (state.reference === undefined) {
-      state.reference = state.ref ? referenceBasis(state.ref, state.models, state.cols, byId, deps.expectedOutputTokens) : null;
+    const lengths = learned();
+    if (state.reference === undefined || state.referenceLengths !== lengths) {
+      state.reference = state.ref ? referenceBasis(state.ref, state.models, state.cols, (id) => byId.get(id)!, lengths, deps.expectedOutputTokens) : null;
+      state.referenceLengths = lengths;
     }
     return state.reference;
   }
@@ -271,13 +288,21 @@ export function createRouter(deps: RouterDeps): Router {
     const outputTokens = input.maxTokens ?? deps.expectedOutputTokens;
     const classifier = deps.classifier();
     const column = new Map(classifier ? classifier.models.map((m, i) => [m, i] as const) : []);
+    const lengths = learned();
 
     const reports: CandidateReport[] = deps.models.map((m) => {
-      const costed = costedOutputTokens(m.expectedOutputTokens, input.maxTokens, deps.expectedOutputTokens);
-      const report: CandidateReport = { model: m.id, pSuccess: null, estimatedCost: estimateCost(m.price, inputTokens, costed), eligible: true };
+      const costed = outputTokensFor(m.expectedOutputTokens, lengths.get(m.id), input.maxTokens, deps.expectedOutputTokens);
+      const report: CandidateReport = {
+        model: m.id,
+        pSuccess: null,
+        estimatedCost: estimateCost(m.price, inputTokens, costed.tokens),
+        outputTokens: costed.tokens,
+        outputTokensBasis: costed.basis,
+        eligible: true,
+      };
       if (!requested.has(m.id)) report.excludedBecause = 'not-requested';
       // The window must hold what the upstream may write: max_tokens when set, else the expected answer.
-      else if (m.contextWindow !== undefined && inputTokens + (input.maxTokens ?? costed) > m.contextWindow) report.excludedBecause = 'context-window';
+      else if (m.contextWindow !== undefined && inputTokens + (input.maxTokens ?? costed.tokens) > m.contextWindow) report.excludedBecause = 'context-window';
       else if (classifier && !column.has(m.id)) report.excludedBecause = 'unknown-to-classifier';
       report.eligible = report.excludedBecause === undefined;
       return report;
@@ -331,11 +356,12 @@ export function createRouter(deps: RouterDeps): Router {
       candidates: reports,
       classifierVersion: classifier?.version ?? null,
       embedderId: classifier ? deps.embedder.id : null,
-      estimatedTokens: { input: inputTokens, output: outputTokens },
     };
+    // The tokens the chosen model was costed at: models may differ in answer length.
     const finish = (choice: { chosen: string; fallbacks: string[]; reason: Decision['reason'] }): Decision => ({
       ...choice,
       ...base,
+      estimatedTokens: { input: inputTokens, output: reports.find((r) => r.model === choice.chosen)?.outputTokens ?? outputTokens },
       timings: { embedMs, classifyMs, totalMs: now() - t0 },
     });
     // Without predictions no policy decides: the cold-start order does.
@@ -365,18 +391,22 @@ function referenceBasis(
   ref: ClassifierReference,
   models: readonly string[],
   cols: readonly number[],
-  byId: ReadonlyMap<string, ModelConfig>,
+  configOf: (id: string) => ModelConfig,
+  lengths: ReadonlyMap<string, number>,
   outputTokens: number,
 ): Basis | null {
   if (ref.p.length === 0 || cols.length === 0) return null;
   const n = ref.p.length;
   const P = new Float64Array(n * cols.length);
   const C = new Float64Array(n * cols.length);
+  const priced = cols.map((j) => {
+    const model = configOf(models[j]);
+    return { price: model.price, tokens: outputTokensFor(model.expectedOutputTokens, lengths.get(model.id), undefined, outputTokens).tokens };
+  });
   for (let i = 0; i < n; i++) {
-    cols.forEach((j, k) => {
-      P[i * cols.length + k] = ref.p[i][j];
-      const model = byId.get(models[j])!;
-      C[i * cols.length + k] = estimateCost(model.price, ref.inputTokens[i], costedOutputTokens(model.expectedOutputTokens, undefined, outputTokens));
+    priced.forEach((m, k) => {
+      P[i * cols.length + k] = ref.p[i][cols[k]];
+      C[i * cols.length + k] = estimateCost(m.price, ref.inputTokens[i], m.tokens);
     });
   }
   return { P, C, n, curve: valueCurve(P, C, n, cols.length), basis: { source: 'reference', prompts: n } };

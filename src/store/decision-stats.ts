@@ -1,6 +1,7 @@
 // Per-model aggregates of the decision log over a time window, summed in SQLite so a busy log is never
 // loaded into memory. What they mean (shares, savings, rates) is worked out in src/inspection/stats.ts.
 import type Database from 'better-sqlite3';
+import type { AnswerLengthRow } from '../routing/answer-lengths';
 import type { RatedGap } from '../routing/feedback-correction';
 
 export interface ModelAggregate {
@@ -76,4 +77,25 @@ const RATED_SCAN_FACTOR = 10;
 export function ratedGap(db: Database.Database, version: string, window: number): RatedGap | null {
   const row = db.prepare<[number, string, number], RatedGap>(RATED_SQL).get(window * RATED_SCAN_FACTOR, version, window);
   return row && row.count > 0 ? row : null;
+}
+
+// Newest first on the created_at index, bounded by a scan of the newest rows: a model that is rarely routed gets the
+// answers it has among them, and the cost stays that of the window, not the log. An answer cut short by
+// the request's max_tokens counts at its cut length, so a mean errs short rather than long.
+const ANSWER_LENGTHS_SQL = `
+  SELECT model, COUNT(*) AS answers, AVG(tokens) AS meanTokens
+  FROM (SELECT answered_model AS model, completion_tokens AS tokens,
+               ROW_NUMBER() OVER (PARTITION BY answered_model ORDER BY created_at DESC) AS rn
+        FROM (SELECT answered_model, completion_tokens, created_at, status FROM decisions ORDER BY created_at DESC LIMIT ?)
+        WHERE status = 'ok' AND answered_model IS NOT NULL AND completion_tokens IS NOT NULL)
+  WHERE rn <= ?
+  GROUP BY model
+  ORDER BY model`;
+
+/** Decisions scanned per answer wanted: enough for a model routed one time in fifty to fill its window. */
+const ANSWER_SCAN_FACTOR = 50;
+
+/** Per answering model, among the newest 50 × `window` decisions: its last `window` answers and their mean completion tokens. */
+export function recentAnswerLengths(db: Database.Database, window: number): AnswerLengthRow[] {
+  return db.prepare<[number, number], AnswerLengthRow>(ANSWER_LENGTHS_SQL).all(window * ANSWER_SCAN_FACTOR, window);
 }

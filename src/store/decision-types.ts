@@ -15,6 +15,9 @@ export interface LoggedCandidate {
   model: string;
   pSuccess: number | null;
   estimatedCost: number;
+  /** The answer length the cost assumed and where it came from; absent in rows logged before 2026-11-26. */
+  outputTokens?: number;
+  outputTokensBasis?: string;
   eligible: boolean;
   excludedBecause?: string;
 }
