@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
 import { readOutcomeFile } from '../training/outcome-file';
-import { type LabelledRow, buildMatrix, featureMatrix, modelsOf } from '../training/dataset';
+import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation, routingCosts } from '../training/evaluate';
 import { hashString, selectRows } from '../training/matrix';
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
       learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
-      significance: { type: 'string' }, workers: { type: 'string' },
+      significance: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -160,6 +160,7 @@ async function main(): Promise<void> {
   const k = Number(values.folds ?? 5);
   const seed = Number(values.seed ?? 1);
   const only = values.only?.split(',');
+  const asServed = values['as-served'] ?? false;
   const modelsDir = path.resolve(values['models-dir'] ?? 'models/embedder');
   await ensureDefaultEmbedder({ modelsDir, onProgress: (m) => console.error(m) });
   const embedder = createTransformersEmbedder({ model: 'default', modelsDir });
@@ -186,16 +187,20 @@ async function main(): Promise<void> {
         const trainIdx = fold.flatMap((g, i) => (g === f ? [] : [i]));
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
-        const result = await trainClassifier(selectRows(all, trainIdx), {
-          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: trainIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
+        // --as-served: what `retrain` serves — trained on 80% of the fold's rows (its stratified split), then
+        // the chosen learner's components refitted on all of them, its stack and calibration kept.
+        const fitIdx = asServed ? stratifiedSplit(trainIdx.map((i) => rows[i]), 0.2, seed, hashString).train.map((j) => trainIdx[j]) : trainIdx;
+        const result = await trainClassifier(selectRows(all, fitIdx), {
+          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
           foldRunner: pool ?? IN_PROCESS_FOLDS,
           onProgress: values.verbose ? (message) => console.error(`  [fold ${f + 1}] ${message.trim()}`) : undefined,
-          ...(values['select-by-loss'] ? {} : routingCosts(trainIdx.map((i) => rows[i]), models, prices)),
+          ...(values['select-by-loss'] ? {} : routingCosts(fitIdx.map((i) => rows[i]), models, prices)),
         });
+        const spec = asServed ? await result.refit(selectRows(all, trainIdx)) : result.spec;
         trainSeconds += (Date.now() - t0) / 1000;
         learners[result.learner] = (learners[result.learner] ?? 0) + 1;
         const test = selectRows(all, testIdx);
-        const p = await predictSpec(result.spec, test.X, test.n);
+        const p = await predictSpec(spec, test.X, test.n);
         testIdx.forEach((r, i) => P.set(p.subarray(i * models.length, (i + 1) * models.length), r * models.length));
       }
       if (values.dump) {
@@ -234,7 +239,7 @@ async function main(): Promise<void> {
     await embedder.dispose();
     await pool?.close();
   }
-  console.log(`\n${k}-fold cross-validation, seed ${seed}, data ${dataDir}\n${summary.join('\n')}`);
+  console.log(`\n${k}-fold cross-validation, seed ${seed}${asServed ? ', each fold trained as retrain serves it (80% split, refitted on the fold)' : ''}, data ${dataDir}\n${summary.join('\n')}`);
 }
 
 main().catch((err) => {
