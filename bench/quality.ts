@@ -1,7 +1,7 @@
 // Routing quality on the public outcome data, measured the way RouteLLM and RouterBench measure it:
 // 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
 // pooled out-of-fold predictions. Prints each metric next to its target.
-//   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k] [--folds 5] [--seed 1] [--learner NAME]
+//   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k: also routellm, one classifier on both files, scored per file] [--folds 5] [--seed 1] [--learner NAME]
 //     [--features KIND] [--policy per-request|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
 //     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
@@ -31,11 +31,31 @@ interface Target {
   atLeast: boolean;
 }
 
-const DATASETS: { name: string; file: string; prices: string; targets: Target[] }[] = [
-  { name: 'mmlu', file: 'routellm/mmlu.train.jsonl', prices: 'routellm/models.json', targets: [{ metric: 'apgr', goal: 0.7, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] },
-  { name: 'gsm8k', file: 'routellm/gsm8k.train.jsonl', prices: 'routellm/models.json', targets: [{ metric: 'apgr', goal: 0.65, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] },
-  { name: 'routerbench', file: 'routerbench/train.jsonl', prices: 'routerbench/models.json', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }, { metric: 'costSaving95OfBest', goal: 0.5, atLeast: true }] },
-  { name: 'llmrouter', file: 'llmrouter/train.jsonl', prices: 'llmrouter/models.json', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }] },
+interface Part {
+  name: string;
+  file: string;
+  targets: Target[];
+}
+
+interface Dataset {
+  name: string;
+  prices: string;
+  /** One classifier is trained on all the parts' rows; each part is scored on its own rows against its targets. */
+  parts: Part[];
+  /** Run only when named in --only. */
+  optIn?: boolean;
+}
+
+const MMLU: Part = { name: 'mmlu', file: 'routellm/mmlu.train.jsonl', targets: [{ metric: 'apgr', goal: 0.7, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] };
+const GSM8K: Part = { name: 'gsm8k', file: 'routellm/gsm8k.train.jsonl', targets: [{ metric: 'apgr', goal: 0.65, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] };
+
+const DATASETS: Dataset[] = [
+  { name: 'mmlu', prices: 'routellm/models.json', parts: [MMLU] },
+  { name: 'gsm8k', prices: 'routellm/models.json', parts: [GSM8K] },
+  { name: 'routerbench', prices: 'routerbench/models.json', parts: [{ name: 'routerbench', file: 'routerbench/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }, { metric: 'costSaving95OfBest', goal: 0.5, atLeast: true }] }] },
+  { name: 'llmrouter', prices: 'llmrouter/models.json', parts: [{ name: 'llmrouter', file: 'llmrouter/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }] }] },
+  // What a deployment that serves both kinds of traffic trains: one classifier on MMLU and GSM8K together.
+  { name: 'routellm', prices: 'routellm/models.json', parts: [MMLU, GSM8K], optIn: true },
 ];
 
 function metricValue(e: Evaluation, metric: Target['metric']): number {
@@ -170,9 +190,10 @@ async function main(): Promise<void> {
   const pool = foldPoolOrNull(workers);
   const summary: string[] = [];
   try {
-    for (const ds of DATASETS.filter((d) => !only || only.includes(d.name))) {
+    for (const ds of DATASETS.filter((d) => (only ? only.includes(d.name) : !d.optIn))) {
       const started = Date.now();
-      const rows = readOutcomeFile(path.join(dataDir, ds.file));
+      const partRows = ds.parts.map((part) => readOutcomeFile(path.join(dataDir, part.file)));
+      const rows = partRows.flat();
       const prices = readPriceFile(path.join(dataDir, ds.prices));
       const models = modelsOf(rows);
       const prompts = rows.map((r) => r.prompt);
@@ -213,26 +234,44 @@ async function main(): Promise<void> {
         fs.writeFileSync(`${base}.json`, JSON.stringify({ n: rows.length, d, embeddingDim, models, fold, costs: cm ? Array.from(cm) : null,
           outcomes: rows.map((r) => models.map((m) => r.outcomes[m] ?? null)), sources: rows.map((r) => r.source), prompts: rows.map((r) => r.prompt) }));
       }
-      const evaluation = evaluate(models, P, rows, prices, undefined, policy);
-      // The other policy on the same predictions, for comparison (learners were chosen for `policy`).
-      const other = POLICY_KINDS.find((x) => x !== policy)!;
-      const otherEvaluation = evaluate(models, P, rows, prices, undefined, other);
-      if (values.verbose && evaluation.routing) console.log(formatMetricsTable(evaluation.routing));
-      if (policy === 'average') {
-        const { costs, estimates } = routingCosts(rows, models, prices);
-        if (costs) console.log(shiftTable(rows, models, P, costs, estimates ?? null, seed));
+      const trained = `learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold`;
+      let from = 0;
+      for (const [pi, part] of ds.parts.entries()) {
+        // A part's rows are a contiguous run of `rows` (files concatenated in order).
+        const n = partRows[pi].length;
+        const own = partRows[pi];
+        const ownP = P.subarray(from * models.length, (from + n) * models.length);
+        from += n;
+        const evaluation = evaluate(models, ownP, own, prices, undefined, policy);
+        // The other policy on the same predictions, for comparison (learners were chosen for `policy`).
+        const other = POLICY_KINDS.find((x) => x !== policy)!;
+        const otherEvaluation = evaluate(models, ownP, own, prices, undefined, other);
+        if (values.verbose && evaluation.routing) console.log(formatMetricsTable(evaluation.routing));
+        if (policy === 'average') {
+          const { costs, estimates } = routingCosts(own, models, prices);
+          if (costs) console.log(shiftTable(own, models, ownP, costs, estimates ?? null, seed));
+        }
+        const line = part.targets
+          .map((t) => {
+            const v = metricValue(evaluation, t.metric);
+            const ok = t.atLeast ? v >= t.goal : v <= t.goal;
+            return `${t.metric} ${v.toFixed(3)} (target ${t.atLeast ? '≥' : '≤'} ${t.goal}) ${ok ? 'PASS' : 'MISS'}`;
+          })
+          .join('; ');
+        const otherLine = part.targets.map((t) => `${t.metric} ${metricValue(otherEvaluation, t.metric).toFixed(3)}`).join('; ');
+        const label = ds.parts.length > 1 ? `${part.name} (one classifier on ${ds.name}: ${rows.length} rows)` : part.name;
+        const text = `${label.padEnd(12)} ${n} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
+        console.log(text);
+        summary.push(text);
       }
-      const line = ds.targets
-        .map((t) => {
-          const v = metricValue(evaluation, t.metric);
-          const ok = t.atLeast ? v >= t.goal : v <= t.goal;
-          return `${t.metric} ${v.toFixed(3)} (target ${t.atLeast ? '≥' : '≤'} ${t.goal}) ${ok ? 'PASS' : 'MISS'}`;
-        })
-        .join('; ');
-      const otherLine = ds.targets.map((t) => `${t.metric} ${metricValue(otherEvaluation, t.metric).toFixed(3)}`).join('; ');
-      const text = `${ds.name.padEnd(12)} ${rows.length} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}learners ${Object.entries(learners).map(([n, c]) => `${n}×${c}`).join(', ')}; embed ${embedSeconds.toFixed(1)} s, train ${(trainSeconds / k).toFixed(1)} s/fold]`;
-      console.log(text);
-      summary.push(text);
+      if (ds.parts.length > 1) {
+        // The traffic such a deployment serves is the mix: its curve over every row, no target of its own.
+        const pooled = evaluate(models, P, rows, prices, undefined, policy);
+        const metrics = (['apgr', 'cpt50', 'gainVsZero', 'costSaving95OfBest'] as const).filter((m) => Number.isFinite(metricValue(pooled, m)));
+        const text = `${`${ds.name} (pooled)`.padEnd(12)} ${rows.length} rows, ${policy} policy: ${metrics.map((m) => `${m} ${metricValue(pooled, m).toFixed(3)}`).join('; ')} (no target: the parts' lines are what the targets judge)`;
+        console.log(text);
+        summary.push(text);
+      }
     }
   } finally {
     cache.close();
