@@ -6,6 +6,7 @@
 //     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
 //     [--workers N: threads for the inner folds (default: the cores, at most 4; 1: in process); the figures do not depend on it]
+//     [--as-served: each fold trained as retrain serves it] [--experts K: experiment, one classifier per k-means cluster of the prompts]
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -151,12 +152,74 @@ function shiftTable(rows: LabelledRow[], models: string[], P: Float32Array, cost
   return lines.join('\n');
 }
 
+/** A seeded generator in [0, 1) (mulberry32), for the k-means start. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Spherical k-means over the rows' embeddings (the first `e` columns, unit length): k-means++ start,
+ * 30 rounds. Returns the centroids [k×e]. An experiment (--experts): one classifier per cluster.
+ */
+function kMeans(X: Float32Array, d: number, rows: readonly number[], e: number, k: number, seed: number): Float32Array {
+  const rand = seeded(seed);
+  const C = new Float32Array(k * e);
+  const dot = (r: number, c: number): number => {
+    let s = 0;
+    for (let j = 0; j < e; j++) s += X[r * d + j] * C[c * e + j];
+    return s;
+  };
+  const first = rows[Math.floor(rand() * rows.length)];
+  C.set(X.subarray(first * d, first * d + e), 0);
+  const far = rows.map((r) => Math.max(0, 2 - 2 * dot(r, 0)));
+  for (let c = 1; c < k; c++) {
+    const total = far.reduce((a, b) => a + b, 0);
+    let u = rand() * total;
+    let pick = rows.length - 1;
+    for (let i = 0; i < rows.length; i++) if ((u -= far[i]) <= 0) { pick = i; break; }
+    C.set(X.subarray(rows[pick] * d, rows[pick] * d + e), c * e);
+    rows.forEach((r, i) => (far[i] = Math.min(far[i], Math.max(0, 2 - 2 * dot(r, c)))));
+  }
+  for (let round = 0; round < 30; round++) {
+    const sum = new Float64Array(k * e);
+    for (const r of rows) {
+      const c = nearestCentroid(X, d, r, C, e, k);
+      for (let j = 0; j < e; j++) sum[c * e + j] += X[r * d + j];
+    }
+    for (let c = 0; c < k; c++) {
+      let norm = 0;
+      for (let j = 0; j < e; j++) norm += sum[c * e + j] ** 2;
+      if (norm === 0) continue;
+      for (let j = 0; j < e; j++) C[c * e + j] = sum[c * e + j] / Math.sqrt(norm);
+    }
+  }
+  return C;
+}
+
+function nearestCentroid(X: Float32Array, d: number, r: number, C: Float32Array, e: number, k: number): number {
+  let best = 0;
+  let bestSim = -Infinity;
+  for (let c = 0; c < k; c++) {
+    let s = 0;
+    for (let j = 0; j < e; j++) s += X[r * d + j] * C[c * e + j];
+    if (s > bestSim) [best, bestSim] = [c, s];
+  }
+  return best;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
       learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
-      significance: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' },
+      significance: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, experts: { type: 'string' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -181,6 +244,7 @@ async function main(): Promise<void> {
   const seed = Number(values.seed ?? 1);
   const only = values.only?.split(',');
   const asServed = values['as-served'] ?? false;
+  const experts = Number(values.experts ?? 1);
   const modelsDir = path.resolve(values['models-dir'] ?? 'models/embedder');
   await ensureDefaultEmbedder({ modelsDir, onProgress: (m) => console.error(m) });
   const embedder = createTransformersEmbedder({ model: 'default', modelsDir });
@@ -208,6 +272,28 @@ async function main(): Promise<void> {
         const trainIdx = fold.flatMap((g, i) => (g === f ? [] : [i]));
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
+        if (experts > 1) {
+          // Experiment: one classifier per k-means cluster of the fold's training prompts; a test row gets
+          // its nearest centroid's.
+          const C = kMeans(all.X, all.d, trainIdx, embeddingDim, experts, seed);
+          const groupOf = (r: number): number => nearestCentroid(all.X, all.d, r, C, embeddingDim, experts);
+          for (let c = 0; c < experts; c++) {
+            const fitIdx = trainIdx.filter((r) => groupOf(r) === c);
+            const held = testIdx.filter((r) => groupOf(r) === c);
+            if (held.length === 0) continue;
+            const result = await trainClassifier(selectRows(all, fitIdx), {
+              models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
+              foldRunner: pool ?? IN_PROCESS_FOLDS,
+              ...(values['select-by-loss'] ? {} : routingCosts(fitIdx.map((i) => rows[i]), models, prices)),
+            });
+            learners[`[${fitIdx.length}] ${result.learner}`] = (learners[`[${fitIdx.length}] ${result.learner}`] ?? 0) + 1;
+            const test = selectRows(all, held);
+            const p = await predictSpec(result.spec, test.X, test.n);
+            held.forEach((r, i) => P.set(p.subarray(i * models.length, (i + 1) * models.length), r * models.length));
+          }
+          trainSeconds += (Date.now() - t0) / 1000;
+          continue;
+        }
         // --as-served: what `retrain` serves — trained on 80% of the fold's rows (its stratified split), then
         // the chosen learner's components refitted on all of them, its stack and calibration kept.
         const fitIdx = asServed ? stratifiedSplit(trainIdx.map((i) => rows[i]), 0.2, seed, hashString).train.map((j) => trainIdx[j]) : trainIdx;
