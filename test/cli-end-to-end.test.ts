@@ -108,6 +108,32 @@ describe('CLI end to end with the real embedder', () => {
     expect(stderr.join('')).toMatch(/average policy[\s\S]*Router vs Zero router: gain/);
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--policy', 'cheapest', '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/--policy: unknown policy "cheapest" \(known: per-request, average\)/);
+
+    // Per source: each group of the file's sources on its own rows; groups under the minimum pooled.
+    stderr = [];
+    const examples = path.join(ROOT, 'data', 'examples', 'outcomes.jsonl');
+    expect(await runCli(['eval', '--data', examples, '--svg', svg, '--by-source', '2', '--min-source-rows', '8', '--config', cfg])).toBe(0);
+    const report = stderr.join('').split('By source (the first 2 segments')[1];
+    expect(report.match(/^ {2}\S.*$/gm)).toEqual([
+      expect.stringMatching(/^ {2}examples\/chat \(10 rows\): gain vs Zero [+-]\d\.\d{4}, saving at 95% of best .+; AUC sim-large (\d\.\d{3}|n\/a), sim-medium (\d\.\d{3}|n\/a), sim-small/),
+      expect.stringMatching(/^ {2}examples\/code \(8 rows\)/),
+      expect.stringMatching(/^ {2}examples\/math \(8 rows\)/),
+      expect.stringMatching(/^ {2}examples\/writing \(8 rows\)/),
+      expect.stringMatching(/^ {2}1 source under 8 rows, pooled \(6 rows\)/),
+    ]);
+    stderr = [];
+    expect(await runCli(['eval', '--data', examples, '--svg', svg, '--by-source', '1', '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/By source \(the first segment[^\n]*\n {2}1 source under 50 rows, pooled \(40 rows\)/);
+    for (const [flags, message] of [
+      [['--by-source', '0'], /--by-source must be how many leading segments of a row's source to group by \(1 to 16\), got "0"/],
+      [['--by-source', 'mmlu'], /--by-source must be .*got "mmlu"/],
+      [['--by-source', '1', '--min-source-rows', '0'], /--min-source-rows must be a whole number ≥ 1, got "0"/],
+      [['--min-source-rows', '5'], /--min-source-rows needs --by-source/],
+    ] as const) {
+      stderr = [];
+      expect(await runCli(['eval', '--data', examples, '--svg', svg, ...flags, '--config', cfg])).toBe(1);
+      expect(stderr.join('')).toMatch(message);
+    }
   });
 
   it('a malformed score input names the line and leaves no output file', async () => {

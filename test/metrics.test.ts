@@ -17,7 +17,7 @@ import {
   type LabelledPrediction,
 } from '../training/metrics';
 import { seededRandom } from '../src/util/seeded-random';
-import { costOf, estimateMatrix, evaluate } from '../training/evaluate';
+import { NO_SOURCE, costOf, estimateMatrix, evaluate, evaluateRows, formatSourceLine, groupBySource } from '../training/evaluate';
 import type { LabelledRow } from '../training/dataset';
 
 const rng = seededRandom;
@@ -207,6 +207,59 @@ describe('recorded costs: the policy chooses by its estimate and is charged what
     expect(at.avgCost).toBeCloseTo(0.004, 12);
     // The single models are charged as recorded too.
     expect(e.routing!.perModel.map((s) => s.avgCost)).toEqual([expect.closeTo(0.004, 12), expect.closeTo(0.0015, 12)]);
+  });
+});
+
+describe('per-source report (eval --by-source)', () => {
+  const src = (...names: (string | null)[]) => names.map((source) => ({ source }));
+
+  test('groups by the leading segments, largest first; small groups pooled; rows without a source grouped as such', () => {
+    const rows = src('mmlu/law', 'mmlu/law', 'gsm8k', 'mmlu/anatomy', null, '', 'gsm8k', 'mmlu/law');
+    expect(groupBySource(rows, 1, 1)).toEqual({
+      groups: [
+        { source: 'mmlu', rows: [0, 1, 3, 7] },
+        { source: NO_SOURCE, rows: [4, 5] },
+        { source: 'gsm8k', rows: [2, 6] },
+      ],
+      smaller: null,
+    });
+    expect(groupBySource(rows, 2, 2)).toEqual({
+      groups: [
+        { source: 'mmlu/law', rows: [0, 1, 7] },
+        { source: NO_SOURCE, rows: [4, 5] },
+        { source: 'gsm8k', rows: [2, 6] },
+      ],
+      smaller: { sources: 1, rows: [3] },
+    });
+    // Deeper than any source: each source whole.
+    expect(groupBySource(rows, 5, 3)).toEqual({ groups: [{ source: 'mmlu/law', rows: [0, 1, 7] }], smaller: { sources: 3, rows: [2, 3, 4, 5, 6] } });
+  });
+
+  // Two kinds of prompt: on `easy` the classifier ranks perfectly, on `hard` backwards.
+  const rows: LabelledRow[] = [
+    ...[0, 1, 2, 3].map((i) => ({ id: `e${i}`, prompt: 'x'.repeat(40), source: 'set/easy', outcomes: { weak: i % 2, strong: 1 }, costs: {} })),
+    ...[0, 1, 2, 3].map((i) => ({ id: `h${i}`, prompt: 'x'.repeat(40), source: 'set/hard', outcomes: { weak: i % 2, strong: 1 }, costs: {} })),
+  ];
+  const prices = { weak: { inputPerMTok: 1, outputPerMTok: 1 }, strong: { inputPerMTok: 10, outputPerMTok: 10 } };
+  // p_weak: the truth on easy rows, its opposite on hard rows; p_strong 0.95 everywhere.
+  const P = Float32Array.from(rows.flatMap((r) => [r.id.startsWith('e') ? 0.1 + 0.8 * r.outcomes.weak! : 0.9 - 0.8 * r.outcomes.weak!, 0.95]));
+
+  test('each group scored on its own rows: a classifier good on one kind and bad on another shows it', () => {
+    const { groups } = groupBySource(rows, 2, 1);
+    const easy = evaluateRows(['weak', 'strong'], P, rows, groups.find((g) => g.source === 'set/easy')!.rows, prices);
+    const hard = evaluateRows(['weak', 'strong'], P, rows, groups.find((g) => g.source === 'set/hard')!.rows, prices);
+    expect(easy.perModel.weak.auc).toBe(1);
+    expect(hard.perModel.weak.auc).toBe(0);
+    // Perfect ranking: the two failing prompts go first, so half the strong calls recover the whole gap.
+    expect(easy.routing!.twoModel!.apgr).toBeGreaterThan(0.7);
+    expect(hard.routing!.twoModel!.apgr).toBeLessThan(easy.routing!.twoModel!.apgr);
+    // All rows at once: the same as evaluate itself.
+    const everything = evaluateRows(['weak', 'strong'], P, rows, rows.map((_, i) => i), prices);
+    expect(everything.routing!.twoModel!.apgr).toBe(evaluate(['weak', 'strong'], P, rows, prices).routing!.twoModel!.apgr);
+    expect(formatSourceLine('set/easy', 4, easy)).toMatch(/^ {2}set\/easy \(4 rows\): APGR 0\.\d{3}, CPT\(50%\) \d+\.\d%; gain vs Zero [+-]\d\.\d{4}, saving at 95% of best .+; AUC weak 1\.000, strong n\/a$/);
+    // One model with a price is no routing: said, not computed.
+    const alone = evaluateRows(['weak', 'strong'], P, rows, [0, 1], { weak: prices.weak });
+    expect(formatSourceLine('x', 2, alone)).toBe('  x (2 rows): no routing metrics (fewer than two models with known costs); AUC weak 1.000, strong n/a');
   });
 });
 

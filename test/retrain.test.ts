@@ -79,6 +79,26 @@ describe('retrain', () => {
     expect(listVersions(path.join(tmp.dir, 'router'))).toEqual(['v0001', 'v0002']);
   });
 
+  it('reports validation per kind of source when the store holds more than one', async () => {
+    // The examples' sources are examples/chat, examples/math, …: one kind at the first segment, so no report.
+    store.importSamples(rows());
+    await retrain(deps(), { seed: 1, sourceReportRows: 1 });
+    expect(logs.join('\n')).not.toMatch(/Validation by source/);
+    // The same rows as five kinds (chat, math, …).
+    store.importSamples(rows().map((r) => ({ ...r, source: r.source!.split('/')[1] })));
+    logs.length = 0;
+    const report = await retrain(deps(), { seed: 1, sourceReportRows: 1 });
+    const text = logs.join('\n');
+    expect(text).toMatch(/Validation by source \(the first segment of each row's source, groups of 1 rows or more\):/);
+    const lines = [...text.matchAll(/^ {2}(chat|code|math|reasoning|writing) \((\d+) rows\): .*AUC sim-large/gm)];
+    expect(new Set(lines.map((l) => l[1]))).toEqual(new Set(['chat', 'code', 'math', 'reasoning', 'writing']));
+    expect(lines.reduce((n, l) => n + Number(l[2]), 0)).toBe(report.validationRows);
+    // With a bar no kind clears, nothing is listed.
+    logs.length = 0;
+    await retrain(deps(), { seed: 1 });
+    expect(logs.join('\n')).not.toMatch(/Validation by source/);
+  });
+
   it('refuses to promote a model that is worse on the same validation rows, unless forced', async () => {
     const good = rows();
     store.importSamples(good);

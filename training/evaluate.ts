@@ -155,3 +155,72 @@ export function headline(e: Evaluation): Record<string, number | null> {
     costSaving95: fin(r?.twoModel?.costSaving95),
   };
 }
+
+/** Rows whose sources share their leading segments. */
+export interface SourceGroup {
+  source: string;
+  /** Indices into the rows grouped. */
+  rows: number[];
+}
+
+/** Label of rows that name no source. */
+export const NO_SOURCE = '(no source)';
+
+/**
+ * Rows grouped by the first `depth` '/'-separated segments of their source ('mmlu/anatomy' is 'mmlu' at
+ * depth 1), largest first. Groups of fewer than `minRows` rows are pooled as `smaller`: a curve over a few
+ * dozen rows is noise, and a report that lists it beside the large ones invites reading it.
+ */
+export function groupBySource(
+  rows: readonly { source: string | null }[],
+  depth: number,
+  minRows: number,
+): { groups: SourceGroup[]; smaller: { sources: number; rows: number[] } | null } {
+  const byKey = new Map<string, number[]>();
+  rows.forEach((r, i) => {
+    const key = r.source === null || r.source === '' ? NO_SOURCE : r.source.split('/').slice(0, depth).join('/');
+    const list = byKey.get(key);
+    if (list) list.push(i);
+    else byKey.set(key, [i]);
+  });
+  const all = [...byKey].map(([source, idx]) => ({ source, rows: idx })).sort((a, b) => b.rows.length - a.rows.length || (a.source < b.source ? -1 : 1));
+  const groups = all.filter((g) => g.rows.length >= minRows);
+  const small = all.filter((g) => g.rows.length < minRows);
+  return {
+    groups,
+    smaller: small.length > 0 ? { sources: small.length, rows: small.flatMap((g) => g.rows).sort((a, b) => a - b) } : null,
+  };
+}
+
+/** `evaluate` on some of the rows (indices into `rows` and into P's rows): its own curve, its own λ. */
+export function evaluateRows(
+  models: readonly string[],
+  P: Float32Array,
+  rows: readonly LabelledRow[],
+  idx: readonly number[],
+  prices: PriceTable,
+  outputTokens = 256,
+  policy: PolicyKind = 'per-request',
+): Evaluation {
+  const m = models.length;
+  const own = new Float32Array(idx.length * m);
+  idx.forEach((r, i) => own.set(P.subarray(r * m, (r + 1) * m), i * m));
+  return evaluate(models, own, idx.map((r) => rows[r]), prices, outputTokens, policy);
+}
+
+/** One line of a per-source report: the headline metrics and each model's AUC. */
+export function formatSourceLine(label: string, rows: number, e: Evaluation): string {
+  const f = (v: number | null, digits = 3): string => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
+  const pc = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
+  const h = headline(e);
+  const parts: string[] = [];
+  if (!e.routing) parts.push('no routing metrics (fewer than two models with known costs)');
+  else {
+    if (e.routing.twoModel) parts.push(`APGR ${f(h.apgr)}, CPT(50%) ${pc(h.cpt50)}`);
+    const gain = h.gainVsZero === null ? 'n/a' : `${h.gainVsZero >= 0 ? '+' : ''}${h.gainVsZero.toFixed(4)}`;
+    parts.push(`gain vs Zero ${gain}, saving at 95% of best ${pc(h.costSaving95OfBest)}`);
+  }
+  const aucs = Object.entries(e.perModel).map(([model, v]) => `${model} ${f(v.auc)}`);
+  parts.push(`AUC ${aucs.join(', ')}`);
+  return `  ${label} (${rows} rows): ${parts.join('; ')}`;
+}

@@ -13,7 +13,7 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, headline, routingCosts } from './evaluate';
+import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatSourceLine, groupBySource, headline, routingCosts } from './evaluate';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
@@ -40,6 +40,11 @@ export interface RetrainOptions {
   expectedOutputTokens?: number;
   /** The policy whose routing quality chooses the learner and is reported (default per-request). */
   policy?: PolicyKind;
+  /**
+   * Validation rows a kind of source (the first segment of `source`) needs for its own line in the report,
+   * printed when two kinds or more have them (default 50).
+   */
+  sourceReportRows?: number;
 }
 
 export interface RetrainReport {
@@ -197,6 +202,14 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   }
   if (evaluation.chargedRecordedCosts) log(`  Costs: ${RECORDED_COSTS_NOTE}.`);
   if (evaluation.routing) log(formatMetricsTable(evaluation.routing));
+  // Stored rows from more than one kind of source: each kind on its own, since the pooled figures can hide
+  // one served far worse than the rest (README "Routing quality": MMLU and GSM8K in one classifier).
+  const sourceRows = options.sourceReportRows ?? VALIDATION_SOURCE_ROWS;
+  const { groups } = groupBySource(valRows, 1, sourceRows);
+  if (evaluation.routing && groups.length >= 2) {
+    log(`Validation by source (the first segment of each row's source, groups of ${sourceRows} rows or more):`);
+    for (const g of groups) log(formatSourceLine(g.source, g.rows.length, evaluateRows(models, P, valRows, g.rows, deps.prices, options.expectedOutputTokens, options.policy)));
+  }
   if (evaluation.uncosted.length > 0) log(`  (no price known for ${evaluation.uncosted.join(', ')}: left out of routing metrics; add them to the config's models)`);
   log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why} (use --force to promote anyway)`}`);
   return {
@@ -237,6 +250,9 @@ async function compareWithCurrent(
     await current?.dispose();
   }
 }
+
+/** Validation rows a source group needs for a line of its own in retrain's report. */
+const VALIDATION_SOURCE_ROWS = 50;
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const fmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');

@@ -11,8 +11,8 @@ import { InvalidInputError } from '../errors';
 import { lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile, readPromptFile } from '../../training/outcome-file';
 import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
-import { featureMatrix } from '../../training/dataset';
-import { type PriceTable, RECORDED_COSTS_NOTE, evaluate } from '../../training/evaluate';
+import { type LabelledRow, featureMatrix } from '../../training/dataset';
+import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatSourceLine, groupBySource } from '../../training/evaluate';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
 import { parseFlags, requireFlag } from './args';
@@ -190,13 +190,45 @@ export async function scoreCommand(argv: string[], ctx: CommandContext): Promise
   return 0;
 }
 
-const EVAL_USAGE = 'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--policy per-request|average] [--config file]';
+const EVAL_USAGE =
+  'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--policy per-request|average] [--by-source DEPTH] [--min-source-rows N] [--config file]';
+/** Sources with fewer rows than this are pooled in `eval --by-source`: a curve over fewer is mostly noise. */
+const DEFAULT_MIN_SOURCE_ROWS = 50;
+
+/**
+ * Each group of sources scored on its own rows, with its own curve: a classifier trained on a mix can serve
+ * one kind of prompt far worse than the pooled figures say (README "Routing quality").
+ */
+function logBySource(
+  ctx: CommandContext,
+  o: { models: string[]; P: Float32Array; rows: LabelledRow[]; prices: PriceTable; policy: PolicyKind; depth: number; minRows: number },
+): void {
+  const { groups, smaller } = groupBySource(o.rows, o.depth, o.minRows);
+  const segments = o.depth === 1 ? 'the first segment' : `the first ${o.depth} segments`;
+  ctx.log(`By source (${segments} of each row's source; each group on its own rows and its own curve):`);
+  for (const g of groups) ctx.log(formatSourceLine(g.source, g.rows.length, evaluateRows(o.models, o.P, o.rows, g.rows, o.prices, ctx.expectedOutputTokens, o.policy)));
+  if (smaller) {
+    const label = `${smaller.sources} source${smaller.sources === 1 ? '' : 's'} under ${o.minRows} rows, pooled`;
+    ctx.log(formatSourceLine(label, smaller.rows.length, evaluateRows(o.models, o.P, o.rows, smaller.rows, o.prices, ctx.expectedOutputTokens, o.policy)));
+  }
+}
+
 export async function evalCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags('eval', argv, {
     config: { type: 'string' }, data: { type: 'string' }, svg: { type: 'string' }, prices: { type: 'string' }, policy: { type: 'string' },
+    'by-source': { type: 'string' }, 'min-source-rows': { type: 'string' },
   }, EVAL_USAGE);
   const policy = policyFlag(values.policy, ctx);
   const data = requireFlag(values.data, '--data', EVAL_USAGE);
+  const depth = values['by-source'] === undefined ? null : Number(values['by-source']);
+  if (depth !== null && !(Number.isInteger(depth) && depth >= 1 && depth <= 16)) {
+    throw new InvalidInputError(`--by-source must be how many leading segments of a row's source to group by (1 to 16), got "${values['by-source']}"`);
+  }
+  const minSourceRows = values['min-source-rows'] === undefined ? DEFAULT_MIN_SOURCE_ROWS : Number(values['min-source-rows']);
+  if (!(Number.isInteger(minSourceRows) && minSourceRows >= 1)) {
+    throw new InvalidInputError(`--min-source-rows must be a whole number ≥ 1, got "${values['min-source-rows']}"`);
+  }
+  if (values['min-source-rows'] !== undefined && depth === null) throw new InvalidInputError('--min-source-rows needs --by-source');
   const rows = readOutcomeFile(data);
   const prices = pricesWith(values.prices, ctx);
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
@@ -223,6 +255,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
     return 0;
   }
   ctx.log(formatMetricsTable(evaluation.routing));
+  if (depth !== null) logBySource(ctx, { models, P, rows, prices, policy, depth, minRows: minSourceRows });
   const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
   writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}, ${policy} policy`));
   ctx.log(`Chart: ${svg}`);
