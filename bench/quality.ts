@@ -6,7 +6,7 @@
 //     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
 //     [--workers N: threads for the inner folds (default: the cores, at most 4; 1: in process); the figures do not depend on it]
-//     [--as-served: each fold trained as retrain serves it] [--experts K: experiment, one classifier per k-means cluster of the prompts]
+//     [--as-served: each fold trained as retrain serves it] [--kmeans-experts K: experiment, one classifier per k-means cluster of the prompts] [--no-experts: one classifier even on a mix of kinds]
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ import { costMatrix, evaluate, type Evaluation, routingCosts } from '../training
 import { hashString, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
+import { trainRouterClassifier } from '../training/experts';
 import { type LabelledPrediction, POLICY_KINDS, formatMetricsTable } from '../training/metrics';
 import { type Realised, averageUnderShift } from '../training/average-shift';
 import { parsePolicyKind } from '../src/routing/policy';
@@ -166,7 +167,7 @@ function seeded(seed: number): () => number {
 
 /**
  * Spherical k-means over the rows' embeddings (the first `e` columns, unit length): k-means++ start,
- * 30 rounds. Returns the centroids [k×e]. An experiment (--experts): one classifier per cluster.
+ * 30 rounds. Returns the centroids [k×e]. An experiment (--kmeans-experts): one classifier per cluster.
  */
 function kMeans(X: Float32Array, d: number, rows: readonly number[], e: number, k: number, seed: number): Float32Array {
   const rand = seeded(seed);
@@ -219,7 +220,7 @@ async function main(): Promise<void> {
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
       learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
-      significance: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, experts: { type: 'string' },
+      significance: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, 'kmeans-experts': { type: 'string' }, 'no-experts': { type: 'boolean' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -244,7 +245,7 @@ async function main(): Promise<void> {
   const seed = Number(values.seed ?? 1);
   const only = values.only?.split(',');
   const asServed = values['as-served'] ?? false;
-  const experts = Number(values.experts ?? 1);
+  const experts = Number(values['kmeans-experts'] ?? 1);
   const modelsDir = path.resolve(values['models-dir'] ?? 'models/embedder');
   await ensureDefaultEmbedder({ modelsDir, onProgress: (m) => console.error(m) });
   const embedder = createTransformersEmbedder({ model: 'default', modelsDir });
@@ -273,7 +274,7 @@ async function main(): Promise<void> {
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
         const t0 = Date.now();
         if (experts > 1) {
-          // Experiment: one classifier per k-means cluster of the fold's training prompts; a test row gets
+          // Experiment (--kmeans-experts): one classifier per k-means cluster of the fold's training prompts; a test row gets
           // its nearest centroid's.
           const C = kMeans(all.X, all.d, trainIdx, embeddingDim, experts, seed);
           const groupOf = (r: number): number => nearestCentroid(all.X, all.d, r, C, embeddingDim, experts);
@@ -297,7 +298,8 @@ async function main(): Promise<void> {
         // --as-served: what `retrain` serves — trained on 80% of the fold's rows (its stratified split), then
         // the chosen learner's components refitted on all of them, its stack and calibration kept.
         const fitIdx = asServed ? stratifiedSplit(trainIdx.map((i) => rows[i]), 0.2, seed, hashString).train.map((j) => trainIdx[j]) : trainIdx;
-        const result = await trainClassifier(selectRows(all, fitIdx), {
+        const result = await trainRouterClassifier(selectRows(all, fitIdx), {
+          sources: fitIdx.map((i) => rows[i].source), ...(values['no-experts'] ? { minExpertRows: Infinity } : {}),
           models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
           foldRunner: pool ?? IN_PROCESS_FOLDS,
           onProgress: values.verbose ? (message) => console.error(`  [fold ${f + 1}] ${message.trim()}`) : undefined,

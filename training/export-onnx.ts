@@ -4,7 +4,7 @@
 // a Sigmoid gives calibrated probabilities.
 import { attr, buildModel, floatTensor, int64Tensor, node, serializeModel, valueInfo } from '../src/onnx/onnx-builder';
 import type { onnx } from 'onnx-proto';
-import type { ClassifierSpec, Component } from './train-classifier';
+import { type ClassifierSpec, type Component, type GatedSpec, type ServedSpec, isGated } from './train-classifier';
 
 interface Graph {
   nodes: onnx.INodeProto[];
@@ -144,13 +144,15 @@ function wordLogitsGraph(g: Graph, c: Extract<Component, { type: 'words' }>, inp
   return `${p}_logits`;
 }
 
-export function exportClassifierOnnx(spec: ClassifierSpec, docString = 'Switchyard success classifier'): Uint8Array {
+/**
+ * One classifier's logits [N, M] on `input`: its components, the stack and the optional joint layer. Every
+ * name starts with `prefix` ('' for a classifier alone, so its graph is what it always was).
+ */
+function addSpecLogits(g: Graph, spec: ClassifierSpec, input: string, prefix: string): string {
   const m = spec.models.length;
-  const g: Graph = { nodes: [], initializers: [] };
-  const input = 'embedding';
   let sum = '';
   spec.components.forEach((c, i) => {
-    const p = `c${i}_${c.type}`;
+    const p = `${prefix}c${i}_${c.type}`;
     const z =
       c.type === 'network'
         ? networkLogits(g, c, input, p, spec.inputDim)
@@ -165,27 +167,65 @@ export function exportClassifierOnnx(spec: ClassifierSpec, docString = 'Switchya
       sum = `${p}_sum`;
     }
   });
-  g.initializers.push(floatTensor('stack_bias', [m], spec.stack.bias));
-  g.nodes.push(node('Add', [sum, 'stack_bias'], ['logits']));
-  let logits = 'logits';
-  if (spec.joint) {
-    // z' = z·Aᵀ + z ⊙ (z·Bᵀ) + b, row by row: model j's logit from every model's, and products with its own.
-    const transpose = (a: Float32Array): Float32Array => Float32Array.from({ length: m * m }, (_, i) => a[(i % m) * m + Math.floor(i / m)]);
-    g.initializers.push(
-      floatTensor('joint_linear_t', [m, m], transpose(spec.joint.linear)),
-      floatTensor('joint_quadratic_t', [m, m], transpose(spec.joint.quadratic)),
-      floatTensor('joint_bias', [m], spec.joint.bias),
-    );
+  g.initializers.push(floatTensor(`${prefix}stack_bias`, [m], spec.stack.bias));
+  g.nodes.push(node('Add', [sum, `${prefix}stack_bias`], [`${prefix}logits`]));
+  if (!spec.joint) return `${prefix}logits`;
+  // z' = z·Aᵀ + z ⊙ (z·Bᵀ) + b, row by row: model j's logit from every model's, and products with its own.
+  const transpose = (a: Float32Array): Float32Array => Float32Array.from({ length: m * m }, (_, i) => a[(i % m) * m + Math.floor(i / m)]);
+  const n = (name: string): string => `${prefix}${name}`;
+  g.initializers.push(
+    floatTensor(n('joint_linear_t'), [m, m], transpose(spec.joint.linear)),
+    floatTensor(n('joint_quadratic_t'), [m, m], transpose(spec.joint.quadratic)),
+    floatTensor(n('joint_bias'), [m], spec.joint.bias),
+  );
+  g.nodes.push(
+    node('MatMul', [n('logits'), n('joint_linear_t')], [n('joint_lin')]),
+    node('MatMul', [n('logits'), n('joint_quadratic_t')], [n('joint_q')]),
+    node('Mul', [n('logits'), n('joint_q')], [n('joint_quad')]),
+    node('Add', [n('joint_lin'), n('joint_quad')], [n('joint_sum')]),
+    node('Add', [n('joint_sum'), n('joint_bias')], [n('joint_logits')]),
+  );
+  return n('joint_logits');
+}
+
+/**
+ * A gated classifier: the gate's logits pick one kind per row (ArgMax, then a one-hot of it), each kind's
+ * classifier gives probabilities, and the row takes its kind's.
+ */
+function addGatedProbabilities(g: Graph, spec: GatedSpec, input: string): string {
+  const k = spec.kinds.length;
+  const gate = networkLogits(g, spec.gate, input, 'gate', spec.inputDim);
+  g.initializers.push(int64Tensor('gate_kinds', [k], Array.from({ length: k }, (_, i) => i)));
+  g.nodes.push(
+    node('ArgMax', [gate], ['gate_idx'], { axis: attr.int(1), keepdims: attr.int(1) }),
+    node('Equal', ['gate_idx', 'gate_kinds'], ['gate_is']),
+    node('Cast', ['gate_is'], ['gate_onehot'], { to: attr.int(1) }), // 1 = FLOAT
+  );
+  let sum = '';
+  spec.experts.forEach((expert, e) => {
+    const p = `e${e}_`;
+    const logits = addSpecLogits(g, expert, input, p);
+    g.initializers.push(int64Tensor(`${p}gate_start`, [1], [e]), int64Tensor(`${p}gate_end`, [1], [e + 1]), int64Tensor(`${p}gate_axis`, [1], [1]));
     g.nodes.push(
-      node('MatMul', ['logits', 'joint_linear_t'], ['joint_lin']),
-      node('MatMul', ['logits', 'joint_quadratic_t'], ['joint_q']),
-      node('Mul', ['logits', 'joint_q'], ['joint_quad']),
-      node('Add', ['joint_lin', 'joint_quad'], ['joint_sum']),
-      node('Add', ['joint_sum', 'joint_bias'], ['joint_logits']),
+      node('Sigmoid', [logits], [`${p}p`]),
+      node('Slice', ['gate_onehot', `${p}gate_start`, `${p}gate_end`, `${p}gate_axis`], [`${p}gate`]),
+      node('Mul', [`${p}p`, `${p}gate`], [`${p}gated`]),
     );
-    logits = 'joint_logits';
-  }
-  g.nodes.push(node('Sigmoid', [logits], ['p_success']));
+    if (sum === '') sum = `${p}gated`;
+    else {
+      g.nodes.push(node('Add', [sum, `${p}gated`], [`${p}sum`]));
+      sum = `${p}sum`;
+    }
+  });
+  return sum;
+}
+
+export function exportClassifierOnnx(spec: ServedSpec, docString = 'Switchyard success classifier'): Uint8Array {
+  const m = spec.models.length;
+  const g: Graph = { nodes: [], initializers: [] };
+  const input = 'embedding';
+  if (isGated(spec)) g.nodes.push(node('Identity', [addGatedProbabilities(g, spec, input)], ['p_success']));
+  else g.nodes.push(node('Sigmoid', [addSpecLogits(g, spec, input, '')], ['p_success']));
   const model = buildModel({
     name: 'switchyard_classifier',
     docString,

@@ -17,7 +17,8 @@ import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evalua
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
-import { type FoldRunner, trainClassifier } from './train-classifier';
+import type { FoldRunner } from './train-classifier';
+import { trainRouterClassifier } from './experts';
 import { formatMetricsTable } from './metrics';
 
 export interface RetrainDeps {
@@ -90,7 +91,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     log(`  no price for some of ${models.join(', ')}: learners are compared with stand-in costs that rank models by success rate (pass --prices or configure the models for real ones)`);
   }
   const costs = known ?? rankCosts(trainData);
-  const result = await trainClassifier(trainData, {
+  const result = await trainRouterClassifier(trainData, {
+    sources: trainRows.map((r) => r.source),
     models,
     embeddingDim,
     wordSlots,

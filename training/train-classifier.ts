@@ -51,6 +51,27 @@ export interface ClassifierSpec {
   joint?: JointParams;
 }
 
+/**
+ * Several classifiers, one per kind of prompt, and a gate that tells the kinds apart from the prompt's
+ * features (training/experts.ts): a row is served by its kind's classifier. All read the same feature row.
+ */
+export interface GatedSpec {
+  models: string[];
+  inputDim: number;
+  embeddingDim: number;
+  /** The kinds, in the gate's output order (the first segment of the training rows' sources). */
+  kinds: string[];
+  /** Logistic regression over the dense features with one output per kind; a row goes to its largest. */
+  gate: Extract<Component, { type: 'network' }>;
+  /** One classifier per kind, in `kinds` order. */
+  experts: ClassifierSpec[];
+}
+
+/** What a classifier version serves. */
+export type ServedSpec = ClassifierSpec | GatedSpec;
+
+export const isGated = (spec: ServedSpec): spec is GatedSpec => 'experts' in spec;
+
 interface ComponentRecipe {
   /** The family a learner names ('sparse', 'logistic', 'stats', 'mlp', 'knn', 'words'); variants differ in hyperparameters. */
   family: string;
@@ -102,8 +123,8 @@ export interface TrainOptions {
   significance?: number;
 }
 
-export interface TrainResult {
-  spec: ClassifierSpec;
+export interface TrainResult<S extends ServedSpec = ClassifierSpec> {
+  spec: S;
   learner: string;
   /** Out-of-fold log loss of every component variant and every learner tried (lower is better). */
   selection: Record<string, number>;
@@ -115,7 +136,7 @@ export interface TrainResult {
    * joint layer kept. `retrain` uses it to ship a classifier fitted on every row once the held-out
    * comparison has been made with `spec`.
    */
-  refit(rows: TrainMatrix): Promise<ClassifierSpec>;
+  refit(rows: TrainMatrix): Promise<S>;
 }
 
 type ColumnSet = 'all' | 'embedding' | 'extra';
@@ -286,8 +307,37 @@ export async function componentLogits(c: Component, X: Float32Array, n: number, 
   return knnLogitsFromNeighbours(c.params, await nearestNeighbours(c.params, X, n, d), n);
 }
 
+/** The gate's kind (an index into `spec.kinds`) for each of n rows: the largest of its logits. */
+export async function gateKinds(spec: Pick<GatedSpec, 'kinds' | 'gate' | 'inputDim'>, X: Float32Array, n: number): Promise<Int32Array> {
+  const k = spec.kinds.length;
+  const z = await componentLogits(spec.gate, X, n, spec.inputDim);
+  const out = new Int32Array(n);
+  for (let r = 0; r < n; r++) {
+    let best = 0;
+    // Ties go to the first kind, as ONNX ArgMax does.
+    for (let c = 1; c < k; c++) if (z[r * k + c] > z[r * k + best]) best = c;
+    out[r] = best;
+  }
+  return out;
+}
+
 /** Probabilities [n×m] computed in JavaScript (and onnxruntime for the neighbour search). */
-export async function predictSpec(spec: ClassifierSpec, X: Float32Array, n: number): Promise<Float32Array> {
+export async function predictSpec(spec: ServedSpec, X: Float32Array, n: number): Promise<Float32Array> {
+  if (isGated(spec)) {
+    const m = spec.models.length;
+    const d = spec.inputDim;
+    const kind = await gateKinds(spec, X, n);
+    const out = new Float32Array(n * m);
+    for (let e = 0; e < spec.experts.length; e++) {
+      const rows = Array.from(kind.keys()).filter((r) => kind[r] === e);
+      if (rows.length === 0) continue;
+      const sub = new Float32Array(rows.length * d);
+      rows.forEach((r, i) => sub.set(X.subarray(r * d, (r + 1) * d), i * d));
+      const p = await predictSpec(spec.experts[e], sub, rows.length);
+      rows.forEach((r, i) => out.set(p.subarray(i * m, (i + 1) * m), r * m));
+    }
+    return out;
+  }
   const logits: Float32Array[] = [];
   for (const c of spec.components) logits.push(await componentLogits(c, X, n, spec.inputDim));
   if (!spec.joint) return applyStack(logits, spec.stack, spec.models.length);
@@ -367,7 +417,7 @@ async function inLanes<T, R>(items: readonly T[], slots: number, work: (item: T,
   return out;
 }
 
-export async function trainClassifier(data: TrainMatrix, options: TrainOptions): Promise<TrainResult> {
+export async function trainClassifier(data: TrainMatrix, options: TrainOptions): Promise<TrainResult<ClassifierSpec>> {
   const started = Date.now();
   const seed = options.seed ?? 1;
   const log = options.onProgress ?? (() => {});
