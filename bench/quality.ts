@@ -1,7 +1,7 @@
 // Routing quality on the public outcome data, measured the way RouteLLM and RouterBench measure it:
 // 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
 // pooled out-of-fold predictions. Prints each metric next to its target.
-//   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k: also routellm, one classifier on both files, scored per file] [--folds 5] [--seed 1] [--learner NAME]
+//   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k: also routellm, both files in one store, scored per file] [--folds 5] [--seed 1] [--learner NAME]
 //     [--features KIND] [--policy per-request|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
 //     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
@@ -56,7 +56,7 @@ const DATASETS: Dataset[] = [
   { name: 'gsm8k', prices: 'routellm/models.json', parts: [GSM8K] },
   { name: 'routerbench', prices: 'routerbench/models.json', parts: [{ name: 'routerbench', file: 'routerbench/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }, { metric: 'costSaving95OfBest', goal: 0.5, atLeast: true }] }] },
   { name: 'llmrouter', prices: 'llmrouter/models.json', parts: [{ name: 'llmrouter', file: 'llmrouter/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }] }] },
-  // What a deployment that serves both kinds of traffic trains: one classifier on MMLU and GSM8K together.
+  // What a deployment that serves both kinds of traffic trains on: MMLU and GSM8K in one store.
   { name: 'routellm', prices: 'routellm/models.json', parts: [MMLU, GSM8K], optIn: true },
 ];
 
@@ -347,7 +347,7 @@ async function main(): Promise<void> {
           })
           .join('; ');
         const otherLine = part.targets.map((t) => `${t.metric} ${metricValue(otherEvaluation, t.metric).toFixed(3)}`).join('; ');
-        const label = ds.parts.length > 1 ? `${part.name} (one classifier on ${ds.name}: ${rows.length} rows)` : part.name;
+        const label = ds.parts.length > 1 ? `${part.name} (trained on all of ${ds.name}: ${rows.length} rows)` : part.name;
         const text = `${label.padEnd(12)} ${n} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
         console.log(text);
         summary.push(text);

@@ -1,7 +1,7 @@
 // Routing-decision latency (embed + classify + policy) over 1,000 varied prompts of 20–2,000 characters,
 // with the real default embedder and a classifier trained here on real outcome data (or the shipped
 // examples when no data directory is found). Target on 2 cores: p50 ≤ 1 ms, p99 ≤ 3 ms.
-//   npm run bench:latency -- [--data-dir ../shared/data] [--dataset routerbench/train.jsonl] [--rounds 5] [--learner NAME] [--policy per-request|average]
+//   npm run bench:latency -- [--data-dir ../shared/data] [--dataset routerbench/train.jsonl; comma-separated files are one store] [--rounds 5] [--learner NAME] [--policy per-request|average]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,8 +41,10 @@ async function main(): Promise<void> {
   });
   const policy = parsePolicyKind(values.policy ?? 'per-request', '--policy');
   const dataDir = resolveDataDir(values['data-dir'], process.env);
-  const file = dataDir ? path.join(dataDir, values.dataset ?? 'routellm/mmlu.train.jsonl') : path.resolve('data/examples/outcomes.jsonl');
-  const rows = readOutcomeFile(file);
+  // Several files, comma-separated, are one store: two kinds of prompt with enough rows get the gated classifier.
+  const files = dataDir ? (values.dataset ?? 'routellm/mmlu.train.jsonl').split(',').map((f) => path.join(dataDir, f)) : [path.resolve('data/examples/outcomes.jsonl')];
+  const file = files.map((f) => path.basename(f)).join(' + ');
+  const rows = files.flatMap((f) => readOutcomeFile(f));
   const modelsDir = path.resolve(values['models-dir'] ?? 'models/embedder');
   await ensureDefaultEmbedder({ modelsDir, onProgress: (m) => console.error(m) });
   const embedder = createTransformersEmbedder({ model: 'default', modelsDir });
@@ -60,7 +62,7 @@ async function main(): Promise<void> {
       // By default the heaviest learner the trainer can deploy: every component, kNN over every training row.
       { featureKind: values.features, learners: values.learner ?? ['stats+logistic+words+knn'] },
     );
-    console.log(`classifier: ${report.learner} trained on ${report.trainRows} rows of ${path.basename(file)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`classifier: ${report.learner} trained on ${report.trainRows} rows of ${file} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const registry = new ClassifierRegistry({ dir: path.join(tmp, 'router'), expectEmbedderId: embedder.id });
     await registry.refresh();
     const router = createRouter({
