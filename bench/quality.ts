@@ -16,7 +16,7 @@ import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation, routingCosts } from '../training/evaluate';
-import { hashString, selectRows } from '../training/matrix';
+import { hashString, seededRandom, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
 import { trainRouterClassifier } from '../training/experts';
@@ -153,24 +153,12 @@ function shiftTable(rows: LabelledRow[], models: string[], P: Float32Array, cost
   return lines.join('\n');
 }
 
-/** A seeded generator in [0, 1) (mulberry32), for the k-means start. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Spherical k-means over the rows' embeddings (the first `e` columns, unit length): k-means++ start,
  * 30 rounds. Returns the centroids [k×e]. An experiment (--kmeans-experts): one classifier per cluster.
  */
 function kMeans(X: Float32Array, d: number, rows: readonly number[], e: number, k: number, seed: number): Float32Array {
-  const rand = seeded(seed);
+  const rand = seededRandom(seed);
   const C = new Float32Array(k * e);
   const dot = (r: number, c: number): number => {
     let s = 0;

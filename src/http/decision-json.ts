@@ -1,5 +1,6 @@
 // The decision as the API shows it (snake_case, like the rest of an OpenAI-style API).
 import type { Decision } from '../routing/router';
+import type { LoggedCandidate } from '../store/decision-types';
 
 export interface CandidateJson {
   model: string;
@@ -13,15 +14,7 @@ export interface CandidateJson {
 }
 
 /** One candidate, as both the decision and the decision log show it. */
-export function candidateJson(c: {
-  model: string;
-  pSuccess: number | null;
-  estimatedCost: number;
-  outputTokens?: number;
-  outputTokensBasis?: string;
-  eligible: boolean;
-  excludedBecause?: string;
-}): CandidateJson {
+export function candidateJson(c: LoggedCandidate): CandidateJson {
   return {
     model: c.model,
     p_success: c.pSuccess,
