@@ -63,6 +63,10 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     expect(sourceKind('')).toBeNull();
     expect(expertKinds(['b', 'a', 'b', null, 'c', 'a', 'b'], 2)).toEqual(['b', 'a']);
     expect(expertKinds(['b', 'a', 'a', 'b'], 2)).toEqual(['a', 'b']);
+    // Rows 0, 2 (a) know both models; rows 1, 3 (b) only the first: b has no outcome of the second.
+    const mask = Float32Array.from([1, 1, 1, 0, 1, 1, 1, 0]);
+    expect(expertKinds(['a', 'b', 'a', 'b'], 2, { mask, m: 2, minOutcomes: 1 })).toEqual(['a']);
+    expect(expertKinds(['a', 'b', 'a', 'b'], 2, { mask, m: 2, minOutcomes: 0 })).toEqual(['a', 'b']);
   });
 
   it('serves each kind its own classifier where one classifier cannot, and ONNX matches the trainer', async () => {
@@ -113,6 +117,11 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
 
     const one = await trainRouterClassifier(train.data, options(train.sources.map((s) => (s === 'trivia' ? null : s))));
     expect(isGated(one.spec)).toBe(false);
+    // A kind with no outcomes of the strong model gets no classifier of its own: one classifier, which
+    // carries over what the other kind saw of that model.
+    const mask = train.data.mask.map((v, k) => (Math.floor(k / 2) % 2 === 1 && k % 2 === 1 ? 0 : v));
+    const partial = await trainRouterClassifier({ ...train.data, mask }, options(train.sources));
+    expect(isGated(partial.spec)).toBe(false);
     await expect(trainRouterClassifier(train.data, options(['algebra']))).rejects.toThrow(/1 sources for 800 rows/);
   });
 });

@@ -9,12 +9,16 @@
 // A kind is the first '/'-separated segment of a row's `source` ('mmlu/anatomy' → 'mmlu'). The source is
 // only the gate's training label: at decision time the gate sees the prompt's features and nothing else,
 // so a request (or a file of only id and prompt) is served the same way. Rows of a kind too small for its
-// own classifier, and rows without a source (feedback from live traffic), go where the gate sends them.
+// own classifier, and rows without a source (feedback from live traffic), go where the gate sends them. A
+// kind needs outcomes of every model too: one with none for some model keeps the single classifier.
 import { type TrainMatrix, selectRows } from './matrix';
 import { type ClassifierSpec, type GatedSpec, type ServedSpec, type TrainOptions, type TrainResult, componentRecipes, gateKinds, trainClassifier } from './train-classifier';
 
 /** Training rows a kind needs for a classifier of its own: below this, its inner folds are a few dozen rows. */
 export const MIN_EXPERT_ROWS = 300;
+
+/** Known outcomes of every model a kind needs for a classifier of its own. */
+export const MIN_EXPERT_OUTCOMES = 50;
 
 /** Rows the gate must send an expert for `refit` to refit it; with fewer it keeps its fit. */
 const MIN_REFIT_ROWS = 20;
@@ -28,20 +32,35 @@ export function sourceKind(source: string | null | undefined): string | null {
   return source.split('/')[0] || null;
 }
 
-/** Kinds with at least `minRows` rows, largest first (ties by name, so the order is deterministic). */
-export function expertKinds(kinds: readonly (string | null)[], minRows: number): string[] {
-  const count = new Map<string, number>();
-  for (const k of kinds) if (k !== null) count.set(k, (count.get(k) ?? 0) + 1);
+/**
+ * Kinds with at least `minRows` rows, largest first (ties by name, so the order is deterministic). With
+ * `known` (per row, whether each of m models' outcome is known) a kind also needs `minOutcomes` known
+ * outcomes of every model: its own classifier would know nothing of a model it has no outcomes for, where
+ * one classifier over every kind at least carries over what the others saw.
+ */
+export function expertKinds(
+  kinds: readonly (string | null)[],
+  minRows: number,
+  known?: { mask: Float32Array; m: number; minOutcomes: number },
+): string[] {
+  const count = new Map<string, { rows: number; outcomes: number[] }>();
+  kinds.forEach((k, i) => {
+    if (k === null) return;
+    const c = count.get(k) ?? { rows: 0, outcomes: new Array<number>(known?.m ?? 0).fill(0) };
+    c.rows++;
+    if (known) for (let j = 0; j < known.m; j++) c.outcomes[j] += known.mask[i * known.m + j] > 0 ? 1 : 0;
+    count.set(k, c);
+  });
   return [...count]
-    .filter(([, c]) => c >= minRows)
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .filter(([, c]) => c.rows >= minRows && (!known || c.outcomes.every((o) => o >= known.minOutcomes)))
+    .sort((a, b) => b[1].rows - a[1].rows || (a[0] < b[0] ? -1 : 1))
     .map(([k]) => k);
 }
 
 export interface RouterTrainOptions extends TrainOptions {
   /** Each training row's source (as stored or read from the file); null when unknown. */
   sources: readonly (string | null)[];
-  /** Training rows a kind needs for its own classifier (default MIN_EXPERT_ROWS). */
+  /** Training rows a kind needs for its own classifier (default MIN_EXPERT_ROWS; it also needs MIN_EXPERT_OUTCOMES of every model). */
   minExpertRows?: number;
 }
 
@@ -61,7 +80,7 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
   const { sources, minExpertRows = MIN_EXPERT_ROWS, ...trainOptions } = options;
   if (sources.length !== data.n) throw new Error(`trainRouterClassifier: ${sources.length} sources for ${data.n} rows`);
   const kindOf = sources.map(sourceKind);
-  const kinds = expertKinds(kindOf, minExpertRows);
+  const kinds = expertKinds(kindOf, minExpertRows, { mask: data.mask, m: data.m, minOutcomes: Math.min(MIN_EXPERT_OUTCOMES, minExpertRows) });
   if (kinds.length < 2) return trainClassifier(data, trainOptions);
 
   const started = Date.now();
