@@ -16,8 +16,8 @@ import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation, routingCosts } from '../training/evaluate';
-import { hashString, seededRandom, selectRows } from '../training/matrix';
-import { IN_PROCESS_FOLDS, predictSpec, trainClassifier } from '../training/train-classifier';
+import { hashString, putRows, seededRandom, selectRows } from '../training/matrix';
+import { IN_PROCESS_FOLDS, type TrainOptions, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
 import { trainRouterClassifier } from '../training/experts';
 import { type LabelledPrediction, POLICY_KINDS, formatMetricsTable } from '../training/metrics';
@@ -257,6 +257,12 @@ async function main(): Promise<void> {
       const P = new Float32Array(rows.length * models.length);
       const learners: Record<string, number> = {};
       let trainSeconds = 0;
+      // What every fit here shares; the rows decide the fold keys and the routing costs.
+      const trainOptions = (fitIdx: readonly number[]): TrainOptions => ({
+        models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
+        foldRunner: pool ?? IN_PROCESS_FOLDS,
+        ...(values['select-by-loss'] ? {} : routingCosts(fitIdx.map((i) => rows[i]), models, prices)),
+      });
       for (let f = 0; f < k; f++) {
         const trainIdx = fold.flatMap((g, i) => (g === f ? [] : [i]));
         const testIdx = fold.flatMap((g, i) => (g === f ? [i] : []));
@@ -270,15 +276,11 @@ async function main(): Promise<void> {
             const fitIdx = trainIdx.filter((r) => groupOf(r) === c);
             const held = testIdx.filter((r) => groupOf(r) === c);
             if (held.length === 0) continue;
-            const result = await trainClassifier(selectRows(all, fitIdx), {
-              models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
-              foldRunner: pool ?? IN_PROCESS_FOLDS,
-              ...(values['select-by-loss'] ? {} : routingCosts(fitIdx.map((i) => rows[i]), models, prices)),
-            });
+            const result = await trainClassifier(selectRows(all, fitIdx), trainOptions(fitIdx));
             learners[`[${fitIdx.length}] ${result.learner}`] = (learners[`[${fitIdx.length}] ${result.learner}`] ?? 0) + 1;
             const test = selectRows(all, held);
             const p = await predictSpec(result.spec, test.X, test.n);
-            held.forEach((r, i) => P.set(p.subarray(i * models.length, (i + 1) * models.length), r * models.length));
+            putRows(P, p, held, models.length);
           }
           trainSeconds += (Date.now() - t0) / 1000;
           continue;
@@ -287,18 +289,16 @@ async function main(): Promise<void> {
         // the chosen learner's components refitted on all of them, its stack and calibration kept.
         const fitIdx = asServed ? stratifiedSplit(trainIdx.map((i) => rows[i]), 0.2, seed, hashString).train.map((j) => trainIdx[j]) : trainIdx;
         const result = await trainRouterClassifier(selectRows(all, fitIdx), {
+          ...trainOptions(fitIdx),
           sources: fitIdx.map((i) => rows[i].source), ...(values['no-experts'] ? { minExpertRows: Infinity } : {}),
-          models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
-          foldRunner: pool ?? IN_PROCESS_FOLDS,
           onProgress: values.verbose ? (message) => console.error(`  [fold ${f + 1}] ${message.trim()}`) : undefined,
-          ...(values['select-by-loss'] ? {} : routingCosts(fitIdx.map((i) => rows[i]), models, prices)),
         });
         const spec = asServed ? await result.refit(selectRows(all, trainIdx)) : result.spec;
         trainSeconds += (Date.now() - t0) / 1000;
         learners[result.learner] = (learners[result.learner] ?? 0) + 1;
         const test = selectRows(all, testIdx);
         const p = await predictSpec(spec, test.X, test.n);
-        testIdx.forEach((r, i) => P.set(p.subarray(i * models.length, (i + 1) * models.length), r * models.length));
+        putRows(P, p, testIdx, models.length);
       }
       if (values.dump) {
         // Raw little-endian float32 matrices plus a JSON header, readable with numpy.fromfile.

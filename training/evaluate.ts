@@ -6,6 +6,7 @@
 import type { ModelPrice } from '../src/config/schema';
 import { costedOutputTokens, estimateCost, estimateTokens } from '../src/routing/cost';
 import type { LabelledRow } from './dataset';
+import { pickRows } from './matrix';
 import { type LabelledPrediction, type MetricsSummary, type PolicyKind, auc, brier, summarize } from './metrics';
 
 /** Per model: its price, and its typical answer length when it has its own (models[].expectedOutputTokens). */
@@ -202,10 +203,7 @@ export function evaluateRows(
   outputTokens = 256,
   policy: PolicyKind = 'per-request',
 ): Evaluation {
-  const m = models.length;
-  const own = new Float32Array(idx.length * m);
-  idx.forEach((r, i) => own.set(P.subarray(r * m, (r + 1) * m), i * m));
-  return evaluate(models, own, idx.map((r) => rows[r]), prices, outputTokens, policy);
+  return evaluate(models, pickRows(P, idx, models.length), idx.map((r) => rows[r]), prices, outputTokens, policy);
 }
 
 /** One line of a per-source report: the headline metrics and each model's AUC. */

@@ -11,7 +11,7 @@
 // so a request (or a file of only id and prompt) is served the same way. Rows of a kind too small for its
 // own classifier, and rows without a source (feedback from live traffic), go where the gate sends them. A
 // kind needs outcomes of every model too: one with none for some model keeps the single classifier.
-import { type TrainMatrix, selectRows } from './matrix';
+import { type TrainMatrix, pickRows, putRows, selectRows } from './matrix';
 import { type ClassifierSpec, type GatedSpec, type ServedSpec, type TrainOptions, type TrainResult, componentRecipes, gateKinds, trainClassifier } from './train-classifier';
 
 /** Training rows a kind needs for a classifier of its own: below this, its inner folds are a few dozen rows. */
@@ -64,14 +64,6 @@ export interface RouterTrainOptions extends TrainOptions {
   minExpertRows?: number;
 }
 
-/** Rows of a matrix [n×w] (Float64Array), for the costs that go with selected rows. */
-function selectCostRows(M: Float64Array | undefined, rows: readonly number[], w: number): Float64Array | undefined {
-  if (!M) return undefined;
-  const out = new Float64Array(rows.length * w);
-  rows.forEach((r, i) => out.set(M.subarray(r * w, (r + 1) * w), i * w));
-  return out;
-}
-
 /**
  * The classifier `retrain` serves: one classifier when the rows hold fewer than two kinds with
  * `minExpertRows` rows each, else a gated set of them.
@@ -85,10 +77,12 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
 
   const started = Date.now();
   const log = options.onProgress ?? (() => {});
-  // The gate: one output per kind, fitted on the rows whose kind has an expert.
-  const labelled = kindOf.flatMap((k, i) => (k !== null && kinds.includes(k) ? [i] : []));
+  // Each row's expert by its source (-1: a small kind or none). The gate: one output per kind, fitted on
+  // the rows that have one.
+  const own = kindOf.map((k) => (k === null ? -1 : kinds.indexOf(k)));
+  const labelled = own.flatMap((e, i) => (e >= 0 ? [i] : []));
   const Y = new Float32Array(labelled.length * kinds.length);
-  labelled.forEach((r, i) => (Y[i * kinds.length + kinds.indexOf(kindOf[r]!)] = 1));
+  labelled.forEach((r, i) => (Y[i * kinds.length + own[r]] = 1));
   const layout = { embeddingDim: options.embeddingDim, wordSlots: options.wordSlots ?? 0, wordBuckets: options.wordBuckets ?? 0 };
   const recipe = componentRecipes(layout, options.seed ?? 1).find((r) => r.name === GATE_RECIPE)!;
   const gate = recipe.fit({ ...selectRows(data, labelled), m: kinds.length, Y, mask: new Float32Array(Y.length).fill(1) });
@@ -96,8 +90,8 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
   const shell = { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, kinds, gate };
   // A row with a kind that has an expert goes to it; any other row where the gate sends it, as it would be served.
   const gated = await gateKinds(shell, data.X, data.n);
-  const expertOf = kindOf.map((k, i) => (k !== null && kinds.includes(k) ? kinds.indexOf(k) : gated[i]));
-  const agree = labelled.filter((r) => gated[r] === kinds.indexOf(kindOf[r]!)).length;
+  const expertOf = own.map((e, i) => (e >= 0 ? e : gated[i]));
+  const agree = labelled.filter((r) => gated[r] === own[r]).length;
   log(`Kinds of prompt with ${minExpertRows} rows or more: ${kinds.join(', ')}; one classifier each; the gate reads the kind from the prompt (${agree} of ${labelled.length} training rows read right)`);
 
   const m = data.m;
@@ -111,11 +105,11 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
     const result = await trainClassifier(selectRows(data, rows), {
       ...trainOptions,
       foldKeys: options.foldKeys ? rows.map((r) => options.foldKeys![r]) : undefined,
-      costs: selectCostRows(options.costs, rows, m),
-      estimates: selectCostRows(options.estimates, rows, m),
+      costs: options.costs && pickRows(options.costs, rows, m),
+      estimates: options.estimates && pickRows(options.estimates, rows, m),
       onProgress: options.onProgress ? (message) => options.onProgress!(`[${kinds[e]}] ${message}`) : undefined,
     });
-    rows.forEach((r, i) => outOfFold.set(result.outOfFold.subarray(i * m, (i + 1) * m), r * m));
+    putRows(outOfFold, result.outOfFold, rows, m);
     for (const [key, v] of Object.entries(result.selection)) selection[`${kinds[e]}: ${key}`] = v;
     experts.push(result.spec);
     results.push(result);

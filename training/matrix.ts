@@ -11,17 +11,21 @@ export interface TrainMatrix {
   mask: Float32Array;
 }
 
+/** The given rows of a row-major matrix of width w, in that order. */
+export function pickRows<T extends Float32Array | Float64Array>(M: T, rows: readonly number[], w: number): T {
+  const out = new (M.constructor as new (length: number) => T)(rows.length * w);
+  rows.forEach((r, i) => out.set(M.subarray(r * w, (r + 1) * w), i * w));
+  return out;
+}
+
+/** The inverse of pickRows: row i of `M` becomes row rows[i] of `out`. */
+export function putRows(out: Float32Array, M: Float32Array, rows: readonly number[], w: number): void {
+  rows.forEach((r, i) => out.set(M.subarray(i * w, (i + 1) * w), r * w));
+}
+
 export function selectRows(data: TrainMatrix, rows: readonly number[]): TrainMatrix {
   const { d, m } = data;
-  const X = new Float32Array(rows.length * d);
-  const Y = new Float32Array(rows.length * m);
-  const mask = new Float32Array(rows.length * m);
-  rows.forEach((r, i) => {
-    X.set(data.X.subarray(r * d, (r + 1) * d), i * d);
-    Y.set(data.Y.subarray(r * m, (r + 1) * m), i * m);
-    mask.set(data.mask.subarray(r * m, (r + 1) * m), i * m);
-  });
-  return { n: rows.length, d, m, X, Y, mask };
+  return { n: rows.length, d, m, X: pickRows(data.X, rows, d), Y: pickRows(data.Y, rows, m), mask: pickRows(data.mask, rows, m) };
 }
 
 export { seededRandom } from '../src/util/seeded-random';

@@ -9,7 +9,7 @@
 // winner is refitted on all rows. Deterministic given the seed.
 import { type JointParams, applyJoint, applyStack, fitJoint, fitStack, stackLogits, type StackParams } from './calibrate';
 import { type KnnOptions, type KnnParams, fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from './knn';
-import { type TrainMatrix, hashString, selectRows, sigmoid } from './matrix';
+import { type TrainMatrix, hashString, pickRows, putRows, selectRows, sigmoid } from './matrix';
 import { type LabelledPrediction, type PolicyKind, summarize } from './metrics';
 import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
 import { type SparseFitOptions, fitSparseLogistic } from './sparse-logistic';
@@ -331,10 +331,7 @@ export async function predictSpec(spec: ServedSpec, X: Float32Array, n: number):
     for (let e = 0; e < spec.experts.length; e++) {
       const rows = Array.from(kind.keys()).filter((r) => kind[r] === e);
       if (rows.length === 0) continue;
-      const sub = new Float32Array(rows.length * d);
-      rows.forEach((r, i) => sub.set(X.subarray(r * d, (r + 1) * d), i * d));
-      const p = await predictSpec(spec.experts[e], sub, rows.length);
-      rows.forEach((r, i) => out.set(p.subarray(i * m, (i + 1) * m), r * m));
+      putRows(out, await predictSpec(spec.experts[e], pickRows(X, rows, d), rows.length), rows, m);
     }
     return out;
   }
@@ -457,7 +454,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     for (const recipe of oofRecipes) {
       const z = logits[recipe.name];
       const out = oof.get(recipe.name)!;
-      held.forEach((r, i) => out.set(z.subarray(i * data.m, (i + 1) * data.m), r * data.m));
+      putRows(out, z, held, data.m);
     }
     foldsDone++;
     log(`  fold ${foldsDone}/${splits.length}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
@@ -622,16 +619,11 @@ function standardize(X: Float32Array, n: number, d: number, { lo, hi, mean, invS
 function crossFittedStackLogits(parts: readonly Float32Array[], data: TrainMatrix, splits: readonly Split[]): Float32Array {
   const m = data.m;
   // Rows of an [n×m] array (logits, labels or mask).
-  const pick = (rows: readonly number[], a: Float32Array): Float32Array => {
-    const out = new Float32Array(rows.length * m);
-    rows.forEach((r, i) => out.set(a.subarray(r * m, (r + 1) * m), i * m));
-    return out;
-  };
+  const pick = (rows: readonly number[], a: Float32Array): Float32Array => pickRows(a, rows, m);
   const Z = new Float32Array(data.n * m);
   for (const { fit, held } of splits) {
     const stack = fitStack(parts.map((z) => pick(fit, z)), pick(fit, data.Y), pick(fit, data.mask), m);
-    const z = stackLogits(parts.map((p) => pick(held, p)), stack, m);
-    held.forEach((r, i) => Z.set(z.subarray(i * m, (i + 1) * m), r * m));
+    putRows(Z, stackLogits(parts.map((p) => pick(held, p)), stack, m), held, m);
   }
   return Z;
 }
