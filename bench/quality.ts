@@ -3,7 +3,7 @@
 // pooled out-of-fold predictions. Prints each metric next to its target.
 //   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k: also routellm, both files in one store, scored per file] [--folds 5] [--seed 1] [--learner NAME]
 //     [--features KIND] [--policy per-request|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
-//     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
+//     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--interval N: bootstrap resamples for each line's 95% interval, default 200, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
 //     [--workers N: threads for the inner folds (default: the cores, at most 4; 1: in process); the figures do not depend on it]
 //     [--as-served: each fold trained as retrain serves it] [--kmeans-experts K: experiment, one classifier per k-means cluster of the prompts] [--no-experts: one classifier even on a mix of kinds]
@@ -15,7 +15,8 @@ import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedd
 import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
-import { costMatrix, evaluate, type Evaluation, routingCosts } from '../training/evaluate';
+import { costMatrix, evaluate, type Evaluation, headlineIntervals, routingCosts } from '../training/evaluate';
+import { intervalLine } from '../training/bootstrap';
 import { hashString, putRows, seededRandom, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, type TrainOptions, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
@@ -203,12 +204,15 @@ function nearestCentroid(X: Float32Array, d: number, r: number, C: Float32Array,
   return best;
 }
 
+/** Bootstrap resamples behind each line's interval unless --interval says otherwise. */
+const DEFAULT_RESAMPLES = 200;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
       learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
-      significance: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, 'kmeans-experts': { type: 'string' }, 'no-experts': { type: 'boolean' },
+      significance: { type: 'string' }, interval: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, 'kmeans-experts': { type: 'string' }, 'no-experts': { type: 'boolean' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -223,6 +227,11 @@ async function main(): Promise<void> {
   const significance = values.significance === undefined ? undefined : Number(values.significance);
   if (significance !== undefined && !(Number.isFinite(significance) && significance >= 0)) {
     throw new Error(`--significance must be a number ≥ 0, got "${values.significance}"`);
+  }
+  // Bootstrap resamples for each line's 95% interval: the noise of a set that size (training/bootstrap.ts).
+  const resamples = values.interval === undefined ? DEFAULT_RESAMPLES : Number(values.interval);
+  if (!(Number.isInteger(resamples) && (resamples === 0 || resamples >= 20))) {
+    throw new Error(`--interval must be 0 (off) or a whole number of resamples ≥ 20, got "${values.interval}"`);
   }
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
@@ -339,6 +348,12 @@ async function main(): Promise<void> {
         const text = `${label.padEnd(12)} ${n} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
         console.log(text);
         summary.push(text);
+        if (resamples > 0) {
+          const intervals = headlineIntervals(models, ownP, own, prices, { resamples, seed, policy });
+          const ivText = `${''.padEnd(12)} ${intervalLine(intervals, resamples, n, part.targets.map((t) => t.metric))}`;
+          console.log(ivText);
+          summary.push(ivText);
+        }
       }
       if (ds.parts.length > 1) {
         // The traffic such a deployment serves is the mix: its curve over every row, no target of its own.

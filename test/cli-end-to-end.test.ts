@@ -69,6 +69,10 @@ describe('CLI end to end with the real embedder', () => {
     const svg = path.join(tmp.dir, 'chart.svg');
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
+    // How far the figures could move on another set of 40 rows, under the table.
+    expect(stderr.join('')).toMatch(
+      /95% interval \(200 bootstrap resamples of these 40 rows: the noise of a set this size, predictions held fixed\): gain vs Zero [−+]\d\.\d{3} to [−+]\d\.\d{3}/,
+    );
     // Every row of that file was imported, so the figures are the training rows' own.
     expect(stderr.join('')).toMatch(/warning: 40 of 40 prompts are in the outcome store, which retrain trains on: if v0001 was trained after they were stored, these figures are optimistic/);
     expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*sim-large[\s\S]*<\/svg>\s*$/);
@@ -124,11 +128,17 @@ describe('CLI end to end with the real embedder', () => {
     stderr = [];
     expect(await runCli(['eval', '--data', examples, '--svg', svg, '--by-source', '1', '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/By source \(the first segment[^\n]*\n {2}1 source under 50 rows, pooled \(40 rows\)/);
+    stderr = [];
+    expect(await runCli(['eval', '--data', examples, '--svg', svg, '--interval', '0', '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
+    expect(stderr.join('')).not.toMatch(/95% interval/);
     for (const [flags, message] of [
       [['--by-source', '0'], /--by-source must be how many leading segments of a row's source to group by \(1 to 16\), got "0"/],
       [['--by-source', 'mmlu'], /--by-source must be .*got "mmlu"/],
       [['--by-source', '1', '--min-source-rows', '0'], /--min-source-rows must be a whole number ≥ 1, got "0"/],
       [['--min-source-rows', '5'], /--min-source-rows needs --by-source/],
+      [['--interval', '5'], /--interval must be 0 \(no interval\) or a whole number of bootstrap resamples from 20 to 100000, got "5"/],
+      [['--interval', 'all'], /--interval must be .*got "all"/],
     ] as const) {
       stderr = [];
       expect(await runCli(['eval', '--data', examples, '--svg', svg, ...flags, '--config', cfg])).toBe(1);

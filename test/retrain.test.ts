@@ -64,6 +64,11 @@ describe('retrain', () => {
     for (const row of reference.p) for (const v of row) expect(v).toBeGreaterThanOrEqual(0);
     expect(logs.join('\n')).toMatch(/sim-small: AUC/);
     expect(logs.join('\n')).toMatch(/Router vs Zero router/);
+    // Three models: the N-model metrics get the validation set's bootstrap interval, which holds the figure.
+    const gain = report.intervals!.gainVsZero!;
+    expect(gain.lo).toBeLessThanOrEqual(report.evaluation.routing!.nModel.gainVsZero + 1e-12);
+    expect(gain.hi).toBeGreaterThanOrEqual(report.evaluation.routing!.nModel.gainVsZero - 1e-12);
+    expect(logs.join('\n')).toMatch(new RegExp(`95% interval \\(200 bootstrap resamples of these ${report.validationRows} rows[^)]*\\): gain vs Zero`));
     expect(embedder.calls).toBe(40);
 
     // The comparison reads the current version's twin, not the served file (which has seen the rows):
@@ -87,8 +92,10 @@ describe('retrain', () => {
     // The same rows as five kinds (chat, math, …).
     store.importSamples(rows().map((r) => ({ ...r, source: r.source!.split('/')[1] })));
     logs.length = 0;
-    const report = await retrain(deps(), { seed: 1, sourceReportRows: 1 });
+    const report = await retrain(deps(), { seed: 1, sourceReportRows: 1, intervalResamples: 0 });
+    expect(report.intervals).toBeNull();
     const text = logs.join('\n');
+    expect(text).not.toMatch(/95% interval/);
     expect(text).toMatch(/Validation by source \(the first segment of each row's source, groups of 1 rows or more\):/);
     const lines = [...text.matchAll(/^ {2}(chat|code|math|reasoning|writing) \((\d+) rows\): .*AUC sim-large/gm)];
     expect(new Set(lines.map((l) => l[1]))).toEqual(new Set(['chat', 'code', 'math', 'reasoning', 'writing']));

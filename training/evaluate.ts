@@ -6,6 +6,7 @@
 import type { ModelPrice } from '../src/config/schema';
 import { costedOutputTokens, estimateCost, estimateTokens } from '../src/routing/cost';
 import type { LabelledRow } from './dataset';
+import { type BootstrapOptions, type Interval, bootstrapIntervals } from './bootstrap';
 import { pickRows } from './matrix';
 import { type LabelledPrediction, type MetricsSummary, type PolicyKind, auc, brier, summarize } from './metrics';
 
@@ -222,3 +223,21 @@ export function formatSourceLine(label: string, rows: number, e: Evaluation): st
   parts.push(`AUC ${aucs.join(', ')}`);
   return `  ${label} (${rows} rows): ${parts.join('; ')}`;
 }
+
+/**
+ * The headline metrics' bootstrap intervals over these rows (training/bootstrap.ts): each resample scored
+ * as `evaluate` scores the whole set, its own curve and its own λ.
+ */
+export function headlineIntervals(
+  models: readonly string[],
+  P: Float32Array,
+  rows: readonly LabelledRow[],
+  prices: PriceTable,
+  options: BootstrapOptions & { outputTokens?: number; policy?: PolicyKind },
+): Record<string, Interval | null> {
+  return bootstrapIntervals(rows.length, (idx) => headline(evaluateRows(models, P, rows, idx, prices, options.outputTokens, options.policy)), options);
+}
+
+/** The headline metrics worth an interval: the two-model ones for two models, else the N-model ones. */
+export const intervalMetrics = (e: Evaluation): string[] =>
+  e.routing?.twoModel ? ['apgr', 'cpt50', 'costSaving95'] : ['gainVsZero', 'costSaving95OfBest'];

@@ -13,7 +13,8 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatSourceLine, groupBySource, headline, routingCosts } from './evaluate';
+import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatSourceLine, groupBySource, headline, headlineIntervals, intervalMetrics, routingCosts } from './evaluate';
+import { type Interval, intervalLine } from './bootstrap';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
@@ -46,6 +47,8 @@ export interface RetrainOptions {
    * printed when two kinds or more have them (default 50).
    */
   sourceReportRows?: number;
+  /** Bootstrap resamples behind the validation metrics' 95% intervals (default 200; 0: none). */
+  intervalResamples?: number;
 }
 
 export interface RetrainReport {
@@ -60,6 +63,8 @@ export interface RetrainReport {
   currentLogLoss: number | null;
   currentVersion: string | null;
   evaluation: Evaluation;
+  /** 95% bootstrap intervals of the validation's headline metrics (null: no routing metrics, or none asked for). */
+  intervals: Record<string, Interval | null> | null;
 }
 
 export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): Promise<RetrainReport> {
@@ -154,6 +159,11 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   }
   const evaluation = evaluate(models, P, valRows, deps.prices, options.expectedOutputTokens, options.policy);
   const newLogLoss = maskedLogLoss(P, valData.Y, valData.mask);
+  // A validation set is a fifth of the rows: say how far its figures could move on another fifth.
+  const resamples = options.intervalResamples ?? VALIDATION_RESAMPLES;
+  const intervals = evaluation.routing && resamples > 0
+    ? headlineIntervals(models, P, valRows, deps.prices, { resamples, seed, policy: options.policy, outputTokens: options.expectedOutputTokens })
+    : null;
   patchSidecarValidation(folder, newLogLoss, evaluation);
   if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation);
 
@@ -204,6 +214,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   }
   if (evaluation.chargedRecordedCosts) log(`  Costs: ${RECORDED_COSTS_NOTE}.`);
   if (evaluation.routing) log(formatMetricsTable(evaluation.routing));
+  if (intervals) log(intervalLine(intervals, resamples, valRows.length, intervalMetrics(evaluation)));
   // Stored rows from more than one kind of source: each kind on its own, since the pooled figures can hide
   // one served far worse than the rest (README "Routing quality": MMLU and GSM8K in one classifier).
   const sourceRows = options.sourceReportRows ?? VALIDATION_SOURCE_ROWS;
@@ -216,7 +227,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why} (use --force to promote anyway)`}`);
   return {
     version, promoted, why, learner: result.learner, trainRows: train.length, validationRows: validation.length,
-    seconds: (Date.now() - started) / 1000, newLogLoss, currentLogLoss, currentVersion, evaluation,
+    seconds: (Date.now() - started) / 1000, newLogLoss, currentLogLoss, currentVersion, evaluation, intervals,
   };
 }
 
@@ -308,3 +319,6 @@ function rankCosts(data: { n: number; m: number; Y: Float32Array; mask: Float32A
   for (let r = 0; r < data.n; r++) out.set(cost, r * data.m);
   return out;
 }
+
+/** Bootstrap resamples behind the validation metrics' intervals unless the options say otherwise. */
+const VALIDATION_RESAMPLES = 200;
