@@ -68,6 +68,9 @@ describe('retrain', () => {
     const gain = report.intervals!.gainVsZero!;
     expect(gain.lo).toBeLessThanOrEqual(report.evaluation.routing!.nModel.gainVsZero + 1e-12);
     expect(gain.hi).toBeGreaterThanOrEqual(report.evaluation.routing!.nModel.gainVsZero - 1e-12);
+    // The sidecar keeps them beside the figures, as the twin's does.
+    expect(sidecar.validation?.routingIntervals?.gainVsZero).toEqual(gain);
+    expect(twin.validation?.routingIntervals).toEqual(sidecar.validation?.routingIntervals);
     expect(logs.join('\n')).toMatch(new RegExp(`95% interval \\(200 bootstrap resamples of these ${report.validationRows} rows[^)]*\\): gain vs Zero`));
     expect(embedder.calls).toBe(40);
 

@@ -164,8 +164,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const intervals = evaluation.routing && resamples > 0
     ? headlineIntervals(models, P, valRows, deps.prices, { resamples, seed, policy: options.policy, outputTokens: options.expectedOutputTokens })
     : null;
-  patchSidecarValidation(folder, newLogLoss, evaluation);
-  if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation);
+  patchSidecarValidation(folder, newLogLoss, evaluation, intervals);
+  if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation, intervals);
 
   const currentVersion = readCurrentVersion(deps.classifierDir);
   let currentLogLoss: number | null = null;
@@ -283,7 +283,7 @@ function countSources(rows: readonly LabelledRow[]): Record<string, number> {
 }
 
 /** Adds the measured validation metrics to a written version's sidecar (rewritten atomically). */
-function patchSidecarValidation(folder: string, logLoss: number, evaluation: Evaluation): void {
+function patchSidecarValidation(folder: string, logLoss: number, evaluation: Evaluation, intervals: Record<string, Interval | null> | null): void {
   const file = path.join(folder, SIDECAR_FILE);
   const sidecar = JSON.parse(fs.readFileSync(file, 'utf8')) as ClassifierSidecar;
   sidecar.validation = {
@@ -291,6 +291,7 @@ function patchSidecarValidation(folder: string, logLoss: number, evaluation: Eva
     logLoss: finite(logLoss),
     perModel: Object.fromEntries(Object.entries(evaluation.perModel).map(([m, v]) => [m, { auc: finite(v.auc), brier: finite(v.brier), rows: v.rows }])),
     routing: headline(evaluation),
+    ...(intervals ? { routingIntervals: intervals } : {}),
   };
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, `${JSON.stringify(sidecar, null, 2)}\n`);

@@ -39,6 +39,8 @@ export const sidecarSchema = z.object({
       rows: z.number().int().nonnegative(),
       perModel: z.record(z.string(), metricsRecord).optional(),
       routing: metricsRecord.optional(),
+      /** 95% bootstrap interval of each routing figure over the validation rows (null: undefined there). */
+      routingIntervals: z.record(z.string(), z.object({ lo: z.number(), hi: z.number(), defined: z.number().int().nonnegative() }).nullable()).optional(),
     })
     .loose()
     .optional(),
