@@ -16,7 +16,7 @@ import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation, headlineIntervals, routingCosts } from '../training/evaluate';
-import { intervalLine } from '../training/bootstrap';
+import { DEFAULT_RESAMPLES, intervalLine } from '../training/bootstrap';
 import { hashString, putRows, seededRandom, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, type TrainOptions, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
@@ -203,9 +203,6 @@ function nearestCentroid(X: Float32Array, d: number, r: number, C: Float32Array,
   }
   return best;
 }
-
-/** Bootstrap resamples behind each line's interval unless --interval says otherwise. */
-const DEFAULT_RESAMPLES = 200;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -1,6 +1,6 @@
 // Bootstrap intervals of the headline metrics: resampling, percentiles, and intervals that are as wide as
 // the sampling noise of a set that size says they should be.
-import { bootstrapIntervals, formatIntervals, intervalLine, quantileSorted, resampleRows } from '../training/bootstrap';
+import { bootstrapIntervals, defaultResamples, formatIntervals, intervalLine, quantileSorted, resampleRows, skippedIntervalLine } from '../training/bootstrap';
 import type { LabelledRow } from '../training/dataset';
 import { evaluate, headline, headlineIntervals, intervalMetrics } from '../training/evaluate';
 import { seededRandom } from '../src/util/seeded-random';
@@ -73,6 +73,19 @@ describe('formatting', () => {
     }, ['apgr', 'cpt50', 'costSaving95', 'gainVsZero']);
     expect(text).toBe('APGR 0.613 to 0.723; CPT(50%) 24.5% to 35.8%; gain vs Zero −0.004 to +0.042');
     expect(intervalLine({}, 200, 12)).toBe('95% interval (200 bootstrap resamples of these 12 rows: the noise of a set this size, predictions held fixed): n/a');
+  });
+});
+
+describe('defaultResamples', () => {
+  it('draws 200 up to 50,000 rows × models and none past that, saying how to ask for it', () => {
+    expect(defaultResamples(923, 2)).toBe(200);
+    expect(defaultResamples(25_000, 2)).toBe(200);
+    expect(defaultResamples(25_001, 2)).toBe(0);
+    expect(defaultResamples(4_545, 11)).toBe(200);
+    expect(defaultResamples(4_546, 11)).toBe(0);
+    expect(skippedIntervalLine(30_000, 2, 'pass --interval 200 to draw it')).toBe(
+      '95% interval: not drawn by default for 30000 rows × 2 models (each of 200 resamples re-scores the whole set); pass --interval 200 to draw it',
+    );
   });
 });
 

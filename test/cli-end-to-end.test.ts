@@ -165,8 +165,12 @@ describe('CLI end to end with the real embedder', () => {
     expect(fs.existsSync(path.join(dir, 'router', 'v0001'))).toBe(false);
     expect(await runCli(['retrain', '--workers', '0', '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/--workers must be a whole number from 1 to 64, got "0"/);
+    expect(await runCli(['retrain', '--interval', '19', '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/--interval must be 0 \(no interval\) or a whole number of bootstrap resamples from 20 to 100000, got "19"/);
     expect(fs.existsSync(path.join(dir, 'router', 'v0001'))).toBe(false);
-    expect(await runCli(['retrain', '--features', 'embedding+prompt-stats', '--config', cfg])).toBe(0);
+    stderr = [];
+    expect(await runCli(['retrain', '--features', 'embedding+prompt-stats', '--interval', '50', '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/95% interval \(50 bootstrap resamples of these \d+ rows/);
     const sidecar = JSON.parse(fs.readFileSync(path.join(dir, 'router', 'v0001', 'classifier.json'), 'utf8'));
     expect(sidecar.features).toMatchObject({ kind: 'embedding+prompt-stats', dimension: 120 });
     // Upgrading: the next default retrain (v2 statistics) is compared with v0001 on v0001's own feature rows.

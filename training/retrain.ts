@@ -14,7 +14,7 @@ import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
 import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatSourceLine, groupBySource, headline, headlineIntervals, intervalMetrics, routingCosts } from './evaluate';
-import { type Interval, intervalLine } from './bootstrap';
+import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } from './bootstrap';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
@@ -47,7 +47,7 @@ export interface RetrainOptions {
    * printed when two kinds or more have them (default 50).
    */
   sourceReportRows?: number;
-  /** Bootstrap resamples behind the validation metrics' 95% intervals (default 200; 0: none). */
+  /** Bootstrap resamples behind the validation metrics' 95% intervals (default `defaultResamples`: 200 up to 50,000 rows × models, else none; 0: none). */
   intervalResamples?: number;
 }
 
@@ -160,7 +160,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const evaluation = evaluate(models, P, valRows, deps.prices, options.expectedOutputTokens, options.policy);
   const newLogLoss = maskedLogLoss(P, valData.Y, valData.mask);
   // A validation set is a fifth of the rows: say how far its figures could move on another fifth.
-  const resamples = options.intervalResamples ?? VALIDATION_RESAMPLES;
+  const resamples = options.intervalResamples ?? defaultResamples(valRows.length, evaluation.routing?.models.length ?? models.length);
   const intervals = evaluation.routing && resamples > 0
     ? headlineIntervals(models, P, valRows, deps.prices, { resamples, seed, policy: options.policy, outputTokens: options.expectedOutputTokens })
     : null;
@@ -215,6 +215,9 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   if (evaluation.chargedRecordedCosts) log(`  Costs: ${RECORDED_COSTS_NOTE}.`);
   if (evaluation.routing) log(formatMetricsTable(evaluation.routing));
   if (intervals) log(intervalLine(intervals, resamples, valRows.length, intervalMetrics(evaluation)));
+  else if (evaluation.routing && options.intervalResamples === undefined) {
+    log(skippedIntervalLine(valRows.length, evaluation.routing.models.length, 'retrain --interval 200 draws it'));
+  }
   // Stored rows from more than one kind of source: each kind on its own, since the pooled figures can hide
   // one served far worse than the rest (README "Routing quality": MMLU and GSM8K in one classifier).
   const sourceRows = options.sourceReportRows ?? VALIDATION_SOURCE_ROWS;
@@ -320,6 +323,3 @@ function rankCosts(data: { n: number; m: number; Y: Float32Array; mask: Float32A
   for (let r = 0; r < data.n; r++) out.set(cost, r * data.m);
   return out;
 }
-
-/** Bootstrap resamples behind the validation metrics' intervals unless the options say otherwise. */
-const VALIDATION_RESAMPLES = 200;

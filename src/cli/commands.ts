@@ -13,7 +13,7 @@ import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { type LabelledRow, featureMatrix } from '../../training/dataset';
 import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatSourceLine, groupBySource, headlineIntervals, intervalMetrics } from '../../training/evaluate';
-import { intervalLine } from '../../training/bootstrap';
+import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, skippedIntervalLine } from '../../training/bootstrap';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
 import { parseFlags, requireFlag } from './args';
@@ -67,13 +67,24 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   return 0;
 }
 
+/** --interval N: bootstrap resamples behind the 95% intervals (0: none); undefined when not given. */
+function intervalFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(Number.isInteger(n) && (n === 0 || (n >= 20 && n <= 100_000)))) {
+    throw new InvalidInputError(`--interval must be 0 (no interval) or a whole number of bootstrap resamples from 20 to 100000, got "${value}"`);
+  }
+  return n;
+}
+
 const RETRAIN_USAGE =
-  'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--policy per-request|average] [--workers N] [--config file]';
+  'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--policy per-request|average] [--workers N] [--interval N] [--config file]';
 export async function retrainCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags('retrain', argv, {
     config: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' }, prices: { type: 'string' }, learner: { type: 'string', multiple: true },
-    features: { type: 'string' }, policy: { type: 'string' }, workers: { type: 'string' },
+    features: { type: 'string' }, policy: { type: 'string' }, workers: { type: 'string' }, interval: { type: 'string' },
   }, RETRAIN_USAGE);
+  const intervalResamples = intervalFlag(values.interval);
   const policy = policyFlag(values.policy, ctx);
   if (values.features !== undefined && !Object.hasOwn(FEATURE_KINDS, values.features)) {
     throw new InvalidInputError(`--features: unknown feature kind "${values.features}" (known: ${Object.keys(FEATURE_KINDS).join(', ')})`);
@@ -87,7 +98,7 @@ export async function retrainCommand(argv: string[], ctx: CommandContext): Promi
   const prices = pricesWith(values.prices, ctx);
   const report = await retrain(
     { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log, foldRunner: ctx.foldRunner(workers) },
-    { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens, policy },
+    { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens, policy, intervalResamples },
   );
   ctx.log(`Retrain took ${report.seconds.toFixed(1)} s.`);
   return 0;
@@ -193,11 +204,6 @@ export async function scoreCommand(argv: string[], ctx: CommandContext): Promise
 
 const EVAL_USAGE =
   'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--policy per-request|average] [--by-source DEPTH] [--min-source-rows N] [--interval N] [--config file]';
-/**
- * Bootstrap resamples behind eval's 95% intervals (0 turns them off): 200 put the percentiles within about
- * a point of where many more would, in 1.5 s for 900 rows of two models (training/bootstrap.ts).
- */
-const DEFAULT_RESAMPLES = 200;
 /** Sources with fewer rows than this are pooled in `eval --by-source`: a curve over fewer is mostly noise. */
 const DEFAULT_MIN_SOURCE_ROWS = 50;
 
@@ -235,10 +241,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
     throw new InvalidInputError(`--min-source-rows must be a whole number ≥ 1, got "${values['min-source-rows']}"`);
   }
   if (values['min-source-rows'] !== undefined && depth === null) throw new InvalidInputError('--min-source-rows needs --by-source');
-  const resamples = values.interval === undefined ? DEFAULT_RESAMPLES : Number(values.interval);
-  if (!(Number.isInteger(resamples) && (resamples === 0 || (resamples >= 20 && resamples <= 100_000)))) {
-    throw new InvalidInputError(`--interval must be 0 (no interval) or a whole number of bootstrap resamples from 20 to 100000, got "${values.interval}"`);
-  }
+  const asked = intervalFlag(values.interval) ?? null;
   const rows = readOutcomeFile(data);
   const prices = pricesWith(values.prices, ctx);
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
@@ -265,9 +268,13 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
     return 0;
   }
   ctx.log(formatMetricsTable(evaluation.routing));
+  const costedModels = evaluation.routing.models.length;
+  const resamples = asked ?? defaultResamples(rows.length, costedModels);
   if (resamples > 0) {
     const intervals = headlineIntervals(models, P, rows, prices, { resamples, seed: 1, policy, outputTokens: ctx.expectedOutputTokens });
     ctx.log(intervalLine(intervals, resamples, rows.length, intervalMetrics(evaluation)));
+  } else if (asked === null) {
+    ctx.log(skippedIntervalLine(rows.length, costedModels, `pass --interval ${DEFAULT_RESAMPLES} to draw it`));
   }
   if (depth !== null) logBySource(ctx, { models, P, rows, prices, policy, depth, minRows: minSourceRows });
   const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
