@@ -16,7 +16,10 @@ export interface Interval {
 }
 
 export interface BootstrapOptions {
-  /** Resamples (at least 20; 200 puts the 2.5% and 97.5% percentiles within about a point of where 10,000 would). */
+  /**
+   * Resamples, at least 20. With 200, GSM8K's APGR interval ends land on average 0.005 (at most 0.012, over
+   * ten seeds) from where 5,000 resamples put them: enough to read the interval's width, not its third digit.
+   */
   resamples: number;
   seed: number;
   /** Coverage of the interval (default 0.95). */
@@ -93,7 +96,7 @@ const METRIC_LABELS: Record<string, string> = {
   gainVsZero: 'gain vs Zero', costSaving95OfBest: 'cost saving at 95% of best',
 };
 
-/** "APGR 0.607–0.723; CPT(50%) 24.4–36.5%; …" over the metrics that have an interval, in `order`. */
+/** "APGR 0.613 to 0.723; CPT(50%) 24.5% to 35.8%; …" over the metrics in `order` that have an interval. */
 export function formatIntervals(intervals: Record<string, Interval | null>, order: readonly string[] = Object.keys(METRIC_LABELS)): string {
   const parts: string[] = [];
   for (const key of order) {
