@@ -1,6 +1,8 @@
 // Bootstrap intervals of the headline metrics: resampling, percentiles, and intervals that are as wide as
 // the sampling noise of a set that size says they should be.
-import { bootstrapIntervals, defaultResamples, formatIntervals, intervalLine, quantileSorted, resampleRows, skippedIntervalLine } from '../training/bootstrap';
+import {
+  bootstrapIntervals, defaultResamples, formatIntervals, intervalLine, inverseNormalCdf, normalCdf, quantileSorted, resampleRows, skippedIntervalLine,
+} from '../training/bootstrap';
 import type { LabelledRow } from '../training/dataset';
 import { evaluate, headline, headlineIntervals, intervalMetrics } from '../training/evaluate';
 import { seededRandom } from '../src/util/seeded-random';
@@ -26,6 +28,19 @@ describe('bootstrap pieces', () => {
   });
 });
 
+describe('normal distribution', () => {
+  it('matches the tables and inverts', () => {
+    expect(normalCdf(0)).toBeCloseTo(0.5, 7);
+    expect(normalCdf(1.959964)).toBeCloseTo(0.975, 6);
+    expect(normalCdf(-1)).toBeCloseTo(0.158655, 6);
+    expect(inverseNormalCdf(0.975)).toBeCloseTo(1.959964, 5);
+    expect(inverseNormalCdf(0.3)).toBeCloseTo(-0.524401, 5);
+    expect(inverseNormalCdf(0.001)).toBeCloseTo(-3.090232, 5);
+    for (const p of [0.0001, 0.02, 0.3, 0.5, 0.9, 0.999]) expect(normalCdf(inverseNormalCdf(p))).toBeCloseTo(p, 6);
+    expect(() => inverseNormalCdf(1)).toThrow(/needs p in \(0, 1\), got 1/);
+  });
+});
+
 describe('bootstrapIntervals', () => {
   const mean = (xs: number[], idx: number[]): number => idx.reduce((a, i) => a + xs[i], 0) / idx.length;
 
@@ -38,6 +53,25 @@ describe('bootstrapIntervals', () => {
     expect(iv.lo).toBeLessThan(0.465);
     expect(iv.hi).toBeGreaterThan(0.535);
     expect(iv.hi).toBeLessThan(0.555);
+  });
+
+  it('corrects for bias: the set’s own figure low among the resamples’ moves both ends down', () => {
+    // Resamples score 0, 0.001, …, 0.999 (in some order); the set itself 0.3 (the first call) or 0.5.
+    const fixed = (own: number) => {
+      let call = -1;
+      return () => ({ m: call++ < 0 ? own : ((call * 379) % 1000) / 1000 });
+    };
+    // 0.5 is in the middle (z0 = 0): the plain 2.5% and 97.5% percentiles of 0 … 0.999.
+    const middle = bootstrapIntervals(10, fixed(0.5), { resamples: 1000, seed: 1 }).m!;
+    expect(middle.lo).toBeCloseTo(0.025 * 0.999, 3);
+    expect(middle.hi).toBeCloseTo(0.975 * 0.999, 3);
+    // 0.3: 300.5 of 1,000 resamples below it, z0 = Φ⁻¹(0.3005) = −0.5228; the ends are the resamples'
+    // Φ(2·z0 ∓ 1.96) = 0.13% and 82.0% percentiles.
+    const low = bootstrapIntervals(10, fixed(0.3), { resamples: 1000, seed: 1 }).m!;
+    expect(low.lo).toBeCloseTo(0.001325 * 0.999, 3);
+    expect(low.hi).toBeCloseTo(0.8197 * 0.999, 3);
+    // A figure undefined on the set itself has no interval.
+    expect(bootstrapIntervals(10, fixed(NaN), { resamples: 100, seed: 1 }).m).toBeNull();
   });
 
   it('is a point for a metric that does not depend on the rows, and the same for the same seed', () => {
@@ -71,7 +105,7 @@ describe('formatting', () => {
       gainVsZero: { lo: -0.0042, hi: 0.0417, defined: 200 },
       costSaving95: null,
     }, ['apgr', 'cpt50', 'costSaving95', 'gainVsZero']);
-    expect(text).toBe('APGR 0.613 to 0.723; CPT(50%) 24.5% to 35.8%; gain vs Zero −0.004 to +0.042');
+    expect(text).toBe('APGR 0.613 to 0.723; CPT(50%) 24.5% to 35.8%; gain vs Zero -0.004 to +0.042');
     expect(intervalLine({}, 200, 12)).toBe('95% interval (200 bootstrap resamples of these 12 rows: the noise of a set this size, predictions held fixed): n/a');
   });
 });

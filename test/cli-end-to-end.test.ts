@@ -71,7 +71,7 @@ describe('CLI end to end with the real embedder', () => {
     expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
     // How far the figures could move on another set of 40 rows, under the table.
     expect(stderr.join('')).toMatch(
-      /95% interval \(200 bootstrap resamples of these 40 rows: the noise of a set this size, predictions held fixed\): gain vs Zero [−+]\d\.\d{3} to [−+]\d\.\d{3}/,
+      /95% interval \(200 bootstrap resamples of these 40 rows: the noise of a set this size, predictions held fixed\): gain vs Zero [-+]\d\.\d{3} to [-+]\d\.\d{3}/,
     );
     // Every row of that file was imported, so the figures are the training rows' own.
     expect(stderr.join('')).toMatch(/warning: 40 of 40 prompts are in the outcome store, which retrain trains on: if v0001 was trained after they were stored, these figures are optimistic/);
@@ -119,7 +119,10 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['eval', '--data', examples, '--svg', svg, '--by-source', '2', '--min-source-rows', '8', '--config', cfg])).toBe(0);
     const report = stderr.join('').split('By source (the first 2 segments')[1];
     expect(report.match(/^ {2}\S.*$/gm)).toEqual([
-      expect.stringMatching(/^ {2}examples\/chat \(10 rows\): gain vs Zero [+-]\d\.\d{4}, saving at 95% of best .+; AUC sim-large (\d\.\d{3}|n\/a), sim-medium (\d\.\d{3}|n\/a), sim-small/),
+      // Each figure with its 95% interval over the group's own rows.
+      expect.stringMatching(
+        /^ {2}examples\/chat \(10 rows\): gain vs Zero [+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\], saving at 95% of best .+; AUC sim-large (\d\.\d{3}|n\/a), sim-medium (\d\.\d{3}|n\/a), sim-small/,
+      ),
       expect.stringMatching(/^ {2}examples\/code \(8 rows\)/),
       expect.stringMatching(/^ {2}examples\/math \(8 rows\)/),
       expect.stringMatching(/^ {2}examples\/writing \(8 rows\)/),

@@ -260,6 +260,11 @@ describe('per-source report (eval --by-source)', () => {
     // One model with a price is no routing: said, not computed.
     const alone = evaluateRows(['weak', 'strong'], P, rows, [0, 1], { weak: prices.weak });
     expect(formatSourceLine('x', 2, alone)).toBe('  x (2 rows): no routing metrics (fewer than two models with known costs); AUC weak 1.000, strong n/a');
+    // With intervals, each figure carries its own in its own units; a figure without one is left bare.
+    const withIntervals = formatSourceLine('set/easy', 4, easy, {
+      apgr: { lo: 0.5, hi: 0.75, defined: 200 }, cpt50: { lo: 0.1, hi: 0.45, defined: 200 }, gainVsZero: { lo: -0.01, hi: 0.02, defined: 200 }, costSaving95OfBest: null,
+    });
+    expect(withIntervals).toMatch(/: APGR 0\.\d{3} \[0\.500, 0\.750\], CPT\(50%\) \d+\.\d% \[10\.0%, 45\.0%\]; gain vs Zero [+-]\d\.\d{4} \[-0\.0100, \+0\.0200\], saving at 95% of best [^\[;]+; AUC/);
   });
 });
 

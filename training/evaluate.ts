@@ -194,6 +194,26 @@ export function groupBySource(
   };
 }
 
+/**
+ * The per-source report's line for the rows `idx`: scored on their own curve, with each figure's 95%
+ * interval over them when `resamples` > 0 (a group of 150 rows moves by far more than the whole set).
+ */
+export function sourceLine(
+  label: string,
+  models: readonly string[],
+  P: Float32Array,
+  rows: readonly LabelledRow[],
+  idx: readonly number[],
+  prices: PriceTable,
+  options: { outputTokens?: number; policy?: PolicyKind; resamples: number; seed: number },
+): string {
+  const e = evaluateRows(models, P, rows, idx, prices, options.outputTokens, options.policy);
+  const intervals = e.routing && options.resamples > 0
+    ? headlineIntervals(models, pickRows(P, idx, models.length), idx.map((r) => rows[r]), prices, options)
+    : null;
+  return formatSourceLine(label, idx.length, e, intervals);
+}
+
 /** `evaluate` on some of the rows (indices into `rows` and into P's rows): its own curve, its own λ. */
 export function evaluateRows(
   models: readonly string[],
@@ -207,17 +227,24 @@ export function evaluateRows(
   return evaluate(models, pickRows(P, idx, models.length), idx.map((r) => rows[r]), prices, outputTokens, policy);
 }
 
-/** One line of a per-source report: the headline metrics and each model's AUC. */
-export function formatSourceLine(label: string, rows: number, e: Evaluation): string {
+/**
+ * One line of a per-source report: the headline metrics and each model's AUC; with `intervals`, each
+ * headline figure is followed by its 95% interval over the group's rows ("APGR 0.786 [0.650, 0.905]").
+ */
+export function formatSourceLine(label: string, rows: number, e: Evaluation, intervals?: Record<string, Interval | null> | null): string {
   const f = (v: number | null, digits = 3): string => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
   const pc = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
+  const signed = (v: number | null): string => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(4)}`);
   const h = headline(e);
+  const show = (key: string, format: (v: number | null) => string): string => {
+    const iv = intervals?.[key];
+    return `${format(h[key])}${iv ? ` [${format(iv.lo)}, ${format(iv.hi)}]` : ''}`;
+  };
   const parts: string[] = [];
   if (!e.routing) parts.push('no routing metrics (fewer than two models with known costs)');
   else {
-    if (e.routing.twoModel) parts.push(`APGR ${f(h.apgr)}, CPT(50%) ${pc(h.cpt50)}`);
-    const gain = h.gainVsZero === null ? 'n/a' : `${h.gainVsZero >= 0 ? '+' : ''}${h.gainVsZero.toFixed(4)}`;
-    parts.push(`gain vs Zero ${gain}, saving at 95% of best ${pc(h.costSaving95OfBest)}`);
+    if (e.routing.twoModel) parts.push(`APGR ${show('apgr', f)}, CPT(50%) ${show('cpt50', pc)}`);
+    parts.push(`gain vs Zero ${show('gainVsZero', signed)}, saving at 95% of best ${show('costSaving95OfBest', pc)}`);
   }
   const aucs = Object.entries(e.perModel).map(([model, v]) => `${model} ${f(v.auc)}`);
   parts.push(`AUC ${aucs.join(', ')}`);

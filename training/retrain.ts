@@ -13,7 +13,7 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatSourceLine, groupBySource, headline, headlineIntervals, intervalMetrics, routingCosts } from './evaluate';
+import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headline, headlineIntervals, intervalMetrics, routingCosts, sourceLine } from './evaluate';
 import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } from './bootstrap';
 import { exportClassifierOnnx } from './export-onnx';
 import { hashString, selectRows } from './matrix';
@@ -224,7 +224,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const { groups } = groupBySource(valRows, 1, sourceRows);
   if (evaluation.routing && groups.length >= 2) {
     log(`Validation by source (the first segment of each row's source, groups of ${sourceRows} rows or more):`);
-    for (const g of groups) log(formatSourceLine(g.source, g.rows.length, evaluateRows(models, P, valRows, g.rows, deps.prices, options.expectedOutputTokens, options.policy)));
+    const lineOptions = { outputTokens: options.expectedOutputTokens, policy: options.policy, resamples, seed };
+    for (const g of groups) log(sourceLine(g.source, models, P, valRows, g.rows, deps.prices, lineOptions));
   }
   if (evaluation.uncosted.length > 0) log(`  (no price known for ${evaluation.uncosted.join(', ')}: left out of routing metrics; add them to the config's models)`);
   log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why} (use --force to promote anyway)`}`);

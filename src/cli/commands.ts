@@ -12,7 +12,7 @@ import { lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile
 import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { type LabelledRow, featureMatrix } from '../../training/dataset';
-import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatSourceLine, groupBySource, headlineIntervals, intervalMetrics } from '../../training/evaluate';
+import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headlineIntervals, intervalMetrics, sourceLine } from '../../training/evaluate';
 import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, skippedIntervalLine } from '../../training/bootstrap';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
@@ -213,15 +213,16 @@ const DEFAULT_MIN_SOURCE_ROWS = 50;
  */
 function logBySource(
   ctx: CommandContext,
-  o: { models: string[]; P: Float32Array; rows: LabelledRow[]; prices: PriceTable; policy: PolicyKind; depth: number; minRows: number },
+  o: { models: string[]; P: Float32Array; rows: LabelledRow[]; prices: PriceTable; policy: PolicyKind; depth: number; minRows: number; resamples: number },
 ): void {
   const { groups, smaller } = groupBySource(o.rows, o.depth, o.minRows);
   const segments = o.depth === 1 ? 'the first segment' : `the first ${o.depth} segments`;
   ctx.log(`By source (${segments} of each row's source; each group on its own rows and its own curve):`);
-  for (const g of groups) ctx.log(formatSourceLine(g.source, g.rows.length, evaluateRows(o.models, o.P, o.rows, g.rows, o.prices, ctx.expectedOutputTokens, o.policy)));
+  const options = { outputTokens: ctx.expectedOutputTokens, policy: o.policy, resamples: o.resamples, seed: 1 };
+  for (const g of groups) ctx.log(sourceLine(g.source, o.models, o.P, o.rows, g.rows, o.prices, options));
   if (smaller) {
     const label = `${smaller.sources} source${smaller.sources === 1 ? '' : 's'} under ${o.minRows} rows, pooled`;
-    ctx.log(formatSourceLine(label, smaller.rows.length, evaluateRows(o.models, o.P, o.rows, smaller.rows, o.prices, ctx.expectedOutputTokens, o.policy)));
+    ctx.log(sourceLine(label, o.models, o.P, o.rows, smaller.rows, o.prices, options));
   }
 }
 
@@ -276,7 +277,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   } else if (asked === null) {
     ctx.log(skippedIntervalLine(rows.length, costedModels, `pass --interval ${DEFAULT_RESAMPLES} to draw it`));
   }
-  if (depth !== null) logBySource(ctx, { models, P, rows, prices, policy, depth, minRows: minSourceRows });
+  if (depth !== null) logBySource(ctx, { models, P, rows, prices, policy, depth, minRows: minSourceRows, resamples });
   const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
   writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}, ${policy} policy`));
   ctx.log(`Chart: ${svg}`);
