@@ -359,6 +359,11 @@ async function main(): Promise<void> {
         const text = `${`${ds.name} (pooled)`.padEnd(12)} ${rows.length} rows, ${policy} policy: ${metrics.map((m) => `${m} ${metricValue(pooled, m).toFixed(3)}`).join('; ')} (no target: the parts' lines are what the targets judge)`;
         console.log(text);
         summary.push(text);
+        if (resamples > 0) {
+          const ivText = `${''.padEnd(12)} ${intervalLine(headlineIntervals(models, P, rows, prices, { resamples, seed, policy }), resamples, rows.length, metrics)}`;
+          console.log(ivText);
+          summary.push(ivText);
+        }
       }
     }
   } finally {
