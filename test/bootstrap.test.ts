@@ -47,7 +47,7 @@ describe('bootstrapIntervals', () => {
   it('gives the normal-theory width for a success rate: ±1.96·√(p(1−p)/n)', () => {
     // 400 rows, half successes: the rate's 95% interval is 0.5 ± 0.049.
     const y = Array.from({ length: 400 }, (_, i) => i % 2);
-    const iv = bootstrapIntervals(400, (idx) => ({ rate: mean(y, idx) }), { resamples: 1000, seed: 1 }).rate!;
+    const iv = bootstrapIntervals(400, { rate: 0.5 }, (idx) => ({ rate: mean(y, idx) }), { resamples: 1000, seed: 1 }).rate!;
     expect(iv.defined).toBe(1000);
     expect(iv.lo).toBeGreaterThan(0.445);
     expect(iv.lo).toBeLessThan(0.465);
@@ -57,43 +57,44 @@ describe('bootstrapIntervals', () => {
 
   it('corrects for bias: the set’s own figure low among the resamples’ moves both ends down', () => {
     // Resamples score 0, 0.001, …, 0.999 (in some order); the set itself 0.3 (the first call) or 0.5.
-    const fixed = (own: number) => {
-      let call = -1;
-      return () => ({ m: call++ < 0 ? own : ((call * 379) % 1000) / 1000 });
+    const resamples = () => {
+      let call = 0;
+      return () => ({ m: ((++call * 379) % 1000) / 1000 });
     };
     // 0.5 is in the middle (z0 = 0): the plain 2.5% and 97.5% percentiles of 0 … 0.999.
-    const middle = bootstrapIntervals(10, fixed(0.5), { resamples: 1000, seed: 1 }).m!;
+    const middle = bootstrapIntervals(10, { m: 0.5 }, resamples(), { resamples: 1000, seed: 1 }).m!;
     expect(middle.lo).toBeCloseTo(0.025 * 0.999, 3);
     expect(middle.hi).toBeCloseTo(0.975 * 0.999, 3);
     // 0.3: 300.5 of 1,000 resamples below it, z0 = Φ⁻¹(0.3005) = −0.5228; the ends are the resamples'
     // Φ(2·z0 ∓ 1.96) = 0.13% and 82.0% percentiles.
-    const low = bootstrapIntervals(10, fixed(0.3), { resamples: 1000, seed: 1 }).m!;
+    const low = bootstrapIntervals(10, { m: 0.3 }, resamples(), { resamples: 1000, seed: 1 }).m!;
     expect(low.lo).toBeCloseTo(0.001325 * 0.999, 3);
     expect(low.hi).toBeCloseTo(0.8197 * 0.999, 3);
     // A figure undefined on the set itself has no interval.
-    expect(bootstrapIntervals(10, fixed(NaN), { resamples: 100, seed: 1 }).m).toBeNull();
+    expect(bootstrapIntervals(10, { m: NaN }, resamples(), { resamples: 100, seed: 1 }).m).toBeNull();
+    expect(bootstrapIntervals(10, {}, resamples(), { resamples: 100, seed: 1 }).m).toBeNull();
   });
 
   it('is a point for a metric that does not depend on the rows, and the same for the same seed', () => {
-    const constant = bootstrapIntervals(50, () => ({ c: 0.7 }), { resamples: 50, seed: 3 });
+    const constant = bootstrapIntervals(50, { c: 0.7 }, () => ({ c: 0.7 }), { resamples: 50, seed: 3 });
     expect(constant.c).toEqual({ lo: 0.7, hi: 0.7, defined: 50 });
     const y = Array.from({ length: 60 }, (_, i) => (i * 7) % 3 === 0 ? 1 : 0);
-    const run = (seed: number) => bootstrapIntervals(60, (idx) => ({ rate: mean(y, idx) }), { resamples: 100, seed });
+    const run = (seed: number) => bootstrapIntervals(60, { rate: mean(y, y.map((_, i) => i)) }, (idx) => ({ rate: mean(y, idx) }), { resamples: 100, seed });
     expect(run(9)).toEqual(run(9));
     expect(run(9)).not.toEqual(run(10));
   });
 
   it('gives null for a metric undefined on most resamples, and skips undefined draws otherwise', () => {
     let k = 0;
-    const iv = bootstrapIntervals(10, () => ({ rare: k++ % 4 === 0 ? 1 : null, often: k % 4 === 0 ? NaN : 2 }), { resamples: 100, seed: 1 });
+    const iv = bootstrapIntervals(10, { rare: 1, often: 2 }, () => ({ rare: k++ % 4 === 0 ? 1 : null, often: k % 4 === 0 ? NaN : 2 }), { resamples: 100, seed: 1 });
     expect(iv.rare).toBeNull();
     expect(iv.often).toEqual({ lo: 2, hi: 2, defined: 75 });
   });
 
   it('refuses too few resamples and a level outside (0, 1)', () => {
-    expect(() => bootstrapIntervals(10, () => ({}), { resamples: 10, seed: 1 })).toThrow(/resamples must be a whole number ≥ 20, got 10/);
-    expect(() => bootstrapIntervals(10, () => ({}), { resamples: 20, seed: 1, level: 1 })).toThrow(/level must be between 0 and 1, got 1/);
-    expect(bootstrapIntervals(0, () => ({ a: 1 }), { resamples: 20, seed: 1 })).toEqual({});
+    expect(() => bootstrapIntervals(10, {}, () => ({}), { resamples: 10, seed: 1 })).toThrow(/resamples must be a whole number ≥ 20, got 10/);
+    expect(() => bootstrapIntervals(10, {}, () => ({}), { resamples: 20, seed: 1, level: 1 })).toThrow(/level must be between 0 and 1, got 1/);
+    expect(bootstrapIntervals(0, { a: 1 }, () => ({ a: 1 }), { resamples: 20, seed: 1 })).toEqual({});
   });
 });
 

@@ -6,7 +6,8 @@
 //
 // The interval is bias-corrected (Efron's BC): the curve metrics read an upper envelope, and a resample's
 // repeated rows make its envelope higher than the set's (on GSM8K the resamples' APGR sits 0.007 above the
-// set's on average; 42% of them fall below it), so plain percentiles would put the interval above the figure rather than around it.
+// set's on average; 42% of them fall below it), so plain percentiles would put the interval above the
+// figure rather than around it.
 import { seededRandom } from './matrix';
 
 /** Headline metric name → value on one set of rows (null when it is not defined there). */
@@ -64,16 +65,20 @@ export function quantileSorted(sorted: readonly number[], q: number): number {
 
 /**
  * Bias-corrected percentile intervals of each headline metric over `resamples` bootstrap resamples of the
- * n rows, each scored by `score` (given the resample's row indices, repeats included; first called once
- * with every row in order, for the set's own figures). A metric undefined on the set or on most resamples
- * (fewer than half) gets null: its interval would describe a few lucky draws.
+ * n rows, each scored by `score` (given the resample's row indices, repeats included); `estimate` is the
+ * figures of the n rows themselves, which the correction centres on. A metric undefined on the set or on
+ * most resamples (fewer than half) gets null: its interval would describe a few lucky draws.
  */
-export function bootstrapIntervals(n: number, score: (rows: number[]) => Headline, options: BootstrapOptions): Record<string, Interval | null> {
+export function bootstrapIntervals(
+  n: number,
+  estimate: Headline,
+  score: (rows: number[]) => Headline,
+  options: BootstrapOptions,
+): Record<string, Interval | null> {
   if (!(Number.isInteger(options.resamples) && options.resamples >= 20)) throw new Error(`resamples must be a whole number ≥ 20, got ${options.resamples}`);
   const level = options.level ?? 0.95;
   if (!(level > 0 && level < 1)) throw new Error(`level must be between 0 and 1, got ${level}`);
   if (n === 0) return {};
-  const estimate = score(Array.from({ length: n }, (_, i) => i));
   const random = seededRandom(options.seed);
   const values = new Map<string, number[]>();
   const keys = new Set<string>();

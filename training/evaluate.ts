@@ -262,7 +262,8 @@ export function headlineIntervals(
   prices: PriceTable,
   options: BootstrapOptions & { outputTokens?: number; policy?: PolicyKind },
 ): Record<string, Interval | null> {
-  return bootstrapIntervals(rows.length, (idx) => headline(evaluateRows(models, P, rows, idx, prices, options.outputTokens, options.policy)), options);
+  const whole = headline(evaluate(models, P, rows, prices, options.outputTokens, options.policy));
+  return bootstrapIntervals(rows.length, whole, (idx) => headline(evaluateRows(models, P, rows, idx, prices, options.outputTokens, options.policy)), options);
 }
 
 /** The headline metrics worth an interval: the two-model ones for two models, else the N-model ones. */
