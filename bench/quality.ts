@@ -299,7 +299,7 @@ async function main(): Promise<void> {
           sources: fitIdx.map((i) => rows[i].source), ...(values['no-experts'] ? { minExpertRows: Infinity } : {}),
           onProgress: values.verbose ? (message) => console.error(`  [fold ${f + 1}] ${message.trim()}`) : undefined,
         });
-        const spec = asServed ? await result.refit(selectRows(all, trainIdx)) : result.spec;
+        const spec = asServed ? await result.refit(selectRows(all, trainIdx), trainIdx.map((i) => rows[i].source)) : result.spec;
         trainSeconds += (Date.now() - t0) / 1000;
         learners[result.learner] = (learners[result.learner] ?? 0) + 1;
         const test = selectRows(all, testIdx);

@@ -105,6 +105,16 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     // Refitted on other rows, each expert takes the rows the gate sends it and still serves its kind.
     const refitted = await gated.refit(test.data);
     expect(weakAccuracy(await predictSpec(refitted, train.data.X, train.data.n), train.data)).toBeGreaterThan(0.9);
+    // Given the rows' sources, the gate is refitted on them too (as retrain does on every stored row): a
+    // new gate with the same kinds, still reading them right, and the experts still serving their kind.
+    const regated = await gated.refit(test.data, test.sources);
+    if (!isGated(regated) || !isGated(gated.spec)) throw new Error('expected gated classifiers');
+    expect(regated.kinds).toEqual(gated.spec.kinds);
+    expect(JSON.stringify(regated.gate)).not.toEqual(JSON.stringify(gated.spec.gate));
+    const kindsOfTest = await gateKinds(regated, test.data.X, test.data.n);
+    expect(test.sources.every((s, i) => regated.kinds[kindsOfTest[i]] === s!.split('/')[0])).toBe(true);
+    expect(weakAccuracy(await predictSpec(regated, train.data.X, train.data.n), train.data)).toBeGreaterThan(0.9);
+    await expect(gated.refit(test.data, test.sources.slice(1))).rejects.toThrow(/refit: \d+ sources for \d+ rows/);
   });
 
   it('rows without a source go where the gate sends them; a single kind gets one classifier', async () => {

@@ -26,6 +26,34 @@ const MIN_REFIT_ROWS = 20;
 /** The gate: the trainer's logistic regression over every dense column, at its middle regularisation. */
 const GATE_RECIPE = 'logistic(l2=0.001)';
 
+/**
+ * The gate, fitted on the rows whose kind has an expert (one output per kind), and each row's expert: its
+ * kind's when that has one, else where the gate sends it, as it would be served. `agree`: labelled rows
+ * the gate reads right.
+ */
+async function gateAndExperts(
+  data: TrainMatrix,
+  kindOf: readonly (string | null)[],
+  kinds: readonly string[],
+  recipe: ReturnType<typeof componentRecipes>[number],
+  options: Pick<TrainOptions, 'models' | 'embeddingDim'>,
+): Promise<{ shell: Omit<GatedSpec, 'experts'>; expertOf: number[]; agree: number; labelled: number }> {
+  const own = kindOf.map((k) => (k === null ? -1 : kinds.indexOf(k)));
+  const labelled = own.flatMap((e, i) => (e >= 0 ? [i] : []));
+  const Y = new Float32Array(labelled.length * kinds.length);
+  labelled.forEach((r, i) => (Y[i * kinds.length + own[r]] = 1));
+  const gate = recipe.fit({ ...selectRows(data, labelled), m: kinds.length, Y, mask: new Float32Array(Y.length).fill(1) });
+  if (gate.type !== 'network') throw new Error(`the gate recipe ${GATE_RECIPE} must fit a network component`);
+  const shell = { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, kinds: [...kinds], gate };
+  const gated = await gateKinds(shell, data.X, data.n);
+  return {
+    shell,
+    expertOf: own.map((e, i) => (e >= 0 ? e : gated[i])),
+    agree: labelled.filter((r) => gated[r] === own[r]).length,
+    labelled: labelled.length,
+  };
+}
+
 /** A row's kind: the first segment of its source; null without one. */
 export function sourceKind(source: string | null | undefined): string | null {
   if (!source) return null;
@@ -77,22 +105,10 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
 
   const started = Date.now();
   const log = options.onProgress ?? (() => {});
-  // Each row's expert by its source (-1: a small kind or none). The gate: one output per kind, fitted on
-  // the rows that have one.
-  const own = kindOf.map((k) => (k === null ? -1 : kinds.indexOf(k)));
-  const labelled = own.flatMap((e, i) => (e >= 0 ? [i] : []));
-  const Y = new Float32Array(labelled.length * kinds.length);
-  labelled.forEach((r, i) => (Y[i * kinds.length + own[r]] = 1));
   const layout = { embeddingDim: options.embeddingDim, wordSlots: options.wordSlots ?? 0, wordBuckets: options.wordBuckets ?? 0 };
   const recipe = componentRecipes(layout, options.seed ?? 1).find((r) => r.name === GATE_RECIPE)!;
-  const gate = recipe.fit({ ...selectRows(data, labelled), m: kinds.length, Y, mask: new Float32Array(Y.length).fill(1) });
-  if (gate.type !== 'network') throw new Error(`the gate recipe ${GATE_RECIPE} must fit a network component`);
-  const shell = { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, kinds, gate };
-  // A row with a kind that has an expert goes to it; any other row where the gate sends it, as it would be served.
-  const gated = await gateKinds(shell, data.X, data.n);
-  const expertOf = own.map((e, i) => (e >= 0 ? e : gated[i]));
-  const agree = labelled.filter((r) => gated[r] === own[r]).length;
-  log(`Kinds of prompt with ${minExpertRows} rows or more: ${kinds.join(', ')}; one classifier each; the gate reads the kind from the prompt (${agree} of ${labelled.length} training rows read right)`);
+  const { shell, expertOf, agree, labelled } = await gateAndExperts(data, kindOf, kinds, recipe, options);
+  log(`Kinds of prompt with ${minExpertRows} rows or more: ${kinds.join(', ')}; one classifier each; the gate reads the kind from the prompt (${agree} of ${labelled} training rows read right)`);
 
   const m = data.m;
   const outOfFold = new Float32Array(data.n * m);
@@ -121,15 +137,24 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
     selection,
     outOfFold,
     seconds: (Date.now() - started) / 1000,
-    async refit(rows: TrainMatrix): Promise<GatedSpec> {
-      // Each expert refitted on the rows the gate sends it, which is how they will be served; the gate kept.
-      const to = await gateKinds(spec, rows.X, rows.n);
+    async refit(rows: TrainMatrix, rowSources?: readonly (string | null)[]): Promise<GatedSpec> {
+      // With the rows' sources, the gate is refitted too and each expert gets its kind's rows and those the
+      // new gate sends it, as in training. Without them, each expert is refitted on the rows the kept gate
+      // sends it, which is how they will be served.
+      let refitShell = shell;
+      let to: ArrayLike<number>;
+      if (rowSources) {
+        if (rowSources.length !== rows.n) throw new Error(`refit: ${rowSources.length} sources for ${rows.n} rows`);
+        ({ shell: refitShell, expertOf: to } = await gateAndExperts(rows, rowSources.map(sourceKind), kinds, recipe, options));
+      } else {
+        to = await gateKinds(spec, rows.X, rows.n);
+      }
       const refitted: ClassifierSpec[] = [];
       for (let e = 0; e < kinds.length; e++) {
-        const idx = Array.from(to.keys()).filter((r) => to[r] === e);
+        const idx = Array.from({ length: rows.n }, (_, r) => r).filter((r) => to[r] === e);
         refitted.push(idx.length >= MIN_REFIT_ROWS ? await results[e].refit(selectRows(rows, idx)) : experts[e]);
       }
-      return { ...shell, experts: refitted };
+      return { ...refitShell, experts: refitted };
     },
   };
 }

@@ -143,7 +143,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     ? writeClassifierVersion(
         deps.classifierDir,
         sidecarFor(version, everyRow, { refit: { heldOutTwin: HOLDOUT_DIR, trainRows: train.length, validationRows: validation.length } }),
-        exportClassifierOnnx(await result.refit(all)),
+        exportClassifierOnnx(await result.refit(all, rows.map((r) => r.source))),
         reference,
         { sidecar: sidecarFor(version, train), onnx: exportClassifierOnnx(result.spec) },
       )

@@ -134,9 +134,10 @@ export interface TrainResult<S extends ServedSpec = ClassifierSpec> {
   /**
    * The chosen learner fitted on other rows (the same columns): its components refitted, its stack and
    * joint layer kept. `retrain` uses it to ship a classifier fitted on every row once the held-out
-   * comparison has been made with `spec`.
+   * comparison has been made with `spec`. `sources` (the rows' sources) let a gated classifier refit its
+   * gate too; a single classifier has no use for them.
    */
-  refit(rows: TrainMatrix): Promise<S>;
+  refit(rows: TrainMatrix, sources?: readonly (string | null)[]): Promise<S>;
 }
 
 type ColumnSet = 'all' | 'embedding' | 'extra';
