@@ -16,7 +16,7 @@ import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation, headlineIntervals, routingCosts } from '../training/evaluate';
-import { DEFAULT_RESAMPLES, intervalLine } from '../training/bootstrap';
+import { DEFAULT_RESAMPLES, intervalLine, isResampleCount, resampleCountError } from '../training/bootstrap';
 import { hashString, putRows, seededRandom, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, type TrainOptions, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
@@ -227,9 +227,7 @@ async function main(): Promise<void> {
   }
   // Bootstrap resamples for each line's 95% interval: the noise of a set that size (training/bootstrap.ts).
   const resamples = values.interval === undefined ? DEFAULT_RESAMPLES : Number(values.interval);
-  if (!(Number.isInteger(resamples) && (resamples === 0 || resamples >= 20))) {
-    throw new Error(`--interval must be 0 (off) or a whole number of resamples ≥ 20, got "${values.interval}"`);
-  }
+  if (!isResampleCount(resamples)) throw new Error(resampleCountError(values.interval ?? ''));
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
     throw new Error(`--workers must be a whole number ≥ 1, got "${values.workers}"`);

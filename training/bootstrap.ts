@@ -40,6 +40,13 @@ export const DEFAULT_RESAMPLES = 200;
  */
 export const DEFAULT_INTERVAL_CELLS = 50_000;
 
+/** A resample count `--interval` accepts: 0 (no interval), or 20 to 100,000. */
+export const isResampleCount = (n: number): boolean => Number.isInteger(n) && (n === 0 || (n >= 20 && n <= 100_000));
+
+/** What `--interval` says when given something else. */
+export const resampleCountError = (value: string): string =>
+  `--interval must be 0 (no interval) or a whole number of bootstrap resamples from 20 to 100000, got "${value}"`;
+
 /** The default resamples for a set of `rows` × `models`: DEFAULT_RESAMPLES, or 0 past DEFAULT_INTERVAL_CELLS. */
 export const defaultResamples = (rows: number, models: number): number => (rows * models <= DEFAULT_INTERVAL_CELLS ? DEFAULT_RESAMPLES : 0);
 

@@ -13,7 +13,7 @@ import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { type LabelledRow, featureMatrix } from '../../training/dataset';
 import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headlineIntervals, intervalMetrics, sourceLine } from '../../training/evaluate';
-import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, skippedIntervalLine } from '../../training/bootstrap';
+import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, isResampleCount, resampleCountError, skippedIntervalLine } from '../../training/bootstrap';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
 import { parseFlags, requireFlag } from './args';
@@ -71,9 +71,7 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
 function intervalFlag(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!(Number.isInteger(n) && (n === 0 || (n >= 20 && n <= 100_000)))) {
-    throw new InvalidInputError(`--interval must be 0 (no interval) or a whole number of bootstrap resamples from 20 to 100000, got "${value}"`);
-  }
+  if (!isResampleCount(n)) throw new InvalidInputError(resampleCountError(value));
   return n;
 }
 
