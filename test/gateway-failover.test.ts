@@ -83,6 +83,35 @@ describe('failover across real upstreams', () => {
     expect(d.attempts).toMatchObject([{ model: 'dead', status: 'error', error_class: 'connect' }, { model: 'backup', status: 'ok' }]);
   });
 
+  it.each([401, 403, 404])('moves on when the upstream refuses the model itself (HTTP %i: its key, access or name)', async (status) => {
+    a.enqueue({ type: 'error', status, message: 'Incorrect API key provided' });
+    const res = await gw.call('POST', '/v1/chat/completions', { body: ask });
+    expect(res.status).toBe(200);
+    const d = await decision(res.headers.get('x-switchyard-decision-id'));
+    expect(d.attempts).toMatchObject([{ model: 'primary', status: 'error', error_class: 'refused', http_status: status }, { model: 'backup', status: 'ok' }]);
+  });
+
+  it('answers 502, not an authentication error, when every model refuses its key', async () => {
+    a.enqueue({ type: 'error', status: 401, message: 'Incorrect API key provided' });
+    b.enqueue({ type: 'error', status: 401, message: 'Incorrect API key provided' });
+    const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { ...ask, router: { models: ['primary', 'backup'] } } });
+    expect(res.status).toBe(502);
+    expect(res.json.error).toMatchObject({ type: 'upstream_error', code: 'upstream_refused' });
+  });
+
+  it('moves on when the prompt is too long for a model, and keeps the code when it is too long for all', async () => {
+    a.enqueue({ type: 'error', status: 400, message: 'too many tokens', code: 'context_length_exceeded', param: 'messages' });
+    const res = await gw.call('POST', '/v1/chat/completions', { body: ask });
+    expect(res.status).toBe(200);
+    const d = await decision(res.headers.get('x-switchyard-decision-id'));
+    expect(d.attempts).toMatchObject([{ model: 'primary', status: 'error', error_class: 'client', http_status: 400 }, { model: 'backup', status: 'ok' }]);
+    a.enqueue({ type: 'error', status: 400, message: 'too many tokens', code: 'context_length_exceeded' });
+    b.enqueue({ type: 'error', status: 400, message: "This model's maximum context length is 4096 tokens" });
+    const all = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { ...ask, router: { models: ['primary', 'backup'] } } });
+    expect(all.status).toBe(400);
+    expect(all.json.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded' });
+  });
+
   it('does not fail over on a client error: the upstream refused the request itself', async () => {
     a.enqueue({ type: 'error', status: 400, message: 'bad temperature', param: 'temperature' });
     const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: ask });

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { loadConfigFile } from '../src/cli/context';
 import { startServer, type RunningServer } from '../src/cli/serve';
+import { toErrorResponse } from '../src/http/error-handler';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { retrain } from '../training/retrain';
 import { readOutcomeFile } from '../training/outcome-file';
@@ -62,12 +64,19 @@ describe('HTTP: /healthz and /v1/route', () => {
     ['an out-of-range target', { prompt: 'x', router: { min_success: 1.5 } }, 400, 'router.min_success'],
     ['an unknown model', { prompt: 'x', router: { models: ['gpt-9'] } }, 400, 'router.models'],
     ['an unknown policy', { prompt: 'x', router: { policy: 'cheapest' } }, 400, 'router.policy'],
+    ['a zero max_tokens', { prompt: 'x', max_tokens: 0 }, 400, 'max_tokens'],
   ])('rejects %s with 400 in OpenAI error shape', async (_what, body, status, param) => {
     const res = await post(body);
     expect(res.status).toBe(status);
     const answer = await json(res);
     expect(answer.error).toMatchObject({ type: 'invalid_request_error', param });
     expect(typeof answer.error.message).toBe('string');
+  });
+
+  it('takes a chat body as /v1/chat/completions does, null max_tokens included', async () => {
+    const res = await post({ model: 'auto', max_tokens: null, max_completion_tokens: null, messages: [{ role: 'user', content: 'Hello there' }] });
+    expect(res.status).toBe(200);
+    expect((await json(res)).estimated_tokens).toMatchObject({ output: 256 });
   });
 
   it('lists valid model ids when a model is unknown', async () => {
@@ -84,6 +93,21 @@ describe('HTTP: /healthz and /v1/route', () => {
     const text = await big.text();
     expect(JSON.parse(text).error.code).toBe('request_too_large');
     expect(text).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it('a client closing mid-body is its own fault, not an unexpected error', async () => {
+    const { port } = new URL(server.url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write('POST /v1/route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"prompt": "');
+        setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(logs.join('\n')).not.toMatch(/unexpected error/);
+    expect(toErrorResponse({ type: 'request.aborted', status: 400 })).toMatchObject({ status: 400, body: { error: { code: 'request_aborted', type: 'invalid_request_error' } } });
   });
 
   it('unknown paths get a 404 in the same shape', async () => {

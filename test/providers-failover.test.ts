@@ -181,6 +181,16 @@ describe('failover', () => {
     expect(breakers.get('a')?.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
   });
 
+  it('a prompt too long for a model fails over without counting against it; a refused key counts', async () => {
+    const breakers = createCircuitBreakers(['a', 'b'], { now: Date.now, failureThreshold: 1 });
+    script = { 'up-a': { type: 'error', status: 400, message: 'too long', code: 'context_length_exceeded' }, 'up-b': status(401) };
+    const err = await rejection(runWithFailover(options({ models: ['a', 'b', 'c'], breakers, maxAttempts: 2 })));
+    expect(err.attempts).toMatchObject([{ model: 'a', errorKind: 'client' }, { model: 'b', errorKind: 'refused', httpStatus: 401 }]);
+    expect(err).toMatchObject({ kind: 'server', httpStatus: 502 });
+    expect(breakers.get('a')?.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect(breakers.get('b')?.snapshot().state).toBe('open');
+  });
+
   it('makes at most maxAttempts upstream calls', async () => {
     script = { 'up-a': status(500), 'up-b': status(502), 'up-c': ok('too late') };
     const err = await rejection(runWithFailover(options({ maxAttempts: 2 })));

@@ -74,6 +74,21 @@ describe('sim provider', () => {
     expect(completion.usage).toEqual({ prompt_tokens: 6, completion_tokens: 99, total_tokens: 105 });
   });
 
+  it('times out as a slow upstream would when its latency passes the configured timeouts', async () => {
+    const slept: number[] = [];
+    const sleep = async (ms: number) => {
+      slept.push(ms);
+    };
+    const slow = createSimProvider({ modelId: 's', options: { latencyMs: 1_500 }, sleep, timeouts: { connectMs: 5_000, totalMs: 200 } });
+    const err: unknown = await slow.complete(request, live()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'timeout', retryable: true, httpStatus: 504, message: 'model "s" (simulated) did not finish within 200 ms' });
+    expect(slept).toEqual([200]);
+    // Within its timeouts it answers after its latency.
+    const fast = createSimProvider({ modelId: 's', options: { latencyMs: 150 }, sleep, timeouts: { connectMs: 5_000, totalMs: 200 } });
+    await fast.complete(request, live());
+    expect(slept).toEqual([200, 150]);
+  });
+
   it('echoes the text parts of a multi-part user message', async () => {
     const sim = createSimProvider({ modelId: 's' });
     const parts: ChatRequest = {

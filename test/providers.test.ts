@@ -105,7 +105,11 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       [503, 'server', true, 502, 'upstream_error'],
       [408, 'timeout', true, 504, 'upstream_error'],
       [400, 'client', false, 400, 'invalid_request_error'],
-      [404, 'client', false, 404, 'not_found_error'],
+      [422, 'client', false, 422, 'invalid_request_error'],
+      // The model's key, access or upstream name is wrong: another model may answer, and it is not the caller's key.
+      [401, 'refused', true, 502, 'upstream_error'],
+      [403, 'refused', true, 502, 'upstream_error'],
+      [404, 'refused', true, 502, 'upstream_error'],
     ] as const)('maps HTTP %i to kind %s (retryable %s), answered as %i', async (status, kind, retryable, httpStatus, type) => {
       upstream.enqueue({ type: 'error', status, message: `upstream says ${status}`, param: status === 400 ? 'messages' : null });
       const err = await failure(provider().complete(request(), live()));
@@ -113,18 +117,29 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       expect(err.message).toContain(`upstream says ${status}`);
     });
 
-    it('passes a client error on as the upstream phrased it, with its param', async () => {
-      upstream.enqueue({ type: 'error', status: 400, message: "Invalid value for 'temperature'", param: 'temperature' });
+    it('passes a client error on as the upstream phrased it, with its param and code', async () => {
+      upstream.enqueue({ type: 'error', status: 400, message: "Invalid value for 'temperature'", param: 'temperature', code: 'invalid_value' });
       const err = await failure(provider().complete(request(), live()));
       expect(err.message).toBe("Invalid value for 'temperature'");
       expect(err.param).toBe('temperature');
+      expect(err.code).toBe('invalid_value');
+      expect(err.retryable).toBe(false);
+    });
+
+    it.each([
+      ['OpenAI code', { code: 'context_length_exceeded', message: 'too many tokens' }],
+      ['vLLM wording', { code: null, message: "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens." }],
+    ])('lets a prompt too long for this model fail over (%s), as a client error', async (_what, body) => {
+      upstream.enqueue({ type: 'error', status: 400, param: 'messages', ...body });
+      const err = await failure(provider().complete(request(), live()));
+      expect(err).toMatchObject({ kind: 'client', retryable: true, httpStatus: 400, code: 'context_length_exceeded', message: body.message });
     });
 
     it('never repeats the API key, even when the upstream echoes it back', async () => {
       upstream.enqueue({ type: 'error', status: 401, message: `Incorrect API key provided: ${API_KEY}`, errorType: 'invalid_request_error' });
       const err = await failure(provider().complete(request(), live()));
-      expect(err).toMatchObject({ kind: 'client', httpStatus: 401, type: 'authentication_error' });
-      expect(err.message).toBe('Incorrect API key provided: [redacted]');
+      expect(err).toMatchObject({ kind: 'refused', httpStatus: 502, type: 'upstream_error' });
+      expect(err.message).toBe('model "cheap" upstream answered HTTP 401: Incorrect API key provided: [redacted]');
     });
 
     it.each([

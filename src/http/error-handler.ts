@@ -29,6 +29,9 @@ export function toErrorResponse(err: unknown): { status: number; body: OpenAIErr
   if (e.type === 'entity.parse.failed') {
     return { status: 400, body: errorBody('request body is not valid JSON', 'invalid_request_error', 'invalid_json') };
   }
+  if (e.type === 'request.aborted') {
+    return { status: 400, body: errorBody('the client closed the connection before sending the whole body', 'invalid_request_error', 'request_aborted') };
+  }
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     return { status: e.status, body: errorBody((err as Error).message ?? 'bad request', 'invalid_request_error', e.type ?? 'bad_request') };
   }

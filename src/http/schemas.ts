@@ -20,8 +20,9 @@ export const routeRequestSchema = z
   .looseObject({
     messages: z.array(chatMessageSchema).min(1).optional(),
     prompt: z.string().optional(),
-    max_tokens: z.number().int().positive().optional(),
-    max_completion_tokens: z.number().int().positive().optional(),
+    // As in the chat body (providers/types.ts): OpenAI clients send null for "not set".
+    max_tokens: z.number().int().positive().nullish(),
+    max_completion_tokens: z.number().int().positive().nullish(),
     router: routerOptionsSchema,
   })
   .refine((b) => (b.messages === undefined) !== (b.prompt === undefined), {

@@ -183,8 +183,8 @@ async function tryInOrder<T>(options: FailoverOptions, call: (provider: ChatProv
     } catch (err) {
       const error = toUpstreamError(err, model);
       attempts.push({ model, startedAt, latencyMs: now() - startedAt, ...attemptError(error) });
-      // Client errors and aborts say nothing about the upstream's health.
-      if (error.retryable) breaker?.recordFailure();
+      // Client errors (a prompt too long for this model included) and aborts say nothing about the upstream's health.
+      if (error.retryable && error.kind !== 'client') breaker?.recordFailure();
       else breaker?.releaseProbe();
       if (!error.retryable) throw error.withAttempts(attempts);
       errors.push(error);
@@ -220,10 +220,13 @@ export function exhaustedError(errors: readonly UpstreamError[], attempts: reado
   }
   const kinds = new Set(errors.map((e) => e.kind));
   const kind = kinds.size === 1 ? errors[0].kind : 'server';
+  // One code from every attempt (say, each model found the prompt too long) tells the client more than a kind.
+  const codes = new Set(errors.map((e) => e.code));
   const summary = errors.map((e) => `${e.modelId ?? '?'}: ${e.kind}${e.upstreamStatus ? ` ${e.upstreamStatus}` : ''}`).join(', ');
   return new UpstreamError(`all ${errors.length} upstream attempts failed (${summary})`, {
     kind,
-    upstreamStatus: kind === 'rate_limit' ? 429 : undefined,
+    ...(kinds.size === 1 && codes.size === 1 ? { code: errors[0].code } : {}),
+    upstreamStatus: kind === 'rate_limit' ? 429 : kind === 'client' ? errors[0].upstreamStatus : undefined,
     cause: errors[errors.length - 1],
     attempts,
   });

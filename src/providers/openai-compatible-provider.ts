@@ -76,27 +76,37 @@ class CallGuard {
 }
 
 /** Best-effort text from an OpenAI-style error body; falls back to the start of the raw text. */
-function upstreamErrorMessage(text: string): { message: string; param: string | null } {
+function upstreamErrorMessage(text: string): { message: string; param: string | null; code: string | null } {
   try {
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) {
       const err: unknown = parsed.error;
-      if (typeof err === 'string') return { message: err, param: null };
+      if (typeof err === 'string') return { message: err, param: null, code: null };
       if (typeof err === 'object' && err !== null) {
         const message = 'message' in err && typeof err.message === 'string' ? err.message : JSON.stringify(err);
         const param = 'param' in err && typeof err.param === 'string' ? err.param : null;
-        return { message, param };
+        const code = 'code' in err && typeof err.code === 'string' && /^[\w.-]{1,64}$/.test(err.code) ? err.code : null;
+        return { message, param, code };
       }
     }
   } catch {
     // not JSON: use the raw text below
   }
-  return { message: text.trim().slice(0, 300) || '(empty body)', param: null };
+  return { message: text.trim().slice(0, 300) || '(empty body)', param: null, code: null };
 }
 
+// OpenAI says `context_length_exceeded`; vLLM and llama.cpp only say it in words.
+const CONTEXT_LENGTH = /context_length_exceeded|maximum context length|context (?:window|length) (?:of|exceeded)|exceeds? the (?:available )?context/i;
+
+/**
+ * 401/403/404 mean this model's key, access or upstream name is wrong: a fault of one configured model
+ * (another model may answer, and the breaker should hear of it), never of the caller's request, whose
+ * own key Switchyard has already checked.
+ */
 function statusKind(status: number): UpstreamErrorKind {
   if (status === 429) return 'rate_limit';
   if (status === 408) return 'timeout'; // the upstream gave up waiting, not a fault in the request
+  if (status === 401 || status === 403 || status === 404) return 'refused';
   if (status >= 400 && status < 500) return 'client';
   return 'server';
 }
@@ -108,7 +118,11 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
   /** Upstreams sometimes echo credentials back in error text; they must never reach a client or a log. */
   const redact = (text: string): string => (apiKey ? text.split(apiKey).join('[redacted]') : text);
 
-  const fail = (kind: UpstreamErrorKind, message: string, extra: { upstreamStatus?: number; param?: string | null; cause?: unknown } = {}) =>
+  const fail = (
+    kind: UpstreamErrorKind,
+    message: string,
+    extra: { upstreamStatus?: number; param?: string | null; code?: string; retryable?: boolean; cause?: unknown } = {},
+  ) =>
     new UpstreamError(redact(message), { kind, modelId, ...extra });
 
   /** Turns whatever a fetch or body read threw into an UpstreamError, using which abort fired. */
@@ -157,12 +171,17 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     } catch (err) {
       throw mapThrown(err, guard, 'body');
     }
-    const { message, param } = upstreamErrorMessage(text);
+    const { message, param, code } = upstreamErrorMessage(text);
     const kind = statusKind(res.status);
-    // Client errors go back to the caller as the upstream phrased them; the rest say which model failed.
-    throw kind === 'client'
-      ? fail(kind, message, { upstreamStatus: res.status, param })
-      : fail(kind, `model "${modelId}" upstream answered HTTP ${res.status}: ${message}`, { upstreamStatus: res.status });
+    if (kind !== 'client') throw fail(kind, `model "${modelId}" upstream answered HTTP ${res.status}: ${message}`, { upstreamStatus: res.status });
+    // Client errors go back to the caller as the upstream phrased them, with its code. A prompt too long
+    // for this model may fit a larger one (token counts are estimated before routing), so that one fails over.
+    const tooLong = res.status === 400 && CONTEXT_LENGTH.test(`${code ?? ''} ${message}`);
+    throw fail(kind, message, {
+      upstreamStatus: res.status,
+      param,
+      ...(tooLong ? { code: 'context_length_exceeded', retryable: true } : code ? { code } : {}),
+    });
   };
 
   const complete = async (req: ChatRequest, ctx: CallContext): Promise<ChatCompletion> => {

@@ -37,7 +37,7 @@ export const providerFactories: Readonly<Record<ModelConfig['provider'], Provide
       fetch: deps.fetch,
     });
   },
-  sim: (model, deps) => createSimProvider({ modelId: model.id, options: model.sim, now: deps.now, sleep: deps.sleep }),
+  sim: (model, deps) => createSimProvider({ modelId: model.id, options: model.sim, now: deps.now, sleep: deps.sleep, timeouts: model.timeouts }),
 };
 
 export function buildProviders(models: readonly ModelConfig[], deps: ProviderDeps): Map<string, ChatProvider> {

@@ -23,13 +23,19 @@ export interface SimProviderOptions {
   now?: () => number;
   /** Must reject when the signal aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /**
+   * The model's configured timeouts: its whole latency comes before the first byte, so a latency beyond
+   * either one times out as a slow upstream would (tests of timeout failover run on sim models).
+   */
+  timeouts?: { connectMs: number; totalMs: number };
 }
 
 /** Splits the answer into this many stream chunks at most, so streaming clients see several deltas. */
 const STREAM_PIECES = 4;
 
-export function createSimProvider({ modelId, options = {}, now = Date.now, sleep = abortableSleep }: SimProviderOptions): ChatProvider {
+export function createSimProvider({ modelId, options = {}, now = Date.now, sleep = abortableSleep, timeouts }: SimProviderOptions): ChatProvider {
   const latencyMs = options.latencyMs ?? 0;
+  const limit = timeouts ? Math.min(timeouts.connectMs, timeouts.totalMs) : Infinity;
   const errorRate = options.errorRate ?? 0;
   // One generator per provider: a given seed yields the same sequence of failures run after run.
   const random = seededRandom(options.seed ?? 1);
@@ -41,9 +47,13 @@ export function createSimProvider({ modelId, options = {}, now = Date.now, sleep
     if (signal.aborted) throw aborted(modelId);
     if (latencyMs > 0) {
       try {
-        await sleep(latencyMs, signal);
+        await sleep(Math.min(latencyMs, limit), signal);
       } catch {
         throw aborted(modelId);
+      }
+      if (latencyMs > limit) {
+        const which = timeouts!.connectMs <= timeouts!.totalMs ? `sent no response headers within ${timeouts!.connectMs} ms` : `did not finish within ${timeouts!.totalMs} ms`;
+        throw new UpstreamError(`model "${modelId}" (simulated) ${which}`, { kind: 'timeout', modelId });
       }
     }
     if (fails) {

@@ -120,7 +120,11 @@ export interface AttemptRecord {
 
 // ---- Errors ----------------------------------------------------------------------------------
 
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'rate_limit' | 'server' | 'malformed' | 'client' | 'aborted';
+/**
+ * `refused`: the upstream turned down this model's credentials, access or name (HTTP 401/403/404);
+ * `client`: it refused the request itself (any other 4xx but 408/429).
+ */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'rate_limit' | 'server' | 'malformed' | 'refused' | 'client' | 'aborted';
 
 export interface UpstreamErrorOptions {
   kind: UpstreamErrorKind;

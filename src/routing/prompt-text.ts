@@ -1,5 +1,6 @@
 // The text a request is routed on: every message's text content, in order. Image and audio parts carry
-// no text and are skipped; tool calls count through their arguments.
+// no text and are skipped. An assistant message's `tool_calls` are not read (they are a model's own
+// output); what the tools returned arrives as `tool` messages, whose content counts like any other.
 import { z } from 'zod';
 
 const contentPart = z.looseObject({ type: z.string(), text: z.string().optional() });

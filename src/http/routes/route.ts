@@ -12,7 +12,7 @@ export function routeRoutes(deps: { router: Router }): ExpressRouter {
     const prompt = body.prompt ?? promptText(body.messages ?? []);
     const decision = await deps.router.route({
       prompt,
-      maxTokens: body.max_completion_tokens ?? body.max_tokens,
+      maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
       minSuccess: body.router?.min_success,
       policy: body.router?.policy,
       models: body.router?.models,
