@@ -2,7 +2,7 @@
 // 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
 // pooled out-of-fold predictions. Prints each metric next to its target.
 //   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k: also routellm, both files in one store, scored per file] [--folds 5] [--seed 1] [--learner NAME]
-//     [--features KIND] [--policy per-request|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
+//     [--features KIND] [--policy per-request|near-best|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
 //     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--interval N: bootstrap resamples for each line's 95% interval, default 200, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
 //     [--workers N: threads for the inner folds (default: the cores, at most 4; 1: in process); the figures do not depend on it]
@@ -323,9 +323,8 @@ async function main(): Promise<void> {
         const ownP = P.subarray(from * models.length, (from + n) * models.length);
         from += n;
         const evaluation = evaluate(models, ownP, own, prices, undefined, policy);
-        // The other policy on the same predictions, for comparison (learners were chosen for `policy`).
-        const other = POLICY_KINDS.find((x) => x !== policy)!;
-        const otherEvaluation = evaluate(models, ownP, own, prices, undefined, other);
+        // The other policies on the same predictions, for comparison (learners were chosen for `policy`).
+        const others = POLICY_KINDS.filter((x) => x !== policy).map((kind) => ({ kind, evaluation: evaluate(models, ownP, own, prices, undefined, kind) }));
         if (values.verbose && evaluation.routing) console.log(formatMetricsTable(evaluation.routing));
         if (policy === 'average') {
           const { costs, estimates } = routingCosts(own, models, prices);
@@ -338,9 +337,11 @@ async function main(): Promise<void> {
             return `${t.metric} ${v.toFixed(3)} (target ${t.atLeast ? '≥' : '≤'} ${t.goal}) ${ok ? 'PASS' : 'MISS'}`;
           })
           .join('; ');
-        const otherLine = part.targets.map((t) => `${t.metric} ${metricValue(otherEvaluation, t.metric).toFixed(3)}`).join('; ');
+        const otherLine = others
+          .map(({ kind, evaluation: e }) => `${kind} policy on the same predictions: ${part.targets.map((t) => `${t.metric} ${metricValue(e, t.metric).toFixed(3)}`).join('; ')}`)
+          .join('; ');
         const label = ds.parts.length > 1 ? `${part.name} (trained on all of ${ds.name}: ${rows.length} rows)` : part.name;
-        const text = `${label.padEnd(12)} ${n} rows, ${models.length} models, ${policy} policy: ${line}  (${other} policy on the same predictions: ${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
+        const text = `${label.padEnd(12)} ${n} rows, ${models.length} models, ${policy} policy: ${line}  (${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
         console.log(text);
         summary.push(text);
         if (resamples > 0) {

@@ -1,7 +1,7 @@
 // Routing-decision latency (embed + classify + policy) over 1,000 varied prompts of 20–2,000 characters,
 // with the real default embedder and a classifier trained here on real outcome data (or the shipped
 // examples when no data directory is found). Target on 2 cores: p50 ≤ 1 ms, p99 ≤ 3 ms.
-//   npm run bench:latency -- [--data-dir ../shared/data] [--dataset routerbench/train.jsonl; comma-separated files are one store] [--rounds 5] [--learner NAME] [--policy per-request|average]
+//   npm run bench:latency -- [--data-dir ../shared/data] [--dataset routerbench/train.jsonl; comma-separated files are one store] [--rounds 5] [--learner NAME] [--policy per-request|near-best|average]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -111,7 +111,7 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--policy', 'average', '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/average policy[\s\S]*Router vs Zero router: gain/);
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--policy', 'cheapest', '--config', cfg])).toBe(1);
-    expect(stderr.join('')).toMatch(/--policy: unknown policy "cheapest" \(known: per-request, average\)/);
+    expect(stderr.join('')).toMatch(/--policy: unknown policy "cheapest" \(known: per-request, near-best, average\)/);
 
     // Per source: each group of the file's sources on its own rows; groups under the minimum pooled.
     stderr = [];

@@ -12,11 +12,13 @@ import {
   singleModelPoints,
   summarize,
   sweepAveragePolicy,
+  sweepNearBestPolicy,
   sweepPolicy,
   twoModelMetrics,
   type LabelledPrediction,
 } from '../training/metrics';
 import { seededRandom } from '../src/util/seeded-random';
+import { chooseNearBest } from '../src/routing/policy';
 import { NO_SOURCE, costOf, estimateMatrix, evaluate, evaluateRows, formatSourceLine, groupBySource } from '../training/evaluate';
 import type { LabelledRow } from '../training/dataset';
 
@@ -126,6 +128,47 @@ describe('policy sweep', () => {
       for (const row of rows) quality += row.outcome[choosePolicy(row.p, row.cost, pt.target)] as number;
       expect(pt.avgQuality).toBeCloseTo(quality / rows.length, 9);
     }
+  });
+
+  test('the near-best sweep agrees with the router\'s near-best choice row by row', () => {
+    const rand = rng(5);
+    const models = ['a', 'b', 'c', 'd'];
+    const rows: LabelledPrediction[] = Array.from({ length: 300 }, () => ({
+      p: models.map(() => Math.round(rand() * 20) / 20),
+      cost: [1, 3, 9, 27],
+      outcome: models.map(() => (rand() < 0.1 ? null : rand() < 0.6 ? 1 : 0)),
+    }));
+    // Predictions are multiples of 0.05, so every threshold 1 − (best − p) is too; targets 0.003 off the
+    // grid keep float rounding at a threshold from deciding the comparison.
+    const points = sweepNearBestPolicy(models, rows, { targets: Array.from({ length: 100 }, (_, k) => k / 100 + 0.003) });
+    expect(points).toHaveLength(100);
+    for (const pt of points) {
+      let used = 0;
+      let quality = 0;
+      for (const row of rows) {
+        const candidates = models.map((model, m) => ({ model, pSuccess: row.p[m], estimatedCost: row.cost[m] }));
+        const m = models.indexOf(chooseNearBest(candidates, pt.target).chosen);
+        const o = row.outcome[m];
+        if (o === null) continue;
+        used++;
+        quality += o;
+      }
+      expect(pt.used).toBe(used);
+      expect(pt.avgQuality).toBeCloseTo(quality / used, 9);
+    }
+  });
+
+  test('near-best ranks two models by the predicted gain, per-request by the weak model alone', () => {
+    // Row 0: both will probably fail (gain 0.05). Row 1: the weak model is unsure, the strong sure (gain 0.5).
+    const rows = twoModelRows([0.1, 0.45], [0.15, 0.95], [0, 0], [0, 1]);
+    const strongShareWhereQualityFirstRises = (points: ReturnType<typeof sweepPolicy>) =>
+      points.find((pt) => pt.avgQuality > 0)?.share.strong;
+    // Per-request sends the hopeless row 0 to the strong model first; near-best sends row 1, which gains.
+    expect(strongShareWhereQualityFirstRises(sweepPolicy(['weak', 'strong'], rows))).toBe(1);
+    expect(strongShareWhereQualityFirstRises(sweepNearBestPolicy(['weak', 'strong'], rows))).toBe(0.5);
+    // Near-best's hull runs (0, 0) → (0.5, 1) → (1, 1): APGR = (Σ_{k≤50} 2k/100 + 50) / 101 = 75.5 / 101.
+    expect(summarize(['weak', 'strong'], rows, { policy: 'near-best' }).twoModel?.apgr).toBeCloseTo(75.5 / 101, 9);
+    expect(summarize(['weak', 'strong'], rows, { policy: 'per-request' }).twoModel?.apgr).toBeCloseTo(0.5, 9);
   });
 
   test('a router that always picks one model sits exactly on that model', () => {

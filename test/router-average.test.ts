@@ -89,6 +89,16 @@ describe('router: average policy', () => {
     expect(await router.route({ prompt: 'hard' })).toMatchObject({ chosen: 'dear', reason: 'best-below-target', policy: 'per-request', lambda: null });
   });
 
+  it('near-best: the same two choices from each prompt alone, no reference or traffic needed', async () => {
+    const { router } = make(null);
+    // Target 0.9: cheap qualifies when it is within 0.1 of dear (hard: 0.05 below) and not when 0.55 below (win).
+    const hard = await router.route({ prompt: 'hard', policy: 'near-best', minSuccess: 0.9 });
+    const win = await router.route({ prompt: 'win', policy: 'near-best', minSuccess: 0.9 });
+    expect(hard).toMatchObject({ chosen: 'cheap', fallbacks: ['dear'], reason: 'cheapest-near-best', policy: 'near-best', lambda: null, lambdaBasis: null });
+    expect(win).toMatchObject({ chosen: 'dear', fallbacks: ['cheap'], reason: 'cheapest-near-best', policy: 'near-best' });
+    expect(await router.route({ prompt: 'hard', policy: 'near-best', minSuccess: 1 })).toMatchObject({ chosen: 'dear' });
+  });
+
   it('warm() builds the curve once, ahead of the first request', async () => {
     const { router, classifier } = make(REFERENCE);
     router.warm();

@@ -313,6 +313,26 @@ export function sweepPolicy(
 }
 
 /**
+ * The near-best policy (src/routing/policy.ts `chooseNearBest`) at every target. A model qualifies at
+ * target t when p ≥ max p − (1 − t), i.e. when 1 − (max p − p) ≥ t: the per-request sweep over each
+ * row's shortfall from its best model is exactly this policy's.
+ */
+export function sweepNearBestPolicy(
+  models: readonly string[],
+  rows: readonly LabelledPrediction[],
+  options: SweepOptions & { targets?: readonly number[] } = {},
+): SweepPoint[] {
+  return sweepPolicy(models, rows.map(nearBestView), options);
+}
+
+function nearBestView(row: LabelledPrediction): LabelledPrediction {
+  let best = -Infinity;
+  for (let m = 0; m < row.p.length; m++) if (Number.isFinite(row.p[m]) && row.p[m] > best) best = row.p[m];
+  if (best === -Infinity) return row;
+  return { ...row, p: Array.from(row.p, (v) => (Number.isFinite(v) ? 1 - (best - v) : v)) };
+}
+
+/**
  * The average policy (src/routing/value-policy.ts) at every target: each row goes to argmax p − λ·cost,
  * and a target picks the largest λ whose mean predicted success over these rows reaches it. So the
  * curve is exactly the sequence of states λ passes through from +∞ to 0, each at the target equal to
@@ -602,7 +622,7 @@ export interface OperatingPoint {
   target: number;
   avgCost: number;
   avgQuality: number;
-  /** Average policy: the mean predicted success there (below the target when it is out of reach); per-request: the target. */
+  /** Average policy: the mean predicted success there (below the target when it is out of reach); per-request and near-best: the target. */
   predicted: number;
   share: Record<string, number>;
 }
@@ -637,7 +657,12 @@ export function summarize(
   rows: readonly LabelledPrediction[],
   options: SummarizeOptions = {},
 ): MetricsSummary {
-  const sweep = options.policy === 'average' ? sweepAveragePolicy(models, rows, options) : sweepPolicy(models, rows, options);
+  const sweep =
+    options.policy === 'average'
+      ? sweepAveragePolicy(models, rows, options)
+      : options.policy === 'near-best'
+        ? sweepNearBestPolicy(models, rows, options)
+        : sweepPolicy(models, rows, options);
   const singles = singleModelPoints(models, rows);
   const perModel = singles.map((single, m): PerModelSummary => {
     const probs: number[] = [];

@@ -76,7 +76,7 @@ function intervalFlag(value: string | undefined): number | undefined {
 }
 
 const RETRAIN_USAGE =
-  'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--policy per-request|average] [--workers N] [--interval N] [--config file]';
+  'switchyard retrain [--force] [--seed N] [--prices models.json] [--learner NAME] [--features KIND] [--policy per-request|near-best|average] [--workers N] [--interval N] [--config file]';
 export async function retrainCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { values } = parseFlags('retrain', argv, {
     config: { type: 'string' }, force: { type: 'boolean' }, seed: { type: 'string' }, prices: { type: 'string' }, learner: { type: 'string', multiple: true },
@@ -201,7 +201,7 @@ export async function scoreCommand(argv: string[], ctx: CommandContext): Promise
 }
 
 const EVAL_USAGE =
-  'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--policy per-request|average] [--by-source DEPTH] [--min-source-rows N] [--interval N] [--config file]';
+  'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--policy per-request|near-best|average] [--by-source DEPTH] [--min-source-rows N] [--interval N] [--config file]';
 /** Sources with fewer rows than this are pooled in `eval --by-source`: a curve over fewer is mostly noise. */
 const DEFAULT_MIN_SOURCE_ROWS = 50;
 

@@ -1,11 +1,15 @@
 // The routing policies. Per-request (the default): the cheapest candidate whose predicted success reaches
-// the target; if none does, the one most likely to succeed. Average (value-policy.ts): the candidate with
-// the best p − λ·cost, λ set from the target. Pure: they see numbers, not requests.
+// the target; if none does, the one most likely to succeed. Near-best: the cheapest candidate whose
+// predicted success is within 1 − target of the best candidate's. Average (value-policy.ts): the candidate
+// with the best p − λ·cost, λ set from the target. Pure: they see numbers, not requests.
 import { InvalidInputError } from '../errors';
 
-/** Per-request: every request's own bar. Average: the target is the mean success over the traffic. */
-export type PolicyKind = 'per-request' | 'average';
-export const POLICY_KINDS = ['per-request', 'average'] as const satisfies readonly PolicyKind[];
+/**
+ * Per-request: every request's own bar. Near-best: every request's own bar, set below its best model's
+ * predicted success. Average: the target is the mean success over the traffic.
+ */
+export type PolicyKind = 'per-request' | 'near-best' | 'average';
+export const POLICY_KINDS = ['per-request', 'near-best', 'average'] as const satisfies readonly PolicyKind[];
 
 /** A policy named on a command line; `flag` names where it came from in the error. */
 export function parsePolicyKind(value: string, flag: string): PolicyKind {
@@ -21,7 +25,7 @@ export interface Candidate {
   estimatedCost: number;
 }
 
-export type DecisionReason = 'cheapest-above-target' | 'best-below-target' | 'best-value' | 'cold-start' | 'explicit';
+export type DecisionReason = 'cheapest-above-target' | 'best-below-target' | 'cheapest-near-best' | 'best-value' | 'cold-start' | 'explicit';
 
 export interface PolicyChoice {
   chosen: string;
@@ -45,6 +49,23 @@ export function choose(candidates: readonly Candidate[], target: number): Policy
     fallbacks: order.slice(1),
     reason: above.length > 0 ? 'cheapest-above-target' : 'best-below-target',
   };
+}
+
+/**
+ * Near-best: the cheapest candidate whose predicted success is at least the best candidate's minus
+ * (1 − target), so target 0.95 gives up at most 0.05 of predicted success on any request, and target 1
+ * takes the most likely model. Unlike `choose`, it asks how much a cheaper model loses on this prompt,
+ * not how likely it is to succeed: on a prompt every model will probably fail, the cheapest loses
+ * nothing, and on an easy one the dear model gains nothing. Fallbacks: the others that qualify, cheapest
+ * first, then the rest by p.
+ */
+export function chooseNearBest(candidates: readonly Candidate[], target: number): PolicyChoice {
+  if (candidates.length === 0) throw new Error('policy needs at least one candidate');
+  const bar = Math.max(...candidates.map((c) => c.pSuccess)) - (1 - target);
+  const near = candidates.filter((c) => c.pSuccess >= bar).sort(byCost);
+  const rest = candidates.filter((c) => c.pSuccess < bar).sort(byP);
+  const order = [...near, ...rest].map((c) => c.model);
+  return { chosen: order[0], fallbacks: order.slice(1), reason: 'cheapest-near-best' };
 }
 
 /**

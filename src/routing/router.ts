@@ -8,7 +8,7 @@ import type { ClassifierReference } from './classifier-reference';
 import { type OutputTokensBasis, estimateCost, estimateTokens, outputTokensFor } from './cost';
 import { featureKind, viewText } from './features';
 import { createMicroBatcher } from './micro-batcher';
-import { type DecisionReason, type PolicyKind, choose, chooseByValue, coldStartOrder } from './policy';
+import { type DecisionReason, type PolicyKind, choose, chooseByValue, chooseNearBest, coldStartOrder } from './policy';
 import { TrafficWindow } from './traffic-window';
 import { type ValueCurve, lambdaForTarget, valueCurve } from './value-policy';
 
@@ -349,7 +349,7 @@ export function createRouter(deps: RouterDeps): Router {
     }
     const base = {
       target,
-      policy: lambda === null ? ('per-request' as const) : ('average' as const),
+      policy: wantedPolicy === 'near-best' ? ('near-best' as const) : lambda === null ? ('per-request' as const) : ('average' as const),
       lambda: lambda !== null && Number.isFinite(lambda) ? lambda : null,
       lambdaBasis: priced?.basis ?? null,
       targetCorrection: priced && correction ? corrected - target : null,
@@ -375,6 +375,7 @@ export function createRouter(deps: RouterDeps): Router {
     const known = eligible.filter((r) => r.pSuccess !== null);
     if (known.length === 0) return unjudged('no-known-candidates');
     const candidates = known.map((r) => ({ model: r.model, pSuccess: r.pSuccess as number, estimatedCost: r.estimatedCost }));
+    if (wantedPolicy === 'near-best') return finish(chooseNearBest(candidates, target));
     return finish(lambda === null ? choose(candidates, target) : chooseByValue(candidates, lambda));
   }
 
