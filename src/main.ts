@@ -25,10 +25,12 @@ const USAGE = `usage: switchyard <command> [options]
 commands:
   serve            run the router service                  [--config file] [--port N]
   import <file>    store routing outcomes from JSONL        [--config file]
-  retrain          learn a classifier from stored outcomes  [--force] [--seed N] [--prices file] [--features KIND] [--config file]
+  retrain          learn a classifier from stored outcomes  [--force] [--seed N] [--prices file] [--learner NAME] [--features KIND]
+                                                            [--policy per-request|near-best|average] [--workers N] [--interval N] [--config file]
   score            p_success per row of a JSONL file        --data in.jsonl --out out.jsonl [--config file]
-  eval             routing quality on a labelled file       --data file.jsonl [--svg chart.svg] [--prices file]
-  build-embedder   build the default GloVe embedder         [--models-dir dir]
+  eval             routing quality on a labelled file       --data file.jsonl [--svg chart.svg (default <file>.quality.svg)] [--prices file]
+                                                            [--policy P] [--by-source DEPTH [--min-source-rows N]] [--interval N] [--config file]
+  build-embedder   build the default GloVe embedder         [--models-dir dir | --config file (its embedding.modelsDir)]
   keys create      make a client API key (printed once)     --name N [--admin] [--config file]
   keys list        list client API keys                     [--config file]
   keys revoke      revoke a client API key                  --name N [--config file]
@@ -146,8 +148,16 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (command === 'serve') return await serve(rest);
     if (command === 'build-embedder') {
-      const { values } = parseFlags('build-embedder', rest, { 'models-dir': { type: 'string' } }, 'switchyard build-embedder [--models-dir dir]');
-      const built = await ensureDefaultEmbedder({ modelsDir: path.resolve(values['models-dir'] ?? 'models/embedder'), onProgress: log });
+      const { values } = parseFlags(
+        'build-embedder',
+        rest,
+        { 'models-dir': { type: 'string' }, config: { type: 'string' } },
+        'switchyard build-embedder [--models-dir dir | --config file]',
+      );
+      // Without either flag it builds into ./models/embedder: `npm install` runs it before any config exists.
+      const fromConfig = values.config === undefined ? null : loadConfigFile(values.config);
+      const modelsDir = values['models-dir'] ?? (fromConfig ? fromConfig.resolve(fromConfig.config.embedding.modelsDir) : 'models/embedder');
+      const built = await ensureDefaultEmbedder({ modelsDir: path.resolve(modelsDir), onProgress: log });
       log(`default embedder ready: ${built.embedderId}`);
       return 0;
     }

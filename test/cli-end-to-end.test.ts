@@ -112,6 +112,24 @@ describe('CLI end to end with the real embedder', () => {
     expect(stderr.join('')).toMatch(/average policy[\s\S]*Router vs Zero router: gain/);
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--policy', 'cheapest', '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/--policy: unknown policy "cheapest" \(known: per-request, near-best, average\)/);
+    stderr = [];
+    expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--policy', 'near-best', '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/near-best policy[\s\S]*Router vs Zero router: gain/);
+
+    // Model names the classifier does not know: refused, not a table of n/a; some unknown: a warning.
+    stderr = [];
+    const typo = path.join(tmp.dir, 'typo.jsonl');
+    fs.writeFileSync(typo, '{"id": "t1", "prompt": "Name a river.", "outcomes": {"sim-smal": 1, "sim-larg": 0}}\n');
+    expect(await runCli(['eval', '--data', typo, '--svg', svg, '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/typo\.jsonl: none of its models \(sim-larg, sim-smal\) is one classifier v0001 predicts \(sim-large, sim-medium, sim-small\)/);
+    fs.writeFileSync(typo, fs.readFileSync(unseen, 'utf8').replace(/"sim-small": 0/g, '"sim-small": 0, "sim-tiny": 1'));
+    expect(await runCli(['eval', '--data', typo, '--svg', svg, '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/warning: .*typo\.jsonl: classifier v0001 does not predict sim-tiny; their outcomes are left out/);
+    // An output that is a directory: refused before anything is written, and no temporary file left.
+    stderr = [];
+    expect(await runCli(['score', '--data', input, '--out', tmp.dir, '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/--out .* is a directory; give a file name/);
+    expect(fs.readdirSync(path.dirname(tmp.dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 
     // Per source: each group of the file's sources on its own rows; groups under the minimum pooled.
     stderr = [];
@@ -187,10 +205,11 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['score', '--nope'])).toBe(2);
     expect(await runCli(['frobnicate'])).toBe(2);
     const broken = path.join(tmp.dir, 'broken.yaml');
-    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5, feedback: { enabled: yes-please, minRatings: 1 } }, answerLengths: { refreshMs: 10, windw: 5 } }\n');
+    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    baseUrl: localhost:11434/v1\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5, feedback: { enabled: yes-please, minRatings: 1 } }, answerLengths: { refreshMs: 10, windw: 5 } }\n');
     expect(await runCli(['retrain', '--config', broken])).toBe(1);
     const text = stderr.join('');
     expect(text).toMatch(/models\.0\.price\.inputPerMTok/);
+    expect(text).toMatch(/models\.0\.baseUrl: must be an http:\/\/ or https:\/\/ URL/);
     expect(text).toMatch(/routing\.minSuccess/);
     expect(text).toMatch(/routing\.policy/);
     expect(text).toMatch(/routing\.average\.trafficWindow/);

@@ -81,6 +81,23 @@ describe('switchyard import', () => {
     expect(logs.join('\n')).toMatch(/id "a" appears on lines 1, 3; the last one is kept/);
   });
 
+  it('refuses a file that is not UTF-8, naming the line, and writes nothing', async () => {
+    const file = path.join(tmp.dir, 'latin1.jsonl');
+    fs.writeFileSync(
+      file,
+      Buffer.concat([Buffer.from('{"id": "a", "prompt": "ok", "outcomes": {"m": 1}}\n{"id": "b", "prompt": "caf'), Buffer.from([0xe9]), Buffer.from('", "outcomes": {"m": 1}}\n')]),
+    );
+    await expect(importCommand([file], ctx)).rejects.toThrow(/latin1\.jsonl: line 2: not valid UTF-8/);
+    expect(store.countSamples().samples).toBe(0);
+  });
+
+  it('takes one file: a second one would otherwise go unread', async () => {
+    const a = write('a.jsonl', ['{"id": "a", "prompt": "first", "outcomes": {"m": 1}}']);
+    const b = write('b.jsonl', ['{"id": "b", "prompt": "second", "outcomes": {"m": 1}}']);
+    await expect(importCommand([a, b], ctx)).rejects.toThrow(/one file at a time, got 2/);
+    expect(store.countSamples().samples).toBe(0);
+  });
+
   it('says which file it cannot read', async () => {
     await expect(importCommand([path.join(tmp.dir, 'missing.jsonl')], ctx)).rejects.toThrow(/cannot read .*missing\.jsonl/);
   });

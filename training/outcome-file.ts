@@ -56,13 +56,36 @@ export function readJsonlFile<T>(file: string, schema: z.ZodType<T>): T[] {
 }
 
 export function readJsonlFileWithLines<T>(file: string, schema: z.ZodType<T>): { row: T; line: number }[] {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (err) {
     throw new InvalidInputError(`cannot read ${file}: ${(err as Error).message}`, null, 'file_not_readable');
   }
-  return parseJsonlWithLines(text, schema, file);
+  return parseJsonlWithLines(decodeUtf8(bytes, file), schema, file);
+}
+
+/**
+ * Strict UTF-8: a lenient decode would store a Latin-1 "café" as "caf\uFFFD" without a word, and the
+ * prompt would no longer match what live traffic sends.
+ */
+function decodeUtf8(bytes: Buffer, file: string): string {
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  try {
+    return strict.decode(bytes);
+  } catch {
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const end = bytes.indexOf(0x0a, start);
+      try {
+        strict.decode(bytes.subarray(start, end < 0 ? bytes.length : end));
+      } catch {
+        throw new InvalidInputError(`${file}: line ${line}: not valid UTF-8 (save the file as UTF-8)`, null, 'invalid_file');
+      }
+      if (end < 0) throw new InvalidInputError(`${file}: not valid UTF-8 (save the file as UTF-8)`, null, 'invalid_file');
+      start = end + 1;
+    }
+  }
 }
 
 export const readOutcomeFile = (file: string): OutcomeRow[] => readJsonlFile(file, outcomeRowSchema);

@@ -16,7 +16,7 @@ import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headline
 import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, isResampleCount, resampleCountError, skippedIntervalLine } from '../../training/bootstrap';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
-import { parseFlags, requireFlag } from './args';
+import { UsageError, parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
 import type { FoldRunner } from '../../training/train-classifier';
 
@@ -56,6 +56,10 @@ const IMPORT_USAGE = 'switchyard import <file.jsonl> [--config file]';
 export async function importCommand(argv: string[], ctx: CommandContext): Promise<number> {
   const { positionals } = parseFlags('import', argv, { config: { type: 'string' } }, IMPORT_USAGE, true);
   const file = requireFlag(positionals[0], '<file.jsonl>', IMPORT_USAGE);
+  if (positionals.length > 1) {
+    // `import data/*.jsonl` must not import one file and exit 0.
+    throw new UsageError(`import takes one file at a time, got ${positionals.length}: ${positionals.join(' ')} (import each, or concatenate them)\nusage: ${IMPORT_USAGE}`);
+  }
   // Every line is validated before anything is written, and the write is one transaction.
   const { rows, repeated } = lastRowPerId(readJsonlFileWithLines(file, outcomeRowSchema));
   for (const r of repeated.slice(0, 10)) ctx.log(`warning: ${file}: id "${r.id}" appears on lines ${r.lines.join(', ')}; the last one is kept`);
@@ -175,11 +179,17 @@ async function predictRows(ctx: CommandContext, prompts: string[]) {
 }
 
 /** Writes through a temporary file and a rename, so a failed run never leaves a truncated output. */
-function writeAtomic(file: string, content: string): void {
+function writeAtomic(file: string, content: string, flag: string): void {
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new InvalidInputError(`${flag} ${file} is a directory; give a file name`);
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, content);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new InvalidInputError(`cannot write ${flag} ${file}: ${(err as Error).message}`, null, 'file_not_writable');
+  }
 }
 
 const SCORE_USAGE = 'switchyard score --data <in.jsonl> --out <out.jsonl> [--config file]';
@@ -195,7 +205,7 @@ export async function scoreCommand(argv: string[], ctx: CommandContext): Promise
     models.forEach((model, j) => (p[model] = P[i * m + j]));
     return JSON.stringify({ id: r.id, p_success: p });
   });
-  writeAtomic(out, lines.length ? `${lines.join('\n')}\n` : '');
+  writeAtomic(out, lines.length ? `${lines.join('\n')}\n` : '', '--out');
   ctx.log(`Scored ${rows.length} rows with classifier ${version} → ${out}`);
   return 0;
 }
@@ -244,6 +254,14 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   const rows = readOutcomeFile(data);
   const prices = pricesWith(values.prices, ctx);
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
+  // A file whose model names the classifier does not know (a typo, another provider's ids) would print a
+  // table of n/a and exit 0 as though it had been evaluated.
+  const inFile = [...new Set(rows.flatMap((r) => Object.keys(r.outcomes)))].sort();
+  const unknown = inFile.filter((m) => !models.includes(m));
+  if (unknown.length === inFile.length) {
+    throw new InvalidInputError(`${data}: none of its models (${inFile.join(', ')}) is one classifier ${version} predicts (${models.join(', ')})`, null, 'unknown_models');
+  }
+  if (unknown.length > 0) ctx.log(`warning: ${data}: classifier ${version} does not predict ${unknown.join(', ')}; their outcomes are left out.`);
   const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
   ctx.log(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
   if (evaluation.chargedRecordedCosts) ctx.log(`Costs: ${RECORDED_COSTS_NOTE}.`);
@@ -277,7 +295,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   }
   if (depth !== null) logBySource(ctx, { models, P, rows, prices, policy, depth, minRows: minSourceRows, resamples });
   const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
-  writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}, ${policy} policy`));
+  writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}, ${policy} policy`), '--svg');
   ctx.log(`Chart: ${svg}`);
   return 0;
 }

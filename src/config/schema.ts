@@ -21,7 +21,8 @@ const simOptions = z.strictObject({
 export const modelConfigSchema = z.strictObject({
   id: z.string().min(1).regex(/^[^\s]+$/, 'model ids cannot contain white space'),
   provider: z.enum(['openai', 'sim']).default('openai'),
-  baseUrl: z.string().url().optional(),
+  // z.url() alone takes "localhost:11434/v1" (scheme "localhost:"), which then fails every call as a connect error.
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. http://localhost:11434/v1' }).optional(),
   /** Name of the environment variable that holds the upstream API key (never the key itself). */
   apiKeyEnv: z.string().min(1).optional(),
   upstreamModel: z.string().min(1).optional(),

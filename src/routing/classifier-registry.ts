@@ -51,7 +51,8 @@ export interface ClassifierRegistryOptions {
 
 export class ClassifierRegistry {
   private loaded: SuccessClassifier | null = null;
-  private failedVersion: string | null = null;
+  /** The version that last failed to load, and what its files looked like then (see `filesStamp`). */
+  private failed: { version: string; stamp: string } | null = null;
   private refreshing: Promise<boolean> | null = null;
   private readonly load: ClassifierLoader;
 
@@ -74,19 +75,22 @@ export class ClassifierRegistry {
 
   private async doRefresh(): Promise<boolean> {
     const version = readCurrentVersion(this.options.dir);
-    if (version === null || version === this.loaded?.version || version === this.failedVersion) return false;
+    if (version === null || version === this.loaded?.version) return false;
+    // A version that failed is retried once its files or CURRENT change (a fixed classifier.json, a re-copied
+    // model), not on every poll: that would log the same failure every tick.
+    const stamp = filesStamp(this.options.dir, version);
+    if (this.failed?.version === version && this.failed.stamp === stamp) return false;
     try {
       const next = await this.load(path.join(this.options.dir, version), { expectEmbedderId: this.options.expectEmbedderId });
       const previous = this.loaded;
       this.loaded = next;
-      this.failedVersion = null;
+      this.failed = null;
       this.options.onLoad?.(version);
       // Requests already holding the old classifier may still be predicting; release it a little later.
       if (previous) setTimeout(() => void previous.dispose(), 5_000).unref();
       return true;
     } catch (err) {
-      // Remember the failure so the poll does not retry (and log) the same broken version every tick.
-      this.failedVersion = version;
+      this.failed = { version, stamp };
       this.options.onError?.(`classifier ${version} not loaded: ${(err as Error).message}`);
       return false;
     }
@@ -97,4 +101,27 @@ export class ClassifierRegistry {
     this.loaded = null;
     if (c) await c.dispose();
   }
+}
+
+/** Names, sizes and modification times of CURRENT and the version folder's files: changes when any is rewritten. */
+function filesStamp(dir: string, version: string): string {
+  const parts: string[] = [];
+  const add = (file: string): void => {
+    try {
+      const st = fs.statSync(file);
+      parts.push(`${path.basename(file)}:${st.size}:${st.mtimeMs}`);
+    } catch {
+      parts.push(`${path.basename(file)}:-`);
+    }
+  };
+  add(path.join(dir, CURRENT_FILE));
+  const folder = path.join(dir, version);
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(folder).sort();
+  } catch {
+    // no folder yet: the stamp changes when it appears
+  }
+  for (const name of names) add(path.join(folder, name));
+  return parts.join('|');
 }

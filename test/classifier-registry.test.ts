@@ -1,0 +1,53 @@
+// The registry that hot-swaps the serving classifier when CURRENT names a new version.
+import fs from 'node:fs';
+import path from 'node:path';
+import { ClassifierRegistry, type ClassifierLoader } from '../src/routing/classifier-registry';
+import type { SuccessClassifier } from '../src/routing/classifier';
+import { makeTempDir } from './support/temp-dir';
+
+/** A loader that reads the version folder's classifier.json and fails as a real one would on bad JSON. */
+const jsonLoader: ClassifierLoader = async (dir) => {
+  const spec = JSON.parse(fs.readFileSync(path.join(dir, 'classifier.json'), 'utf8')) as { models: string[] };
+  const classifier: SuccessClassifier = {
+    version: path.basename(dir),
+    models: spec.models,
+    embedderId: 'fake',
+    inputDim: 1,
+    featureKind: 'embedding',
+    reference: null,
+    predict: async (_features, rows) => new Float32Array(rows * spec.models.length),
+    dispose: async () => {},
+  };
+  return classifier;
+};
+
+describe('classifier registry', () => {
+  const tmp = makeTempDir();
+  afterAll(() => tmp.cleanup());
+  const put = (version: string, text: string) => {
+    fs.mkdirSync(path.join(tmp.dir, version), { recursive: true });
+    fs.writeFileSync(path.join(tmp.dir, version, 'classifier.json'), text);
+  };
+  const point = (version: string) => fs.writeFileSync(path.join(tmp.dir, 'CURRENT'), `${version}\n`);
+
+  it('keeps serving the last good version past a broken one, logs the failure once, and loads it once it is fixed', async () => {
+    const errors: string[] = [];
+    const registry = new ClassifierRegistry({ dir: tmp.dir, load: jsonLoader, onError: (m) => errors.push(m) });
+    put('v0001', '{"models": ["a", "b"]}');
+    point('v0001');
+    expect(await registry.refresh()).toBe(true);
+    put('v0002', '{"models": [');
+    point('v0002');
+    expect(await registry.refresh()).toBe(false);
+    expect(await registry.refresh()).toBe(false);
+    expect(registry.current()?.version).toBe('v0001');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^classifier v0002 not loaded: /);
+    // Repaired in place: the next poll sees a changed file and retries.
+    put('v0002', '{"models": ["a", "b", "c"]}');
+    expect(await registry.refresh()).toBe(true);
+    expect(registry.current()).toMatchObject({ version: 'v0002', models: ['a', 'b', 'c'] });
+    expect(errors).toHaveLength(1);
+    await registry.dispose();
+  });
+});
