@@ -1,5 +1,6 @@
 // Versioned schema migrations. Each runs once, in order, inside a transaction; the applied versions are
-// recorded in schema_migrations so an older database is brought forward on open.
+// recorded in schema_migrations so an older database is brought forward on open. Two processes may open
+// a database at the same time, so each migration takes the write lock first and checks again under it.
 import type Database from 'better-sqlite3';
 
 export interface Migration {
@@ -146,17 +147,20 @@ export const MIGRATIONS: readonly Migration[] = [
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
-  const applied = new Set(
-    db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
-  );
+  const appliedVersions = db.prepare<[], number>('SELECT version FROM schema_migrations').pluck();
+  // Read without a lock first, so opening an up-to-date database never waits on a writer.
+  const applied = new Set(appliedVersions.all());
   const ran: number[] = [];
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (applied.has(m.version)) continue;
-    db.transaction(() => {
+    const didRun = db.transaction(() => {
+      // Another process may have applied it since the read above; under the write lock nobody else can.
+      if (appliedVersions.all().includes(m.version)) return false;
       db.exec(m.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
-    })();
-    ran.push(m.version);
+      return true;
+    }).immediate();
+    if (didRun) ran.push(m.version);
   }
   return ran;
 }

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { ConfigError, errorMessage, SwitchyardError } from '../errors';
 import { migrate } from './migrations';
 import { promptHash } from './prompt-hash';
 import type { ImportResult, OutcomeSample, OutcomeStore, SampleOrigin } from './types';
@@ -19,14 +20,55 @@ const TRAINABLE = 'prompt IS NOT NULL AND EXISTS (SELECT 1 FROM outcomes o WHERE
 interface SampleRow { id: string; prompt: string | null; prompt_hash: string; source: string | null; origin: SampleOrigin }
 interface OutcomeRow { sample_id: string; model: string; score: number; cost: number | null }
 
+/** How long a write waits for another connection's write lock before it fails. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** A write waited busy_timeout for the store's write lock and another connection still held it. */
+export class StoreBusyError extends SwitchyardError {
+  constructor(file: string, waitedMs: number, cause: unknown) {
+    super(`another process holds the write lock of the store at ${file} (storage.path); gave up after waiting ${waitedMs} ms`, {
+      code: 'store_busy',
+      httpStatus: 503,
+      cause,
+    });
+  }
+}
+
+const isBusy = (err: unknown): boolean => /^SQLITE_BUSY/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+
+/** better-sqlite3 keeps the name it was opened with; messages give the absolute path. */
+const displayPath = (file: string): string => (file === ':memory:' ? file : path.resolve(file));
+
 export function openDatabase(file: string): Database.Database {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  try {
+    // First: switching a new file to WAL takes the write lock, and a second process opening it at the same
+    // moment must wait for that rather than fail.
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   return db;
+}
+
+/**
+ * Runs `fn` as one write transaction holding the write lock from its start. A deferred transaction that
+ * reads first cannot wait for the lock when it comes to write (SQLite returns SQLITE_BUSY at once rather
+ * than risk a deadlock, or SQLITE_BUSY_SNAPSHOT if another process committed since the read); BEGIN
+ * IMMEDIATE waits busy_timeout for it instead. Inside an open transaction it is a savepoint, as before.
+ */
+export function writeTransaction<T>(db: Database.Database, fn: () => T): T {
+  try {
+    return db.transaction(fn).immediate();
+  } catch (err) {
+    if (isBusy(err)) throw new StoreBusyError(displayPath(db.name), db.pragma('busy_timeout', { simple: true }) as number, err);
+    throw err;
+  }
 }
 
 export class SqliteStore implements OutcomeStore {
@@ -34,9 +76,18 @@ export class SqliteStore implements OutcomeStore {
   private readonly now: () => number;
 
   constructor(options: SqliteStoreOptions) {
-    this.db = openDatabase(options.path);
+    let db: Database.Database | null = null;
+    try {
+      db = openDatabase(options.path);
+      migrate(db);
+    } catch (err) {
+      db?.close();
+      // SQLite's own messages ("unable to open database file", "file is not a database") do not say which file.
+      const reason = isBusy(err) ? `another process holds its write lock (waited ${BUSY_TIMEOUT_MS} ms)` : errorMessage(err);
+      throw new ConfigError(`cannot open the store at ${displayPath(options.path)} (storage.path): ${reason}`, 'store_unusable', err);
+    }
+    this.db = db;
     this.now = options.now ?? Date.now;
-    migrate(this.db);
   }
 
   importSamples(samples: readonly OutcomeSample[]): ImportResult {
@@ -50,7 +101,7 @@ export class SqliteStore implements OutcomeStore {
     const deleteOutcomes = this.db.prepare('DELETE FROM outcomes WHERE sample_id = ?');
     const insertOutcome = this.db.prepare('INSERT INTO outcomes (sample_id, model, score, cost, updated_at) VALUES (?, ?, ?, ?, ?)');
     const result: ImportResult = { inserted: 0, updated: 0, unchanged: 0 };
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       const stamp = this.now();
       for (const s of samples) {
         const existing = getSample.get(s.id);
@@ -66,7 +117,7 @@ export class SqliteStore implements OutcomeStore {
         if (existing) result.updated++;
         else result.inserted++;
       }
-    })();
+    });
     return result;
   }
 
@@ -119,11 +170,11 @@ export class SqliteStore implements OutcomeStore {
 
   putEmbeddings(embedderId: string, entries: readonly { promptHash: string; vector: Float32Array }[]): void {
     const stmt = this.db.prepare('INSERT OR REPLACE INTO embeddings (embedder_id, prompt_hash, dim, vector) VALUES (?, ?, ?, ?)');
-    this.db.transaction(() => {
+    writeTransaction(this.db, () => {
       for (const e of entries) {
         stmt.run(embedderId, e.promptHash, e.vector.length, Buffer.from(e.vector.buffer, e.vector.byteOffset, e.vector.byteLength));
       }
-    })();
+    });
   }
 
   close(): void {
