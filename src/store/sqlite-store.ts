@@ -71,22 +71,44 @@ export function writeTransaction<T>(db: Database.Database, fn: () => T): T {
   }
 }
 
+/**
+ * Opens and migrates, retrying while another process is doing the same to a new file: SQLite answers
+ * some of those collisions (switching to WAL, its first read of a file being initialised) with
+ * SQLITE_BUSY at once instead of calling the busy handler, so busy_timeout alone does not cover them.
+ */
+function openAndMigrate(file: string): Database.Database {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    let db: Database.Database | null = null;
+    try {
+      db = openDatabase(file);
+      migrate(db);
+      return db;
+    } catch (err) {
+      db?.close();
+      const waited = Date.now() - started;
+      if (isBusy(err) && waited < BUSY_TIMEOUT_MS) {
+        sleepSync(Math.min(25 * attempt, 250));
+        continue;
+      }
+      // SQLite's own messages ("unable to open database file", "file is not a database") do not say which file.
+      const reason = isBusy(err) ? `another process holds its write lock (waited ${waited} ms)` : errorMessage(err);
+      throw new ConfigError(`cannot open the store at ${displayPath(file)} (storage.path): ${reason}`, 'store_unusable', err);
+    }
+  }
+}
+
+/** The store is synchronous (better-sqlite3), and so is its wait between attempts to open it. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 export class SqliteStore implements OutcomeStore {
   readonly db: Database.Database;
   private readonly now: () => number;
 
   constructor(options: SqliteStoreOptions) {
-    let db: Database.Database | null = null;
-    try {
-      db = openDatabase(options.path);
-      migrate(db);
-    } catch (err) {
-      db?.close();
-      // SQLite's own messages ("unable to open database file", "file is not a database") do not say which file.
-      const reason = isBusy(err) ? `another process holds its write lock (waited ${BUSY_TIMEOUT_MS} ms)` : errorMessage(err);
-      throw new ConfigError(`cannot open the store at ${displayPath(options.path)} (storage.path): ${reason}`, 'store_unusable', err);
-    }
-    this.db = db;
+    this.db = openAndMigrate(options.path);
     this.now = options.now ?? Date.now;
   }
 
