@@ -83,5 +83,7 @@ export class ModelMismatchError extends SwitchyardError {
 }
 
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  // Not `instanceof Error`: errors made in another realm (a native addon's, a vm context's) fail that test.
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
 }
