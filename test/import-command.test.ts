@@ -91,6 +91,18 @@ describe('switchyard import', () => {
     expect(store.countSamples().samples).toBe(0);
   });
 
+  it('warns about fields it ignores and costs it cannot store, naming them', async () => {
+    const file = write('typos.jsonl', [
+      '{"id": "a", "prompt": "first", "outcomes": {"m": 1}, "cost": {"m": 0.1}}',
+      '{"id": "b", "prompt": "second", "outcomes": {"m": 1}, "costs": {"n": 0.2}, "cost": {}, "meta": 1}',
+    ]);
+    await importCommand([file], ctx);
+    expect(store.countSamples().samples).toBe(2);
+    const text = logs.join('\n');
+    expect(text).toMatch(/typos\.jsonl: ignored fields "cost" \(first on line 1\), "meta" \(first on line 2\); a row has id, prompt, source, outcomes, costs/);
+    expect(text).toMatch(/typos\.jsonl: 1 row \(first: id "b"\) give costs for models without an outcome; those costs are not stored/);
+  });
+
   it('takes one file: a second one would otherwise go unread', async () => {
     const a = write('a.jsonl', ['{"id": "a", "prompt": "first", "outcomes": {"m": 1}}']);
     const b = write('b.jsonl', ['{"id": "b", "prompt": "second", "outcomes": {"m": 1}}']);

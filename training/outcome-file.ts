@@ -28,8 +28,15 @@ export type OutcomeRow = z.infer<typeof outcomeRowSchema>;
 export const promptRowSchema = z.object({ id: idAsGiven, prompt: z.string() });
 export type PromptRow = z.infer<typeof promptRowSchema>;
 
+/** Top-level keys a row has that `known` does not name (a typo such as "cost" would otherwise vanish). */
+export interface UnknownKeys {
+  keys: string[];
+  /** The first line each key was on. */
+  firstLine: Record<string, number>;
+}
+
 /** Rows with the line each came from (1-based), so later checks can name lines too. */
-export function parseJsonlWithLines<T>(text: string, schema: z.ZodType<T>, origin: string): { row: T; line: number }[] {
+export function parseJsonlWithLines<T>(text: string, schema: z.ZodType<T>, origin: string, unknown?: { known: readonly string[]; found: UnknownKeys }): { row: T; line: number }[] {
   const rows: { row: T; line: number }[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -41,6 +48,13 @@ export function parseJsonlWithLines<T>(text: string, schema: z.ZodType<T>, origi
       value = JSON.parse(line);
     } catch (err) {
       throw new InvalidInputError(`${where}: not valid JSON (${(err as Error).message})`, null, 'invalid_file');
+    }
+    if (unknown && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      for (const key of Object.keys(value)) {
+        if (unknown.known.includes(key) || key in unknown.found.firstLine) continue;
+        unknown.found.firstLine[key] = i + 1;
+        unknown.found.keys.push(key);
+      }
     }
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
@@ -55,14 +69,14 @@ export function readJsonlFile<T>(file: string, schema: z.ZodType<T>): T[] {
   return readJsonlFileWithLines(file, schema).map((r) => r.row);
 }
 
-export function readJsonlFileWithLines<T>(file: string, schema: z.ZodType<T>): { row: T; line: number }[] {
+export function readJsonlFileWithLines<T>(file: string, schema: z.ZodType<T>, unknown?: { known: readonly string[]; found: UnknownKeys }): { row: T; line: number }[] {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
   } catch (err) {
     throw new InvalidInputError(`cannot read ${file}: ${(err as Error).message}`, null, 'file_not_readable');
   }
-  return parseJsonlWithLines(decodeUtf8(bytes, file), schema, file);
+  return parseJsonlWithLines(decodeUtf8(bytes, file), schema, file, unknown);
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Embedder } from '../embedding/embedder';
 import { readCurrentVersion } from '../routing/classifier-registry';
 import { loadOnnxClassifier } from '../routing/onnx-classifier';
 import { InvalidInputError } from '../errors';
-import { lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile, readPromptFile } from '../../training/outcome-file';
+import { type UnknownKeys, lastRowPerId, outcomeRowSchema, readJsonlFileWithLines, readOutcomeFile, readPromptFile } from '../../training/outcome-file';
 import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { type LabelledRow, featureMatrix } from '../../training/dataset';
@@ -61,7 +61,17 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
     throw new UsageError(`import takes one file at a time, got ${positionals.length}: ${positionals.join(' ')} (import each, or concatenate them)\nusage: ${IMPORT_USAGE}`);
   }
   // Every line is validated before anything is written, and the write is one transaction.
-  const { rows, repeated } = lastRowPerId(readJsonlFileWithLines(file, outcomeRowSchema));
+  const found: UnknownKeys = { keys: [], firstLine: {} };
+  const { rows, repeated } = lastRowPerId(readJsonlFileWithLines(file, outcomeRowSchema, { known: Object.keys(outcomeRowSchema.shape), found }));
+  if (found.keys.length > 0) {
+    const where = found.keys.map((k) => `"${k}" (first on line ${found.firstLine[k]})`).join(', ');
+    ctx.log(`warning: ${file}: ignored field${found.keys.length === 1 ? '' : 's'} ${where}; a row has ${Object.keys(outcomeRowSchema.shape).join(', ')}`);
+  }
+  // A cost with no outcome beside it can never be charged: most likely a model name spelt two ways.
+  const costOnly = rows.filter((r) => Object.keys(r.costs).some((m) => !(m in r.outcomes)));
+  if (costOnly.length > 0) {
+    ctx.log(`warning: ${file}: ${costOnly.length} row${costOnly.length === 1 ? '' : 's'} (first: id "${costOnly[0].id}") give costs for models without an outcome; those costs are not stored`);
+  }
   for (const r of repeated.slice(0, 10)) ctx.log(`warning: ${file}: id "${r.id}" appears on lines ${r.lines.join(', ')}; the last one is kept`);
   if (repeated.length > 10) ctx.log(`warning: ${repeated.length - 10} more ids repeat`);
   const store = ctx.store();
