@@ -136,8 +136,9 @@ export class DecisionStore {
     return this.db.prepare('SELECT COUNT(*) FROM decisions').pluck().get() as number;
   }
 
+  /** Holds the write lock from the start, so a read before the first write cannot fail with SQLITE_BUSY (sqlite-store.ts `writeTransaction`). */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 }
 
