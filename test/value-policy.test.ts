@@ -147,5 +147,12 @@ describe('average policy: sweep', () => {
     const per = summarize(['weak', 'strong'], rows).operatingPoints;
     expect(per[0]).toMatchObject({ target: 0.5, predicted: 0.5 });
     expect(per[0].share.strong).toBe(1);
+    // Near-best reads its target as 1 − the loss allowed, so its table sits high. The hopeless prompts lose
+    // at most 0.05 on weak, the winnable ones at least 0.541: from 0.8 to 0.95 exactly the winnable half
+    // goes strong; at 0.98 the hopeless half too.
+    const near = summarize(['weak', 'strong'], rows, { policy: 'near-best' }).operatingPoints;
+    expect(near.map((o) => o.target)).toEqual([0.8, 0.85, 0.9, 0.95, 0.98]);
+    expect(near.map((o) => o.share.strong)).toEqual([0.5, 0.5, 0.5, 0.5, 1]);
+    expect(near[0].avgQuality).toBeCloseTo(0.5, 9);
   });
 });

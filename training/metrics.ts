@@ -628,13 +628,19 @@ export interface OperatingPoint {
 }
 
 export const OPERATING_TARGETS: readonly number[] = [0.5, 0.6, 0.7, 0.8, 0.9];
+/** Near-best's target is 1 − the predicted success a request may give up: its useful range sits high. */
+export const NEAR_BEST_OPERATING_TARGETS: readonly number[] = [0.8, 0.85, 0.9, 0.95, 0.98];
 
 /**
  * The sweep at a few targets: per-request, the point at that target; average, the cheapest point whose
  * mean predicted success reaches it (what the router does), or the last point when none does. Where the
  * classifier is calibrated, the average policy's realised quality sits near its target.
  */
-export function operatingPoints(sweep: readonly SweepPoint[], policy: PolicyKind, targets: readonly number[] = OPERATING_TARGETS): OperatingPoint[] {
+export function operatingPoints(
+  sweep: readonly SweepPoint[],
+  policy: PolicyKind,
+  targets: readonly number[] = policy === 'near-best' ? NEAR_BEST_OPERATING_TARGETS : OPERATING_TARGETS,
+): OperatingPoint[] {
   const measured = sweep.filter((p) => p.used > 0);
   if (measured.length === 0) return [];
   return targets.map((t) => {
