@@ -28,12 +28,11 @@ export type OutcomeRow = z.infer<typeof outcomeRowSchema>;
 export const promptRowSchema = z.object({ id: idAsGiven, prompt: z.string() });
 export type PromptRow = z.infer<typeof promptRowSchema>;
 
-/** Top-level keys a row has that `known` does not name (a typo such as "cost" would otherwise vanish). */
-export interface UnknownKeys {
-  keys: string[];
-  /** The first line each key was on. */
-  firstLine: Record<string, number>;
-}
+/**
+ * Top-level keys rows have that the schema does not name (a typo such as "cost" would otherwise vanish),
+ * each with the first line it was on, in the order met.
+ */
+export type UnknownKeys = Map<string, number>;
 
 /** Rows with the line each came from (1-based), so later checks can name lines too. */
 export function parseJsonlWithLines<T>(text: string, schema: z.ZodType<T>, origin: string, unknown?: { known: readonly string[]; found: UnknownKeys }): { row: T; line: number }[] {
@@ -51,9 +50,7 @@ export function parseJsonlWithLines<T>(text: string, schema: z.ZodType<T>, origi
     }
     if (unknown && typeof value === 'object' && value !== null && !Array.isArray(value)) {
       for (const key of Object.keys(value)) {
-        if (unknown.known.includes(key) || key in unknown.found.firstLine) continue;
-        unknown.found.firstLine[key] = i + 1;
-        unknown.found.keys.push(key);
+        if (!unknown.known.includes(key) && !unknown.found.has(key)) unknown.found.set(key, i + 1);
       }
     }
     const parsed = schema.safeParse(value);

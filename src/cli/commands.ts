@@ -61,14 +61,14 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
     throw new UsageError(`import takes one file at a time, got ${positionals.length}: ${positionals.join(' ')} (import each, or concatenate them)\nusage: ${IMPORT_USAGE}`);
   }
   // Every line is validated before anything is written, and the write is one transaction.
-  const found: UnknownKeys = { keys: [], firstLine: {} };
+  const found: UnknownKeys = new Map();
   const { rows, repeated } = lastRowPerId(readJsonlFileWithLines(file, outcomeRowSchema, { known: Object.keys(outcomeRowSchema.shape), found }));
-  if (found.keys.length > 0) {
-    const where = found.keys.map((k) => `"${k}" (first on line ${found.firstLine[k]})`).join(', ');
-    ctx.log(`warning: ${file}: ignored field${found.keys.length === 1 ? '' : 's'} ${where}; a row has ${Object.keys(outcomeRowSchema.shape).join(', ')}`);
+  if (found.size > 0) {
+    const where = [...found].map(([key, line]) => `"${key}" (first on line ${line})`).join(', ');
+    ctx.log(`warning: ${file}: ignored field${found.size === 1 ? '' : 's'} ${where}; a row has ${Object.keys(outcomeRowSchema.shape).join(', ')}`);
   }
   // A cost with no outcome beside it can never be charged: most likely a model name spelt two ways.
-  const costOnly = rows.filter((r) => Object.keys(r.costs).some((m) => !(m in r.outcomes)));
+  const costOnly = rows.filter((r) => Object.keys(r.costs).some((m) => !Object.hasOwn(r.outcomes, m)));
   if (costOnly.length > 0) {
     ctx.log(`warning: ${file}: ${costOnly.length} row${costOnly.length === 1 ? '' : 's'} (first: id "${costOnly[0].id}") give costs for models without an outcome; those costs are not stored`);
   }
