@@ -134,6 +134,29 @@ describe('API keys and scopes', () => {
     tmp.close();
     expect((await gw.call('GET', '/v1/models', { key })).status).toBe(401);
   });
+
+  it('a store whose keys were all revoked stays closed when the server starts again', async () => {
+    const dir = makeTempDir();
+    try {
+      const dbPath = `${dir.dir}/revoked.db`;
+      const store = new SqliteStore({ path: dbPath });
+      const keys = new ApiKeyStore(store.db);
+      keys.create('ops', true);
+      keys.revoke('ops');
+      store.close();
+      const again = await startTestGateway({ yaml: config(upstream.baseUrl).replace('data/auth.db', dbPath) });
+      try {
+        expect(again.url).toMatch(/^http:\/\/0\.0\.0\.0:/);
+        expect((await again.call('GET', '/v1/stats')).status).toBe(401);
+        expect((await again.call('POST', '/v1/chat/completions', { body: ask('x') })).status).toBe(401);
+        expect(again.logs.join('\n')).toMatch(/every API key is revoked: all requests but \/healthz are refused/);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
 });
 
 describe('decision list and stats', () => {
@@ -196,6 +219,16 @@ describe('decision list and stats', () => {
     expect(bad.json.error.param).toBe('limit');
     expect((await gw.call('GET', '/v1/decisions?status=weird')).status).toBe(400);
     expect((await gw.call('GET', '/v1/decisions?since=yesterday')).status).toBe(400);
+    // Beyond JavaScript's last date: a 400 naming the field, not a 500 from building the window.
+    const far = await gw.call<ErrorJson>('GET', '/v1/stats?until=99999999999999999999');
+    expect(far.status).toBe(400);
+    expect(far.json.error.param).toBe('until');
+    // Fewer than ten digits are an ISO 8601 year, not milliseconds after 1970.
+    expect(await list(`since=${new Date().getUTCFullYear() + 1}`)).toEqual([]);
+    expect((await list(`since=2000`)).length).toBeGreaterThan(0);
+    const unknown = await gw.call<ErrorJson>('GET', '/v1/decisions?foo=1');
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.error.param).toBe('foo');
   });
 
   it('reports per-model and overall requests, share, tokens, cost, savings, failovers, errors and feedback', async () => {

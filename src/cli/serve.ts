@@ -120,7 +120,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
 
   // Without keys anyone who can reach the port can spend upstream credit: only this machine may.
-  const keysAtStart = keys.hasActiveKeys();
+  // Revoked keys count: a store whose keys were all revoked stays closed rather than reopening at restart.
+  const keysAtStart = keys.hasAnyKeys();
   const host = keysAtStart || LOOPBACK.has(config.server.host) ? config.server.host : '127.0.0.1';
   // Running open, a key made with `switchyard keys create` switches auth on within a second; checked at
   // most once a second because the query would otherwise cost every request.
@@ -130,7 +131,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const now = Date.now();
     if (!keysNow && now - keysCheckedAt >= 1_000) {
       keysCheckedAt = now;
-      keysNow = keys.hasActiveKeys();
+      keysNow = keys.hasAnyKeys();
     }
     return keysNow;
   };
@@ -183,6 +184,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
   if (!registry.current()) log(`no classifier yet in ${resolve(config.routing.classifierDir)}: routing cold-start to ${router.modelIds.includes(config.routing.coldStart ?? '') ? config.routing.coldStart : 'the dearest model'} until one is trained`);
+  if (keysAtStart && !keys.hasActiveKeys()) {
+    log('every API key is revoked: all requests but /healthz are refused until one is created with `switchyard keys create`.');
+  }
   if (!keysAtStart) {
     log(
       `no API keys exist: open access, listening on 127.0.0.1 only${host === config.server.host ? '' : ` (not ${config.server.host})`}. ` +

@@ -36,7 +36,9 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what = 'reques
   const r = schema.safeParse(body ?? {});
   if (r.success) return r.data;
   const first = r.error.issues[0];
-  const param = first && first.path.length > 0 ? first.path.map(String).join('.') : null;
+  // An unknown field is named by the issue's keys, not its path (the object that holds it).
+  const path = first && first.code === 'unrecognized_keys' ? [...first.path, first.keys[0]] : first?.path;
+  const param = path && path.length > 0 ? path.map(String).join('.') : null;
   throw new InvalidInputError(`invalid ${what}:\n${formatIssues(r.error.issues)}`, param, 'invalid_request');
 }
 
@@ -45,10 +47,16 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what = 'reques
 /** OpenAI's chat body (fields the gateway does not read pass through) plus Switchyard's `router` options. */
 export const chatCompletionBodySchema = chatRequestSchema.extend({ router: routerOptionsSchema });
 
-/** A time as ISO 8601 or epoch milliseconds, to epoch milliseconds. */
+/** JavaScript's dates end 8.64e15 ms either side of 1970; beyond, `new Date(ms).toISOString()` throws. */
+const MAX_TIME_MS = 8.64e15;
+
+/**
+ * A time as ISO 8601 or epoch milliseconds, to epoch milliseconds. Ten digits or more are milliseconds;
+ * fewer are read as ISO 8601, so `2024` is that year, not 2.024 s after 1970.
+ */
 const instant = z.string().transform((s, ctx) => {
-  const ms = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
-  if (!Number.isFinite(ms)) {
+  const ms = /^\d{10,}$/.test(s) ? Number(s) : Date.parse(s);
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) {
     ctx.addIssue({ code: 'custom', message: `"${s}" is not a time (use ISO 8601 or epoch milliseconds)` });
     return z.NEVER;
   }

@@ -32,6 +32,7 @@ export const hashApiKey = (key: string): string => createHash('sha256').update(k
 export class ApiKeyStore {
   private readonly byHash: Database.Statement<[string], KeyRow>;
   private readonly anyActive: Database.Statement<[], number>;
+  private readonly anyEver: Database.Statement<[], number>;
 
   constructor(
     private readonly db: Database.Database,
@@ -39,6 +40,7 @@ export class ApiKeyStore {
   ) {
     this.byHash = db.prepare<[string], KeyRow>('SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL');
     this.anyActive = db.prepare<[], number>('SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)').pluck();
+    this.anyEver = db.prepare<[], number>('SELECT EXISTS (SELECT 1 FROM api_keys)').pluck();
   }
 
   /** Returns the new key: the only time it exists outside the caller's hands. */
@@ -82,6 +84,14 @@ export class ApiKeyStore {
 
   hasActiveKeys(): boolean {
     return this.anyActive.get() === 1;
+  }
+
+  /**
+   * Whether a key was ever created, revoked ones included: that is what turns authentication on for good.
+   * Revoking every key must not reopen the server at its next start.
+   */
+  hasAnyKeys(): boolean {
+    return this.anyEver.get() === 1;
   }
 }
 
