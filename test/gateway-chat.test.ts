@@ -26,9 +26,10 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
 
   beforeAll(async () => {
     upstream = await startFakeUpstream((req) => {
-      const body = req.body as { stream?: boolean; model: string; stream_options?: { include_usage?: boolean } };
+      const body = req.body as { stream?: boolean; model: string; stream_options?: { include_usage?: boolean }; messages: { content: string }[] };
+      const slowly = body.messages.some((m) => m.content === 'Take your time.');
       return body.stream
-        ? { type: 'sse', events: streamEvents('Paris is the capital of France.', { model: body.model, includeUsage: body.stream_options?.include_usage }) }
+        ? { type: 'sse', events: streamEvents('Paris is the capital of France.', { model: body.model, includeUsage: body.stream_options?.include_usage }), delayMs: slowly ? 150 : 0 }
         : { type: 'json', body: completionBody('Paris.', body.model) };
     });
     gw = await startTestGateway({ yaml: config(upstream.baseUrl), env: { CHEAP_KEY: UPSTREAM_KEY } });
@@ -106,6 +107,22 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     const d = await decision(id);
     expect(d).toMatchObject({ status: 'ok', model: 'cheap', request: { stream: true }, usage: { prompt_tokens: 5, completion_tokens: 8 } });
     expect(d.attempts[0].first_chunk_ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a decision still streaming is a 409 decision_in_progress, not an unknown id, until the stream ends', async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'Take your time.' }] }),
+    });
+    const id = res.headers.get('x-switchyard-decision-id') ?? '';
+    const early = await gw.call<ErrorJson>('GET', `/v1/decisions/${id}`);
+    expect(early.status).toBe(409);
+    expect(early.json.error).toMatchObject({ code: 'decision_in_progress', param: 'id' });
+    expect((await gw.call<ErrorJson>('POST', `/v1/decisions/${id}/feedback`, { body: { success: true } })).status).toBe(409);
+    await res.text();
+    expect(await decision(id)).toMatchObject({ status: 'ok', request: { stream: true } });
+    expect((await gw.call<ErrorJson>('GET', '/v1/decisions/dec_01M8DSM9Y6YFTTXMWZ3XYCMYNR')).status).toBe(404);
   });
 
   it('sends a configured model id to that model, logged with reason explicit and no fallbacks', async () => {

@@ -143,7 +143,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     models: config.models,
     gateway,
     auth: { verify: (key) => keys.verify(key), required: () => keysAtStart || keysCreatedSince() },
-    inspection: { decisions, outcomes: store, models: config.models, breakers, log: writer, now: Date.now },
+    inspection: { decisions, outcomes: store, models: config.models, breakers, log: writer, now: Date.now, streaming: (id) => gateway.streaming(id) },
     startedAt,
     bodyLimitBytes: config.server.bodyLimitBytes,
     onUnexpectedError: (err) => log(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),

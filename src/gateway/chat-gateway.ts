@@ -89,6 +89,11 @@ export interface ChatGateway {
   stream(p: PreparedChat, signal: AbortSignal): Promise<GatewayStream>;
   /** Resolves when every request started so far has been answered and logged. */
   idle(): Promise<void>;
+  /**
+   * True while a stream answers this decision: its id reached the client with the first chunk, but its
+   * record is logged only when the stream ends.
+   */
+  streaming(id: string): boolean;
 }
 
 export function createChatGateway(deps: GatewayDeps): ChatGateway {
@@ -96,6 +101,7 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
   const clock = deps.clock ?? (() => performance.now());
   const prices = new Map(deps.models.map((m) => [m.id, m.price]));
   const pending = new Set<Promise<unknown>>();
+  const open = new Set<string>();
 
   const track = <T>(work: Promise<T>): Promise<T> => {
     pending.add(work);
@@ -196,9 +202,11 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
     }
     const { model, outcome } = started;
     let usage: Usage | null = null;
+    open.add(p.id);
     track(
       outcome.then((o) => {
         finish(p, { answeredModel: model, attempts: o.attempts, usage, upstreamMs: clock() - t0, httpStatus: 200, error: o.error ?? null });
+        open.delete(p.id);
       }),
     );
     const upstream = started.stream;
@@ -220,7 +228,7 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
     while (pending.size > 0) await Promise.allSettled([...pending]);
   }
 
-  return { prepare, complete, stream, idle };
+  return { prepare, complete, stream, idle, streaming: (id) => open.has(id) };
 }
 
 /** The routing text of a chat body: each message's text, with non-text parts (images, audio) skipped. */

@@ -2,7 +2,7 @@
 // (admin or the key that made it), and feedback on a decision (the same).
 import { Router as ExpressRouter } from 'express';
 import type { ModelConfig } from '../../config/schema';
-import { NotFoundError } from '../../errors';
+import { ConflictError, NotFoundError } from '../../errors';
 import { recordFeedback } from '../../inspection/feedback';
 import type { CircuitBreaker } from '../../providers/circuit-breaker';
 import type { DecisionStore } from '../../store/decision-store';
@@ -22,6 +22,8 @@ export interface InspectionDeps {
   log: { flush(): void; stats(): BatchWriterStats };
   /** Epoch milliseconds. */
   now: () => number;
+  /** Whether a stream is still answering this decision (its record is written when it ends). */
+  streaming?: (id: string) => boolean;
 }
 
 export function decisionRoutes(deps: InspectionDeps): ExpressRouter {
@@ -30,6 +32,9 @@ export function decisionRoutes(deps: InspectionDeps): ExpressRouter {
   const find = (id: string): StoredDecision => {
     deps.log.flush();
     const d = deps.decisions.get(id);
+    if (!d && deps.streaming?.(id)) {
+      throw new ConflictError(`decision "${id}" is still streaming its answer; it can be read and rated once the stream ends`, 'decision_in_progress', 'id');
+    }
     if (!d) throw new NotFoundError(`no decision with id "${id}"`, 'decision_not_found', 'id');
     return d;
   };
