@@ -13,11 +13,11 @@ import { parseArgs } from 'node:util';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
 import { readOutcomeFile } from '../training/outcome-file';
-import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from '../training/dataset';
+import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, splitKey, stratifiedSplit } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation, headlineIntervals, routingCosts } from '../training/evaluate';
 import { DEFAULT_RESAMPLES, intervalLine, isResampleCount, resampleCountError } from '../training/bootstrap';
-import { hashString, putRows, seededRandom, selectRows } from '../training/matrix';
+import { hashString, mixedHash, putRows, seededRandom, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, type TrainOptions, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
 import { trainRouterClassifier } from '../training/experts';
@@ -291,7 +291,7 @@ async function main(): Promise<void> {
         }
         // --as-served: what `retrain` serves — trained on 80% of the fold's rows (its stratified split), then
         // the chosen learner's components refitted on all of them, its stack and calibration kept.
-        const fitIdx = asServed ? stratifiedSplit(trainIdx.map((i) => rows[i]), 0.2, seed, hashString).train.map((j) => trainIdx[j]) : trainIdx;
+        const fitIdx = asServed ? stratifiedSplit(trainIdx.map((i) => rows[i]), 0.2, seed, mixedHash, splitKey).train.map((j) => trainIdx[j]) : trainIdx;
         const result = await trainRouterClassifier(selectRows(all, fitIdx), {
           ...trainOptions(fitIdx),
           sources: fitIdx.map((i) => rows[i].source), ...(values['no-experts'] ? { minExpertRows: Infinity } : {}),

@@ -6,8 +6,8 @@ import { readSidecar } from '../src/routing/onnx-classifier';
 import { readReference } from '../src/routing/classifier-reference';
 import { retrain } from '../training/retrain';
 import { readOutcomeFile } from '../training/outcome-file';
-import { stratifiedSplit } from '../training/dataset';
-import { hashString } from '../training/matrix';
+import { splitKey, stratifiedSplit } from '../training/dataset';
+import { mixedHash } from '../training/matrix';
 import { createFakeEmbedder } from './support/fake-embedder';
 import { makeTempDir } from './support/temp-dir';
 
@@ -114,7 +114,7 @@ describe('retrain', () => {
     store.importSamples(good);
     await retrain(deps(), { seed: 1 });
     // Flip every training row's outcomes; the validation rows (same ids, same seed) keep the truth.
-    const { train } = stratifiedSplit(good, 0.2, 1, hashString);
+    const { train } = stratifiedSplit(good, 0.2, 1, mixedHash, splitKey);
     const flipped = train.map((i) => ({
       ...good[i],
       outcomes: Object.fromEntries(Object.entries(good[i].outcomes).map(([m, v]) => [m, 1 - v])),

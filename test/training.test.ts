@@ -2,11 +2,12 @@ import { fitNetwork, forwardLogits, maskedLogLoss } from '../training/network';
 import { fitWords, lbfgs, wordLogits } from '../training/words';
 import { applyJoint, applyStack, fitJoint, fitStack } from '../training/calibrate';
 import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/knn';
-import { seededRandom, sigmoid } from '../training/matrix';
+import { hashString, mixedHash, seededRandom, sigmoid } from '../training/matrix';
 import { promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } from '../src/routing/prompt-stats';
 import type { TrainMatrix } from '../training/matrix';
 import { pairedMeanOverSe } from '../training/train-classifier';
 import { logisticRows } from './support/synthetic-rows';
+import { type LabelledRow, splitKey, stratifiedSplit } from '../training/dataset';
 
 /** x0 drives model 0 (+3), x1 drives model 1 (−2); x2 and x3 are noise. */
 const data = (n: number, seed: number): TrainMatrix => logisticRows(n, 4, seed, [(x) => 3 * x[0], (x) => -2 * x[1]]);
@@ -215,5 +216,29 @@ describe('learner selection: paired per-fold differences', () => {
     expect(pairedMeanOverSe([0.6, 0.7, 0.8], [0.5, 0.6, 0.7])).toBeGreaterThan(1e6);
     expect(pairedMeanOverSe([0.75, 0.75], [0.5, 0.5])).toBe(Infinity);
     expect(pairedMeanOverSe([0.9, 0.5], [0.5, 0.6])).toBeLessThan(1);
+  });
+});
+
+describe('the validation split retrain uses', () => {
+  const row = (id: string, prompt: string): LabelledRow => ({ id, prompt, source: null, outcomes: { m: 1 }, costs: {} });
+
+  it('holds out about the fraction asked for when ids differ only at the end (q-0001, q-0002, …)', () => {
+    for (const n of [100, 1000]) {
+      const rows = Array.from({ length: n }, (_, i) => row(`q-${String(i + 1).padStart(4, '0')}`, `question ${i + 1}`));
+      const byPrompt = stratifiedSplit(rows, 0.2, 1, mixedHash, splitKey).validation.length / n;
+      expect(byPrompt).toBeGreaterThan(0.12);
+      expect(byPrompt).toBeLessThan(0.28);
+      // Keyed by id, the mixed hash spreads them too; FNV's top bits alone put almost none of the first 100 in validation.
+      expect(stratifiedSplit(rows, 0.2, 1, mixedHash).validation.length / n).toBeGreaterThan(0.12);
+      if (n === 100) expect(stratifiedSplit(rows, 0.2, 1, hashString).validation.length).toBeLessThan(5);
+    }
+  });
+
+  it('puts every copy of a prompt on one side, whatever its ids', () => {
+    const rows = Array.from({ length: 300 }, (_, i) => row(`id-${i}`, `prompt ${i % 100}`));
+    const { validation } = stratifiedSplit(rows, 0.2, 1, mixedHash, splitKey);
+    const held = new Set(validation.map((i) => rows[i].prompt));
+    for (const [i, r] of rows.entries()) expect(validation.includes(i)).toBe(held.has(r.prompt));
+    expect(held.size).toBeGreaterThan(5);
   });
 });

@@ -99,12 +99,27 @@ export function modelsOf(rows: readonly LabelledRow[]): string[] {
 }
 
 /**
- * Stratified, stable holdout: a row is in validation when a seeded hash of its id falls below the
+ * The split key: a row's prompt, so copies of one prompt under several ids (the same question from two
+ * users, an import and its feedback) fall on one side instead of the validation rows being learnt by heart.
+ * Recorded in the sidecar as `training.split`.
+ */
+export const SPLIT_SCHEME = 'prompt-mixed-hash';
+export const splitKey = (row: LabelledRow): string => promptHash(row.prompt);
+
+/**
+ * Stratified, stable holdout: a row is in validation when a seeded hash of its key falls below the
  * fraction, so its membership never changes as rows are added (the current classifier, trained with the
  * same seed, never saw today's validation rows). Each source with enough rows gets at least one.
  */
-export function stratifiedSplit(rows: readonly LabelledRow[], fraction: number, seed: number, hash: (s: string, seed: number) => number): { train: number[]; validation: number[] } {
-  const inValidation = rows.map((r) => hash(r.id, seed) / 4294967296 < fraction);
+export function stratifiedSplit(
+  rows: readonly LabelledRow[],
+  fraction: number,
+  seed: number,
+  hash: (s: string, seed: number) => number,
+  key: (row: LabelledRow) => string = (r) => r.id,
+): { train: number[]; validation: number[] } {
+  const keys = rows.map(key);
+  const inValidation = keys.map((k) => hash(k, seed) / 4294967296 < fraction);
   const groups = new Map<string, number[]>();
   rows.forEach((r, i) => {
     const key = r.source ?? '';
@@ -114,8 +129,8 @@ export function stratifiedSplit(rows: readonly LabelledRow[], fraction: number, 
   });
   for (const idx of groups.values()) {
     if (idx.length >= 5 && fraction > 0 && !idx.some((i) => inValidation[i])) {
-      const lowest = idx.reduce((a, b) => (hash(rows[b].id, seed) < hash(rows[a].id, seed) ? b : a));
-      inValidation[lowest] = true;
+      const lowest = idx.reduce((a, b) => (hash(keys[b], seed) < hash(keys[a], seed) ? b : a));
+      for (const i of idx) if (keys[i] === keys[lowest]) inValidation[i] = true;
     }
   }
   const train: number[] = [];

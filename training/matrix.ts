@@ -48,12 +48,27 @@ export function logit(p: number, eps = 1e-6): number {
   return Math.log(q / (1 - q));
 }
 
-/** Stable 32-bit hash of a string (FNV-1a), for deterministic splits keyed by row id. */
+/**
+ * Stable 32-bit hash of a string (FNV-1a), for deterministic splits keyed by row id. Its low bits are
+ * well spread (folds take it modulo K); its top bits are not for keys that differ only at the end
+ * ("q-0001", "q-0002", …): a threshold on the whole value needs `mixedHash`.
+ */
 export function hashString(s: string, seed = 0): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;
   }
+  return h >>> 0;
+}
+
+/** `hashString` through murmur3's finaliser, so every bit depends on every character: for thresholds. */
+export function mixedHash(s: string, seed = 0): number {
+  let h = hashString(s, seed);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
   return h >>> 0;
 }

@@ -12,11 +12,11 @@ import { DEFAULT_FEATURE_KIND, FEATURE_KINDS } from '../src/routing/features';
 import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifier-writer';
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
-import { type EmbedderLike, type LabelledRow, buildMatrix, featureMatrix, modelsOf, stratifiedSplit } from './dataset';
+import { type EmbedderLike, type LabelledRow, SPLIT_SCHEME, buildMatrix, featureMatrix, modelsOf, splitKey, stratifiedSplit } from './dataset';
 import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headline, headlineIntervals, intervalMetrics, routingCosts, sourceLine } from './evaluate';
 import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } from './bootstrap';
 import { exportClassifierOnnx } from './export-onnx';
-import { hashString, selectRows } from './matrix';
+import { mixedHash, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
 import type { FoldRunner } from './train-classifier';
 import { trainRouterClassifier } from './experts';
@@ -86,8 +86,15 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     }
   });
   const all = buildMatrix(X, d, rows, models);
-  const { train, validation } = stratifiedSplit(rows, options.validationFraction ?? 0.2, seed, hashString);
+  const { train, validation } = stratifiedSplit(rows, options.validationFraction ?? 0.2, seed, mixedHash, splitKey);
   log(`Training on ${train.length} rows, validating on ${validation.length} (stratified by source); models: ${models.join(', ')}`);
+  if (train.length < MIN_TRAINING_ROWS) {
+    throw new InvalidInputError(
+      `the store holds ${rows.length} prompts with outcomes, ${train.length} of them outside the validation split: at least ${MIN_TRAINING_ROWS} are needed to train on (import more outcomes)`,
+      null,
+      'not_enough_data',
+    );
+  }
   const trainData = selectRows(all, train);
   const trainRows = train.map((i) => rows[i]);
   // Recorded per-prompt costs are charged; the policy chooses by what it could estimate beforehand.
@@ -103,7 +110,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     wordSlots,
     wordBuckets,
     seed,
-    foldKeys: train.map((i) => rows[i].id),
+    // Copies of one prompt stay in one inner fold too, or the learner that memorises them wins.
+    foldKeys: train.map((i) => splitKey(rows[i])),
     learners: options.learners,
     costs,
     estimates,
@@ -129,6 +137,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
       learner: result.learner,
       selection: result.selection,
       seed,
+      split: SPLIT_SCHEME,
       seconds: result.seconds,
       ...extra,
     },
@@ -167,11 +176,18 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   patchSidecarValidation(folder, newLogLoss, evaluation, intervals);
   if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation, intervals);
 
+  // What knowing nothing of the prompt scores: each model's success rate on the training rows. A
+  // classifier far worse than that (a handful of rows, confidently wrong: log loss 9 against 2) must not
+  // route anything. A quarter's slack: on a few dozen rows a useful classifier can land a little above it.
+  const baseLogLoss = maskedLogLoss(baseRatePredictions(trainData, valData.n), valData.Y, valData.mask);
   const currentVersion = readCurrentVersion(deps.classifierDir);
   let currentLogLoss: number | null = null;
   let why: string;
   let promoted: boolean;
-  if (currentVersion === null) {
+  if (Number.isFinite(baseLogLoss) && newLogLoss > BASE_RATE_SLACK * baseLogLoss) {
+    promoted = false;
+    why = `validation log loss ${newLogLoss.toFixed(4)} is far worse than predicting each model's training success rate (${baseLogLoss.toFixed(4)}): too few or too noisy rows to learn from`;
+  } else if (currentVersion === null) {
     promoted = true;
     why = 'no current classifier';
   } else if (validation.length === 0) {
@@ -189,6 +205,10 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     } else {
       promoted = false;
       why = `validation log loss ${current.newLoss.toFixed(4)} is worse than current ${currentVersion}'s ${current.currentLoss!.toFixed(4)}`;
+      // A version from before the split was keyed by prompt trained on some of today's validation rows.
+      if (splitSchemeOf(deps.classifierDir, currentVersion) !== SPLIT_SCHEME) {
+        why += ` (${currentVersion} was split by id, not by prompt, and has trained on some of these validation rows: compare with care, --force promotes)`;
+      }
     }
   }
   if (!promoted && options.force) {
@@ -270,6 +290,10 @@ async function compareWithCurrent(
 
 /** Validation rows a source group needs for a line of its own in retrain's report. */
 const VALIDATION_SOURCE_ROWS = 50;
+/** Rows the learners need at the least, after the validation split (its inner folds need a few each). */
+const MIN_TRAINING_ROWS = 4;
+/** A new classifier is refused when its validation log loss exceeds the base rates' by this factor. */
+const BASE_RATE_SLACK = 1.25;
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const fmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
@@ -323,4 +347,32 @@ function rankCosts(data: { n: number; m: number; Y: Float32Array; mask: Float32A
   const out = new Float64Array(data.n * data.m);
   for (let r = 0; r < data.n; r++) out.set(cost, r * data.m);
   return out;
+}
+
+/** Each model's mean outcome over the rows that know it, for `n` rows (0.5 for a model no row knows). */
+function baseRatePredictions(data: { n: number; m: number; Y: Float32Array; mask: Float32Array }, n: number): Float32Array {
+  const P = new Float32Array(n * data.m);
+  for (let j = 0; j < data.m; j++) {
+    let sum = 0;
+    let count = 0;
+    for (let i = 0; i < data.n; i++) {
+      if (data.mask[i * data.m + j] > 0) {
+        sum += data.Y[i * data.m + j];
+        count++;
+      }
+    }
+    const rate = count > 0 ? sum / count : 0.5;
+    for (let i = 0; i < n; i++) P[i * data.m + j] = rate;
+  }
+  return P;
+}
+
+/** The `training.split` a version's sidecar records (absent before prompts keyed the split). */
+function splitSchemeOf(classifierDir: string, version: string): string | null {
+  try {
+    const sidecar = JSON.parse(fs.readFileSync(path.join(classifierDir, version, CLASSIFIER_FILE), 'utf8')) as { training?: { split?: unknown } };
+    return typeof sidecar.training?.split === 'string' ? sidecar.training.split : null;
+  } catch {
+    return null;
+  }
 }

@@ -14,6 +14,7 @@ import { type LabelledPrediction, type PolicyKind, summarize } from './metrics';
 import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
 import { type SparseFitOptions, fitSparseLogistic } from './sparse-logistic';
 import { type WordFitOptions, type WordParams, fitWords, wordLogits } from './words';
+import { InvalidInputError } from '../src/errors';
 
 /** How a network component prepares its columns: clipped into the training range, then standardised. */
 export interface Scaling {
@@ -475,6 +476,15 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
         variant.set(family, recipe);
       }
     }
+  }
+
+  const unfitted = [...needed].filter((family) => !variant.has(family));
+  if (unfitted.length > 0) {
+    throw new InvalidInputError(
+      `no ${unfitted.join(', ')} variant could be scored on ${data.n} rows (every out-of-fold loss is undefined): too few rows with outcomes to train on`,
+      null,
+      'not_enough_data',
+    );
   }
 
   // Z: the learner's stacked logits with the stack itself cross-fitted, so its score carries no in-sample

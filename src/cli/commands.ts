@@ -262,6 +262,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   if (values['min-source-rows'] !== undefined && depth === null) throw new InvalidInputError('--min-source-rows needs --by-source');
   const asked = intervalFlag(values.interval) ?? null;
   const rows = readOutcomeFile(data);
+  if (rows.length === 0) throw new InvalidInputError(`${data} holds no rows to evaluate`, null, 'empty_file');
   const prices = pricesWith(values.prices, ctx);
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
   // A file whose model names the classifier does not know (a typo, another provider's ids) would print a
@@ -285,7 +286,8 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
     );
   }
   for (const [model, v] of Object.entries(evaluation.perModel)) {
-    ctx.log(`  ${model}: AUC ${v.auc.toFixed(3)}  Brier ${v.brier.toFixed(3)}  (${v.rows} outcomes)`);
+    const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+    ctx.log(`  ${model}: AUC ${f(v.auc)}  Brier ${f(v.brier)}  (${v.rows} outcomes)`);
   }
   if (evaluation.uncosted.length > 0) {
     ctx.log(`No price for ${evaluation.uncosted.join(', ')}: left out of routing metrics (add them to the config or pass --prices).`);
