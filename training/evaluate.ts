@@ -269,3 +269,9 @@ export function headlineIntervals(
 /** The headline metrics worth an interval: the two-model ones for two models, else the N-model ones. */
 export const intervalMetrics = (e: Evaluation): string[] =>
   e.routing?.twoModel ? ['apgr', 'cpt50', 'costSaving95'] : ['gainVsZero', 'costSaving95OfBest'];
+
+/** One line per model of an evaluation: `  model: AUC 0.712  Brier 0.183  (923 outcomes)`, n/a where undefined. */
+export function perModelLines(perModel: Evaluation['perModel']): string[] {
+  const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+  return Object.entries(perModel).map(([model, v]) => `  ${model}: AUC ${f(v.auc)}  Brier ${f(v.brier)}  (${v.rows} outcomes)`);
+}

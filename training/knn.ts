@@ -3,7 +3,7 @@
 // local structure (a topic a model is bad at) that a linear model over the embedding smooths away.
 import * as ort from 'onnxruntime-node';
 import { attr, buildModel, floatTensor, int64Tensor, node, serializeModel, valueInfo } from '../src/onnx/onnx-builder';
-import { logit } from './matrix';
+import { baseRates, logit } from './matrix';
 
 export interface KnnParams {
   /** Training feature rows used as keys [t×d] (the embedding part only; L2-normalised). */
@@ -31,16 +31,11 @@ export interface KnnOptions {
 export function fitKnn(keys: Float32Array, t: number, d: number, Y: Float32Array, mask: Float32Array, m: number, options: KnnOptions): KnnParams {
   const labelSum = new Float32Array(t * m);
   const labelCount = new Float32Array(t * m);
-  const s = new Float64Array(m);
-  const c = new Float64Array(m);
   for (let i = 0; i < t * m; i++) {
     labelSum[i] = Y[i] * mask[i];
     labelCount[i] = mask[i];
-    s[i % m] += labelSum[i];
-    c[i % m] += mask[i];
   }
-  const prior = new Float32Array(m);
-  for (let j = 0; j < m; j++) prior[j] = c[j] > 0 ? s[j] / c[j] : 0.5;
+  const prior = Float32Array.from(baseRates(Y.subarray(0, t * m), mask.subarray(0, t * m), m));
   return { keys, t, d, m, labelSum, labelCount, prior, k: Math.min(options.k, t), temperature: options.temperature, alpha: options.alpha };
 }
 

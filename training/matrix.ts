@@ -72,3 +72,14 @@ export function mixedHash(s: string, seed = 0): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+/** Each model's success rate over the rows that know it (mask-weighted); `unknown` for a model no row knows. */
+export function baseRates(Y: Float32Array, mask: Float32Array, m: number, unknown = 0.5): Float64Array {
+  const sum = new Float64Array(m);
+  const count = new Float64Array(m);
+  for (let i = 0; i < Y.length; i++) {
+    sum[i % m] += Y[i] * mask[i];
+    count[i % m] += mask[i];
+  }
+  return sum.map((s, j) => (count[j] > 0 ? s / count[j] : unknown));
+}

@@ -1,7 +1,7 @@
 // The parametric success model: multi-output logistic regression (no hidden layer) or a one-hidden-layer
 // MLP, trained with Adam on a masked binary cross-entropy. Unknown outcomes (mask 0) contribute nothing,
 // and graded outcomes in (0,1) are soft labels, which BCE handles as is.
-import { type TrainMatrix, seededRandom, shuffleInPlace, sigmoid } from './matrix';
+import { type TrainMatrix, baseRates, seededRandom, shuffleInPlace, sigmoid } from './matrix';
 
 export interface DenseLayer {
   inDim: number;
@@ -69,16 +69,10 @@ export function fitNetwork(data: TrainMatrix, options: Partial<FitOptions> = {})
   const hidden = H > 0 ? layer(d, H, random, Math.sqrt(6 / (d + H))) : null;
   const out = layer(H > 0 ? H : d, m, random, H > 0 ? Math.sqrt(6 / (H + m)) : 0);
   // Start each output at its base rate so early epochs learn differences, not the mean.
-  for (let j = 0; j < m; j++) {
-    let s = 0;
-    let c = 0;
-    for (let r = 0; r < n; r++) {
-      s += Y[r * m + j] * mask[r * m + j];
-      c += mask[r * m + j];
-    }
-    const rate = c > 0 ? Math.min(0.99, Math.max(0.01, s / c)) : 0.5;
+  baseRates(Y.subarray(0, n * m), mask.subarray(0, n * m), m).forEach((r, j) => {
+    const rate = Math.min(0.99, Math.max(0.01, r));
     out.b[j] = Math.log(rate / (1 - rate));
-  }
+  });
   const slot = (p: Float32Array, decay: boolean): AdamSlot => ({
     p, g: new Float32Array(p.length), m: new Float32Array(p.length), v: new Float32Array(p.length), decay,
   });

@@ -13,10 +13,10 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, SPLIT_SCHEME, buildMatrix, featureMatrix, modelsOf, splitKey, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headline, headlineIntervals, intervalMetrics, routingCosts, sourceLine } from './evaluate';
+import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headline, headlineIntervals, intervalMetrics, perModelLines, routingCosts, sourceLine } from './evaluate';
 import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } from './bootstrap';
 import { exportClassifierOnnx } from './export-onnx';
-import { mixedHash, selectRows } from './matrix';
+import { baseRates, mixedHash, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
 import type { FoldRunner } from './train-classifier';
 import { trainRouterClassifier } from './experts';
@@ -179,7 +179,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   // What knowing nothing of the prompt scores: each model's success rate on the training rows. A
   // classifier far worse than that (a handful of rows, confidently wrong: log loss 9 against 2) must not
   // route anything. A quarter's slack: on a few dozen rows a useful classifier can land a little above it.
-  const baseLogLoss = maskedLogLoss(baseRatePredictions(trainData, valData.n), valData.Y, valData.mask);
+  const rates = baseRates(trainData.Y, trainData.mask, trainData.m);
+  const baseLogLoss = maskedLogLoss(Float32Array.from({ length: valData.n * valData.m }, (_, k) => rates[k % valData.m]), valData.Y, valData.mask);
   const currentVersion = readCurrentVersion(deps.classifierDir);
   let currentLogLoss: number | null = null;
   let why: string;
@@ -229,9 +230,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
         .join(', '),
   );
   log('Validation:');
-  for (const [m, v] of Object.entries(evaluation.perModel)) {
-    log(`  ${m}: AUC ${fmt(v.auc)}  Brier ${fmt(v.brier)}  (${v.rows} outcomes)`);
-  }
+  for (const line of perModelLines(evaluation.perModel)) log(line);
   if (evaluation.chargedRecordedCosts) log(`  Costs: ${RECORDED_COSTS_NOTE}.`);
   if (evaluation.routing) log(formatMetricsTable(evaluation.routing));
   if (intervals) log(intervalLine(intervals, resamples, valRows.length, intervalMetrics(evaluation)));
@@ -296,7 +295,6 @@ const MIN_TRAINING_ROWS = 4;
 const BASE_RATE_SLACK = 1.25;
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
-const fmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
 
 function countKnownRows(mask: Float32Array, m: number, j: number, rows: readonly number[]): number {
   let c = 0;
@@ -332,39 +330,13 @@ function patchSidecarValidation(folder: string, logLoss: number, evaluation: Eva
  * learners by routing quality; reported metrics never use them.
  */
 function rankCosts(data: { n: number; m: number; Y: Float32Array; mask: Float32Array }): Float64Array {
-  const rate = Array.from({ length: data.m }, (_, j) => {
-    let s = 0;
-    let c = 0;
-    for (let r = 0; r < data.n; r++) {
-      s += data.Y[r * data.m + j] * data.mask[r * data.m + j];
-      c += data.mask[r * data.m + j];
-    }
-    return c > 0 ? s / c : 0;
-  });
+  const rate = baseRates(data.Y.subarray(0, data.n * data.m), data.mask.subarray(0, data.n * data.m), data.m, 0);
   const order = rate.map((_, j) => j).sort((a, b) => rate[a] - rate[b]);
   const cost = new Float64Array(data.m);
   order.forEach((j, rank) => (cost[j] = 2 ** rank));
   const out = new Float64Array(data.n * data.m);
   for (let r = 0; r < data.n; r++) out.set(cost, r * data.m);
   return out;
-}
-
-/** Each model's mean outcome over the rows that know it, for `n` rows (0.5 for a model no row knows). */
-function baseRatePredictions(data: { n: number; m: number; Y: Float32Array; mask: Float32Array }, n: number): Float32Array {
-  const P = new Float32Array(n * data.m);
-  for (let j = 0; j < data.m; j++) {
-    let sum = 0;
-    let count = 0;
-    for (let i = 0; i < data.n; i++) {
-      if (data.mask[i * data.m + j] > 0) {
-        sum += data.Y[i * data.m + j];
-        count++;
-      }
-    }
-    const rate = count > 0 ? sum / count : 0.5;
-    for (let i = 0; i < n; i++) P[i * data.m + j] = rate;
-  }
-  return P;
 }
 
 /** The `training.split` a version's sidecar records (absent before prompts keyed the split). */

@@ -12,7 +12,7 @@ import { type UnknownKeys, lastRowPerId, outcomeRowSchema, readJsonlFileWithLine
 import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { type LabelledRow, featureMatrix } from '../../training/dataset';
-import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headlineIntervals, intervalMetrics, sourceLine } from '../../training/evaluate';
+import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headlineIntervals, intervalMetrics, perModelLines, sourceLine } from '../../training/evaluate';
 import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, isResampleCount, resampleCountError, skippedIntervalLine } from '../../training/bootstrap';
 import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
@@ -285,10 +285,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
         'after they were stored, these figures are optimistic (evaluate on rows kept out of the store).',
     );
   }
-  for (const [model, v] of Object.entries(evaluation.perModel)) {
-    const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
-    ctx.log(`  ${model}: AUC ${f(v.auc)}  Brier ${f(v.brier)}  (${v.rows} outcomes)`);
-  }
+  for (const line of perModelLines(evaluation.perModel)) ctx.log(line);
   if (evaluation.uncosted.length > 0) {
     ctx.log(`No price for ${evaluation.uncosted.join(', ')}: left out of routing metrics (add them to the config or pass --prices).`);
   }
