@@ -123,15 +123,26 @@ describe('retrain', () => {
     const worse = await retrain(deps(), { seed: 1 });
     expect(worse.promoted).toBe(false);
     expect(worse.why).toMatch(/worse than current v0001/);
+    // v0001 was split as this retrain splits, so there is nothing to warn about.
+    expect(worse.why).not.toMatch(/split by id/);
     expect(worse.newLogLoss).toBeGreaterThan(worse.currentLogLoss!);
     expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0001');
     // The rejected version is kept for inspection.
     expect(fs.existsSync(path.join(tmp.dir, 'router', 'v0002', 'model.onnx'))).toBe(true);
     expect(logs.join('\n')).toMatch(/NOT promoted/);
 
+    // A current version from before the split was keyed by prompt: the refusal says the comparison favours it.
+    const v1 = path.join(tmp.dir, 'router', 'v0001', 'classifier.json');
+    const sidecar = JSON.parse(fs.readFileSync(v1, 'utf8'));
+    delete sidecar.training.split;
+    fs.writeFileSync(v1, JSON.stringify(sidecar));
+    const older = await retrain(deps(), { seed: 1 });
+    expect(older.promoted).toBe(false);
+    expect(older.why).toMatch(/v0001 was split by id, not by prompt.*--force promotes/);
+
     const forced = await retrain(deps(), { seed: 1, force: true });
     expect(forced.promoted).toBe(true);
-    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0003');
+    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0004');
   });
 
   it('says what to do when the store is empty', async () => {

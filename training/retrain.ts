@@ -6,7 +6,7 @@ import type { OutcomeStore } from '../src/store/types';
 import type { SuccessClassifier } from '../src/routing/classifier';
 import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar } from '../src/routing/classifier-sidecar';
 import { nextVersion, readCurrentVersion, writeCurrentVersion } from '../src/routing/classifier-registry';
-import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
+import { loadOnnxClassifier, readSidecar } from '../src/routing/onnx-classifier';
 import { InvalidInputError, errorMessage } from '../src/errors';
 import { DEFAULT_FEATURE_KIND, FEATURE_KINDS } from '../src/routing/features';
 import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifier-writer';
@@ -73,8 +73,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const kind = options.featureKind ?? DEFAULT_FEATURE_KIND;
   const log = deps.log;
   const rows: LabelledRow[] = deps.store.listSamples();
-  if (rows.length < 4) {
-    throw new InvalidInputError(`retrain needs at least 4 prompts with outcomes; the store has ${rows.length} (import some with \`switchyard import\`)`, null, 'not_enough_data');
+  if (rows.length < MIN_TRAINING_ROWS) {
+    throw new InvalidInputError(`retrain needs at least ${MIN_TRAINING_ROWS} prompts with outcomes; the store has ${rows.length} (import some with \`switchyard import\`)`, null, 'not_enough_data');
   }
   const models = modelsOf(rows);
   log(`Embedding ${rows.length} prompts with ${deps.embedder.id} (cached embeddings are reused)`);
@@ -342,8 +342,7 @@ function rankCosts(data: { n: number; m: number; Y: Float32Array; mask: Float32A
 /** The `training.split` a version's sidecar records (absent before prompts keyed the split). */
 function splitSchemeOf(classifierDir: string, version: string): string | null {
   try {
-    const sidecar = JSON.parse(fs.readFileSync(path.join(classifierDir, version, CLASSIFIER_FILE), 'utf8')) as { training?: { split?: unknown } };
-    return typeof sidecar.training?.split === 'string' ? sidecar.training.split : null;
+    return readSidecar(path.join(classifierDir, version)).training?.split ?? null;
   } catch {
     return null;
   }

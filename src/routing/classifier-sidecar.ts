@@ -30,6 +30,8 @@ export const sidecarSchema = z.object({
       sources: z.record(z.string(), z.number().int().nonnegative()).optional(),
       learner: z.string().optional(),
       seed: z.number().int().optional(),
+      /** How the validation rows were chosen (training/dataset.ts SPLIT_SCHEME); absent: by row id, before 2026-11-27. */
+      split: z.string().optional(),
       seconds: z.number().optional(),
     })
     .loose()
