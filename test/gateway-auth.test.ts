@@ -218,6 +218,12 @@ describe('decision list and stats', () => {
     expect(bad.status).toBe(400);
     expect(bad.json.error.param).toBe('limit');
     expect((await gw.call('GET', '/v1/decisions?status=weird')).status).toBe(400);
+    // A misspelt reason is a 400 naming the field, not an empty list that reads as "none of those".
+    const typo = await gw.call<ErrorJson>('GET', '/v1/decisions?reason=explicitt');
+    expect(typo.status).toBe(400);
+    expect(typo.json.error.param).toBe('reason');
+    // A reason older versions logged still filters (the log keeps it).
+    expect(await list('reason=cheapest-near-best')).toEqual([]);
     expect((await gw.call('GET', '/v1/decisions?since=yesterday')).status).toBe(400);
     // Beyond JavaScript's last date: a 400 naming the field, not a 500 from building the window.
     const far = await gw.call<ErrorJson>('GET', '/v1/stats?until=99999999999999999999');

@@ -133,13 +133,13 @@ describe('policy sweep', () => {
   test('the near-best sweep agrees with the router\'s near-best choice row by row', () => {
     const rand = rng(5);
     const models = ['a', 'b', 'c', 'd'];
-    const rows: LabelledPrediction[] = Array.from({ length: 300 }, () => ({
-      p: models.map(() => Math.round(rand() * 20) / 20),
-      cost: [1, 3, 9, 27],
+    // Continuous predictions and each row's own prices (a free model on some rows), so no threshold
+    // 1 − λ of a row's envelope falls on a target and float rounding cannot decide a comparison.
+    const rows: LabelledPrediction[] = Array.from({ length: 300 }, (_, r) => ({
+      p: models.map(() => rand()),
+      cost: models.map((_, m) => (r % 10 === 0 && m === 0 ? 0 : (m + 1) * (0.5 + rand()))),
       outcome: models.map(() => (rand() < 0.1 ? null : rand() < 0.6 ? 1 : 0)),
     }));
-    // Predictions are multiples of 0.05, so every threshold 1 − (best − p) is too; targets 0.003 off the
-    // grid keep float rounding at a threshold from deciding the comparison.
     const points = sweepNearBestPolicy(models, rows, { targets: Array.from({ length: 100 }, (_, k) => k / 100 + 0.003) });
     expect(points).toHaveLength(100);
     for (const pt of points) {
@@ -461,6 +461,19 @@ describe('summary, table and chart', () => {
     expect(table).toMatch(/^reliability \(mean predicted → observed success \(rows\), per bin of predicted p\):\n^p\s+tiny <&>\s+mid\s+large$/m);
     const average = formatMetricsTable(summarize(summary.models, rows, { policy: 'average' }));
     expect(average).toMatch(/average policy at a few targets[\s\S]*^target\s+predicted\s+avg cost/m);
+  });
+
+  test('operating points count the rows left out for want of an outcome, and the table says what that does', () => {
+    // At 0.9 most rows go to large, whose outcome is missing on about a tenth of them.
+    const at90 = summary.operatingPoints.find((o) => o.target === 0.9)!;
+    expect(at90.skipped).toBeGreaterThan(0);
+    expect(at90.used + at90.skipped).toBe(rows.length);
+    const table = formatMetricsTable(summary);
+    expect(table).toMatch(/^target\s+avg cost\s+quality\s+share large\s+rows\s+skipped$/m);
+    expect(table).toMatch(new RegExp(`^0\\.90\\s.*\\s${at90.used}\\s+${at90.skipped}$`, 'm'));
+    expect(table).toMatch(/note: up to \d+\.\d% of rows \(target 0\.\d\d\) chose a model with no outcome on that row and are left out/);
+    const complete = rows.map((r) => ({ ...r, outcome: r.outcome.map((o) => o ?? 0) }));
+    expect(formatMetricsTable(summarize(models, complete))).not.toContain('note: up to');
   });
 
   test('reliability table: each bin reads mean predicted → observed (rows), an empty bin a dot', () => {

@@ -1,4 +1,4 @@
-import { choose, chooseNearBest, coldStartOrder } from '../src/routing/policy';
+import { choose, chooseNearBest, coldStartOrder, logPriceShares } from '../src/routing/policy';
 
 describe('policy', () => {
   const candidates = [
@@ -22,13 +22,47 @@ describe('policy', () => {
     expect(choose(candidates, 1).chosen).toBe('large');
   });
 
-  it('near-best: the cheapest model within 1 − target of the most likely one, then the other qualifiers, then the rest by p', () => {
-    // Best p 0.93: target 0.85 accepts p ≥ 0.78, target 0.95 p ≥ 0.88.
-    expect(chooseNearBest(candidates, 0.85)).toEqual({ chosen: 'medium', fallbacks: ['large', 'small'], reason: 'cheapest-near-best' });
-    expect(chooseNearBest(candidates, 0.95)).toEqual({ chosen: 'large', fallbacks: ['medium', 'small'], reason: 'cheapest-near-best' });
-    expect(chooseNearBest(candidates, 0.65).chosen).toBe('small');
+  it('near-best: the best p − (1 − target)·(log price share), never more than 1 − target below the best p', () => {
+    // Log price shares over 1…20: small 0, medium ln 5 / ln 20 = 0.537, large 1.
+    expect(logPriceShares([1, 5, 20]).map((s) => Number(s.toFixed(3)))).toEqual([0, 0.537, 1]);
+    // Target 0.7 (slack 0.3): values 0.62, 0.81 − 0.161 = 0.649, 0.93 − 0.3 = 0.63. Bar 0.63: small is below it.
+    expect(chooseNearBest(candidates, 0.7)).toEqual({ chosen: 'medium', fallbacks: ['large', 'small'], reason: 'near-best' });
+    // Target 0.85 (slack 0.15): 0.62, 0.729, 0.78. Medium is within 0.15 of the best too, but large is
+    // 0.12 likelier for under half the log price range, which buys more than the 0.07 that half is allowed.
+    expect(chooseNearBest(candidates, 0.85)).toEqual({ chosen: 'large', fallbacks: ['medium', 'small'], reason: 'near-best' });
+    expect(chooseNearBest(candidates, 0.95)).toEqual({ chosen: 'large', fallbacks: ['medium', 'small'], reason: 'near-best' });
+    // Target 0.65 (slack 0.35): 0.62 against 0.81 − 0.188 = 0.622: medium, just.
+    expect(chooseNearBest(candidates, 0.65).chosen).toBe('medium');
+    expect(chooseNearBest(candidates, 0.6).chosen).toBe('small');
     expect(chooseNearBest(candidates, 0).chosen).toBe('small');
     expect(chooseNearBest(candidates, 1).chosen).toBe('large');
+  });
+
+  it('near-best never gives up more than 1 − target of the best predicted success', () => {
+    let seed = 7;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let trial = 0; trial < 2000; trial++) {
+      const some = Array.from({ length: 2 + (trial % 5) }, (_, i) => ({ model: `m${i}`, pSuccess: rand(), estimatedCost: trial % 7 === 0 && i === 0 ? 0 : rand() * 10 }));
+      const target = rand();
+      const chosen = some.find((c) => c.model === chooseNearBest(some, target).chosen)!;
+      expect(chosen.pSuccess).toBeGreaterThanOrEqual(Math.max(...some.map((c) => c.pSuccess)) - (1 - target) - 1e-12);
+    }
+  });
+
+  it('near-best: a free model sits at the bottom of the price range; equal prices leave only p', () => {
+    const free = [
+      { model: 'local', pSuccess: 0.5, estimatedCost: 0 },
+      { model: 'hosted', pSuccess: 0.9, estimatedCost: 1 },
+    ];
+    expect(logPriceShares([0, 1])).toEqual([0, 1]);
+    expect(chooseNearBest(free, 0.7).chosen).toBe('hosted'); // 0.5 against 0.9 − 0.3
+    expect(chooseNearBest(free, 0.5).chosen).toBe('local'); // 0.5 against 0.9 − 0.5, a tie goes to the cheaper
+    const same = [
+      { model: 'a', pSuccess: 0.5, estimatedCost: 2 },
+      { model: 'b', pSuccess: 0.6, estimatedCost: 2 },
+    ];
+    expect(logPriceShares([2, 2])).toEqual([0, 0]);
+    expect(chooseNearBest(same, 0).chosen).toBe('b');
   });
 
   it('near-best sends a prompt every model will probably fail to the cheapest, where the per-request bar sends it to the dearest', () => {

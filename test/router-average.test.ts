@@ -94,8 +94,8 @@ describe('router: average policy', () => {
     // Target 0.9: cheap qualifies when it is within 0.1 of dear (hard: 0.05 below) and not when 0.55 below (win).
     const hard = await router.route({ prompt: 'hard', policy: 'near-best', minSuccess: 0.9 });
     const win = await router.route({ prompt: 'win', policy: 'near-best', minSuccess: 0.9 });
-    expect(hard).toMatchObject({ chosen: 'cheap', fallbacks: ['dear'], reason: 'cheapest-near-best', policy: 'near-best', lambda: null, lambdaBasis: null });
-    expect(win).toMatchObject({ chosen: 'dear', fallbacks: ['cheap'], reason: 'cheapest-near-best', policy: 'near-best' });
+    expect(hard).toMatchObject({ chosen: 'cheap', fallbacks: ['dear'], reason: 'near-best', policy: 'near-best', lambda: null, lambdaBasis: null });
+    expect(win).toMatchObject({ chosen: 'dear', fallbacks: ['cheap'], reason: 'near-best', policy: 'near-best' });
     expect(await router.route({ prompt: 'hard', policy: 'near-best', minSuccess: 1 })).toMatchObject({ chosen: 'dear' });
   });
 

@@ -4,7 +4,7 @@
 
 import { InvalidInputError } from '../src/errors';
 import { type ValueStep, valueSteps, walkValueStates } from '../src/routing/value-policy';
-import type { PolicyKind } from '../src/routing/policy';
+import { type PolicyKind, logPriceShares } from '../src/routing/policy';
 
 export { POLICY_KINDS, type PolicyKind } from '../src/routing/policy';
 
@@ -313,23 +313,35 @@ export function sweepPolicy(
 }
 
 /**
- * The near-best policy (src/routing/policy.ts `chooseNearBest`) at every target. A model qualifies at
- * target t when p ≥ max p − (1 − t), i.e. when 1 − (max p − p) ≥ t: the per-request sweep over each
- * row's shortfall from its best model is exactly this policy's.
+ * The near-best policy (src/routing/policy.ts `chooseNearBest`) at every target. At target t a row goes to
+ * the best p − (1 − t)·s (s: the model's log price share), so as t rises from 0 to 1 it walks the same
+ * upper envelope the average policy walks as λ falls, over s instead of cost, with λ = 1 − t: the model
+ * at step k is chosen for t in [1 − λ_k, 1 − λ_(k+1)] (ties to the cheaper). That is exactly the
+ * per-request policy over a view in which each step's model has p = 1 − λ_(k+1) (the last one 1) and the
+ * models off the envelope can never qualify, so the per-request sweep does the rest. Targets outside
+ * [0,1], which no request can set, are dropped.
  */
 export function sweepNearBestPolicy(
   models: readonly string[],
   rows: readonly LabelledPrediction[],
   options: SweepOptions & { targets?: readonly number[] } = {},
 ): SweepPoint[] {
-  return sweepPolicy(models, rows.map(nearBestView), options);
+  const views = rows.map((row, r) => {
+    checkRow(row, models.length, r);
+    return nearBestView(row);
+  });
+  const targets = (options.targets ?? sweepTargets(views, options)).filter((t) => t >= 0 && t <= 1);
+  return sweepPolicy(models, views, { ...options, targets });
 }
 
+/** Below any target: a model the near-best policy never chooses for this row. */
+const NEVER = -1;
+
 function nearBestView(row: LabelledPrediction): LabelledPrediction {
-  let best = -Infinity;
-  for (let m = 0; m < row.p.length; m++) if (Number.isFinite(row.p[m]) && row.p[m] > best) best = row.p[m];
-  if (best === -Infinity) return row;
-  return { ...row, p: Array.from(row.p, (v) => (Number.isFinite(v) ? 1 - (best - v) : v)) };
+  const steps = valueSteps(row.p, logPriceShares(row.estimate ?? row.cost));
+  const p = new Array<number>(row.p.length).fill(NEVER);
+  steps.forEach((step, k) => (p[step.model] = k + 1 < steps.length ? 1 - steps[k + 1].lambda : 1));
+  return { ...row, p };
 }
 
 /**
@@ -625,6 +637,9 @@ export interface OperatingPoint {
   /** Average policy: the mean predicted success there (below the target when it is out of reach); per-request and near-best: the target. */
   predicted: number;
   share: Record<string, number>;
+  /** Rows averaged, and rows left out because the model chosen for them has no outcome there. */
+  used: number;
+  skipped: number;
 }
 
 export const OPERATING_TARGETS: readonly number[] = [0.5, 0.6, 0.7, 0.8, 0.9];
@@ -648,7 +663,7 @@ export function operatingPoints(
       policy === 'average'
         ? (measured.find((p) => p.target >= t) ?? measured[measured.length - 1])
         : measured.reduce((best, p) => (p.target <= t && p.target > best.target ? p : best), measured[0]);
-    return { target: t, avgCost: at.avgCost, avgQuality: at.avgQuality, predicted: at.target, share: at.share };
+    return { target: t, avgCost: at.avgCost, avgQuality: at.avgQuality, predicted: at.target, share: at.share, used: at.used, skipped: at.skipped };
   });
 }
 export interface SummarizeOptions extends SweepOptions {
@@ -766,16 +781,28 @@ export function formatMetricsTable(summary: MetricsSummary): string {
     const predicted = summary.policy === 'average';
     lines.push(
       table([
-        ['target', ...(predicted ? ['predicted'] : []), 'avg cost', 'quality', `share ${dearest}`],
+        ['target', ...(predicted ? ['predicted'] : []), 'avg cost', 'quality', `share ${dearest}`, 'rows', 'skipped'],
         ...summary.operatingPoints.map((o) => [
           num(o.target, 2),
           ...(predicted ? [num(o.predicted)] : []),
           money(o.avgCost),
           num(o.avgQuality),
           pct(o.share[dearest]),
+          String(o.used),
+          String(o.skipped),
         ]),
       ]),
     );
+    const worst = summary.operatingPoints.reduce((a, b) => (b.skipped > a.skipped ? b : a));
+    if (worst.skipped > 0) {
+      // Live feedback records one outcome per row (the model that answered): where the router would choose
+      // another model the row has nothing to score, and what remains is not a random sample of the rows.
+      lines.push(
+        `note: up to ${pct(worst.skipped / (worst.used + worst.skipped))} of rows (target ${num(worst.target, 2)}) chose a model with no ` +
+          'outcome on that row and are left out; quality averages the rest, which can flatter the router (rows from live ' +
+          'feedback record only the model that answered)',
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -6,7 +6,7 @@ import { chatMessageSchema } from '../routing/prompt-text';
 import { chatRequestSchema } from '../providers/types';
 import { DECISION_STATUSES } from '../store/decision-types';
 import { DECISION_ID_PATTERN } from '../gateway/decision-id';
-import { POLICY_KINDS } from '../routing/policy';
+import { DECISION_REASONS, POLICY_KINDS, RETIRED_DECISION_REASONS } from '../routing/policy';
 
 export const routerOptionsSchema = z
   .strictObject({
@@ -66,7 +66,8 @@ const instant = z.string().transform((s, ctx) => {
 export const decisionListQuerySchema = z.strictObject({
   model: z.string().min(1).optional(),
   status: z.enum(DECISION_STATUSES).optional(),
-  reason: z.string().min(1).optional(),
+  // A typo would otherwise list nothing, which reads as "no such decisions".
+  reason: z.enum([...DECISION_REASONS, ...RETIRED_DECISION_REASONS]).optional(),
   api_key: z.string().min(1).optional(),
   since: instant.optional(),
   until: instant.optional(),

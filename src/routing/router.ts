@@ -41,7 +41,7 @@ export interface CandidateReport {
 export interface Decision {
   chosen: string;
   fallbacks: string[];
-  reason: DecisionReason | 'no-known-candidates';
+  reason: DecisionReason;
   target: number;
   /**
    * The policy applied: `average` needs a classifier with reference predictions (reference.json) and
