@@ -145,6 +145,38 @@ describe('retrain', () => {
     expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0004');
   });
 
+  it('does not promote a first classifier far worse than base rates; nearly certain base rates leave room', async () => {
+    // Two kinds of prompt, each half the rows: in training "apple" prompts always succeed and "pear" ones
+    // always fail; validation holds the opposite. Base rates (0.5) lose ln 2; a classifier that learned
+    // the training rows is confidently wrong on every validation row.
+    const base = Array.from({ length: 60 }, (_, i) => ({
+      id: `q-${i}`,
+      prompt: `${i % 2 ? 'apple' : 'pear'} question number ${i}`,
+      outcomes: {} as Record<string, number>,
+      costs: {},
+      origin: 'import' as const,
+    }));
+    const { validation } = stratifiedSplit(base, 0.2, 1, mixedHash, splitKey);
+    const held = new Set(validation);
+    const swapped = base.map((r, i) => {
+      const ok = (r.prompt.startsWith('apple') ? 1 : 0) ^ (held.has(i) ? 1 : 0);
+      return { ...r, outcomes: { 'sim-small': ok, 'sim-large': ok } };
+    });
+    store.importSamples(swapped);
+    const wrong = await retrain(deps(), { seed: 1 });
+    expect(wrong.promoted).toBe(false);
+    expect(wrong.why).toMatch(/far worse than predicting each model's training success rate/);
+    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBeNull();
+  });
+
+  it('promotes a first classifier on a tiny store where every model always succeeded', async () => {
+    // Base rates of 1 score a log loss of about 0; a classifier a hair above that is not "far worse".
+    store.importSamples(rows().slice(0, 12).map((r) => ({ ...r, outcomes: Object.fromEntries(Object.keys(r.outcomes).map((m) => [m, 1])) })));
+    const result = await retrain(deps(), { seed: 1 });
+    expect(result.promoted).toBe(true);
+    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0001');
+  });
+
   it('says what to do when the store is empty', async () => {
     await expect(retrain(deps())).rejects.toThrow(/at least 4 prompts.*switchyard import/);
   });

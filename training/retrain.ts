@@ -185,7 +185,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   let currentLogLoss: number | null = null;
   let why: string;
   let promoted: boolean;
-  if (Number.isFinite(baseLogLoss) && newLogLoss > BASE_RATE_SLACK * baseLogLoss) {
+  if (Number.isFinite(baseLogLoss) && newLogLoss > BASE_RATE_SLACK * baseLogLoss + BASE_RATE_FLOOR) {
     promoted = false;
     why = `validation log loss ${newLogLoss.toFixed(4)} is far worse than predicting each model's training success rate (${baseLogLoss.toFixed(4)}): too few or too noisy rows to learn from`;
   } else if (currentVersion === null) {
@@ -293,6 +293,11 @@ const VALIDATION_SOURCE_ROWS = 50;
 const MIN_TRAINING_ROWS = 4;
 /** A new classifier is refused when its validation log loss exceeds the base rates' by this factor. */
 const BASE_RATE_SLACK = 1.25;
+/**
+ * …plus this much (nats per outcome): where the base rates are nearly certain (every validation outcome a
+ * success), their loss is near 0 and any classifier would be "far worse" than 1.25 times nothing.
+ */
+const BASE_RATE_FLOOR = 0.01;
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
