@@ -472,7 +472,7 @@ describe('summary, table and chart', () => {
     expect(table).toMatch(/^target\s+avg cost\s+quality\s+share large\s+rows\s+skipped$/m);
     expect(table).toMatch(new RegExp(`^0\\.90\\s.*\\s${at90.used}\\s+${at90.skipped}$`, 'm'));
     expect(table).toMatch(/note: up to \d+\.\d% of rows \(target 0\.\d\d\) chose a model with no outcome on that row and are left out/);
-    const complete = rows.map((r) => ({ ...r, outcome: r.outcome.map((o) => o ?? 0) }));
+    const complete = rows.map((r) => ({ ...r, outcome: Array.from(r.outcome, (o) => o ?? 0) }));
     expect(formatMetricsTable(summarize(models, complete))).not.toContain('note: up to');
   });
 

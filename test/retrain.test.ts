@@ -152,6 +152,7 @@ describe('retrain', () => {
     const base = Array.from({ length: 60 }, (_, i) => ({
       id: `q-${i}`,
       prompt: `${i % 2 ? 'apple' : 'pear'} question number ${i}`,
+      source: null,
       outcomes: {} as Record<string, number>,
       costs: {},
       origin: 'import' as const,

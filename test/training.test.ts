@@ -1,6 +1,6 @@
 import { fitNetwork, forwardLogits, maskedLogLoss } from '../training/network';
 import { fitWords, lbfgs, wordLogits } from '../training/words';
-import { applyJoint, applyStack, fitJoint, fitStack } from '../training/calibrate';
+import { applyJoint, applyStack, fitJoint, fitStack, plattTargets } from '../training/calibrate';
 import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/knn';
 import { hashString, mixedHash, seededRandom, sigmoid } from '../training/matrix';
 import { promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } from '../src/routing/prompt-stats';
@@ -53,6 +53,29 @@ describe('masked multi-output training', () => {
     const stack = fitStack([z], Y, mask, 1);
     expect(stack.weights[0][0]).toBeCloseTo(0.2, 1);
     expect(maskedLogLoss(applyStack([z], stack, 1), Y, mask)).toBeLessThan(maskedLogLoss(z.map(sigmoid), Y, mask));
+  });
+
+  it("Platt's targets: (N₊ + 1)/(N₊ + 2) for a success, 1/(N₋ + 2) for a failure, per model, unknowns untouched", () => {
+    // Two models; model 0: successes 1, 1, 1, failure 0 (N₊ 3, N₋ 1); model 1: 0.5, unknown, 1, 0 (N₊ 1.5, N₋ 1.5).
+    const Y = Float32Array.from([1, 0.5, 1, 0, 1, 1, 0, 0]);
+    const mask = Float32Array.from([1, 1, 1, 0, 1, 1, 1, 1]);
+    const T = plattTargets(Y, mask, 2);
+    const hi1 = 2.5 / 3.5;
+    const lo1 = 1 / 3.5;
+    const want = [4 / 5, lo1 + 0.5 * (hi1 - lo1), 4 / 5, 0, 4 / 5, hi1, 1 / 3, lo1];
+    want.forEach((w, i) => expect(T[i]).toBeCloseTo(w, 6));
+  });
+
+  it('a calibration fitted on 30 rows a component separates perfectly is not certain', () => {
+    // 27 successes at z = +4, 3 failures at z = −4: unsmoothed, the fit runs to p → 1 and p → 0.
+    const z = Float32Array.from({ length: 30 }, (_, i) => (i < 27 ? 4 : -4));
+    const Y = Float32Array.from({ length: 30 }, (_, i) => (i < 27 ? 1 : 0));
+    const mask = new Float32Array(30).fill(1);
+    const p = applyStack([z], fitStack([z], Y, mask, 1), 1);
+    expect(p[0]).toBeLessThan(28 / 29 + 0.005);
+    expect(p[0]).toBeGreaterThan(0.9);
+    expect(p[29]).toBeGreaterThan(1 / 5 - 0.01);
+    expect(p[29]).toBeLessThan(0.3);
   });
 
   it('kNN success rates follow the neighbours and shrink towards the base rate', async () => {

@@ -1,7 +1,8 @@
 // Calibration and stacking per model: p = sigmoid(Σ_k w_k·z_k + b), fitted on out-of-fold logits z_k of
 // one or more components. With one component this is Platt scaling; with several it also learns how much
 // to trust each (e.g. the parametric model versus nearest neighbours). Fitted by Newton's method on the
-// masked soft-label log loss, with a small ridge towards w = 1/K, b = 0 so tiny sets stay sane.
+// masked soft-label log loss, with a small ridge towards w = 1/K, b = 0 so tiny sets stay sane, against
+// Platt's smoothed targets (plattTargets) so a few dozen outcomes cannot teach it certainty.
 import { logLossAtLogit, sigmoid } from './matrix';
 
 export interface StackParams {
@@ -10,14 +11,40 @@ export interface StackParams {
   bias: Float32Array;
 }
 
+/**
+ * Platt's targets (Platt 1999; Lin, Lin and Weng 2007): per model, a success counts as (N₊ + 1)/(N₊ + 2)
+ * and a failure as 1/(N₋ + 2), N₊ and N₋ the model's known successes and failures (graded outcomes
+ * count by their score, and map linearly in between). A calibration fitted on 0s and 1s pushes a
+ * component that happens to separate 30 training rows to p = 0.999, and the first failure the router
+ * meets costs it dearly; with these targets 27 successes and 3 failures give at most 28/29 ≈ 0.97, while
+ * thousands of outcomes move a target by under 0.001.
+ */
+export function plattTargets(Y: Float32Array, mask: Float32Array, m: number): Float32Array {
+  const out = new Float32Array(Y.length);
+  for (let j = 0; j < m; j++) {
+    let pos = 0;
+    let neg = 0;
+    for (let i = j; i < Y.length; i += m) {
+      if (!mask[i]) continue;
+      pos += Y[i];
+      neg += 1 - Y[i];
+    }
+    const hi = (pos + 1) / (pos + 2);
+    const lo = 1 / (neg + 2);
+    for (let i = j; i < Y.length; i += m) out[i] = mask[i] ? lo + Y[i] * (hi - lo) : Y[i];
+  }
+  return out;
+}
+
 export function fitStack(components: readonly Float32Array[], Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3): StackParams {
+  const T = plattTargets(Y, mask, m);
   const K = components.length;
   const weights = Array.from({ length: K }, () => new Float32Array(m));
   const bias = new Float32Array(m);
   const prior = new Float64Array(K + 1).fill(1 / K);
   prior[K] = 0;
   for (let j = 0; j < m; j++) {
-    const theta = fitMaskedLogistic(Y, mask, m, j, K + 1, prior, ridge, (r, x) => {
+    const theta = fitMaskedLogistic(T, mask, m, j, K + 1, prior, ridge, (r, x) => {
       for (let k = 0; k < K; k++) x[k] = components[k][r * m + j];
       x[K] = 1;
     });
@@ -58,6 +85,7 @@ export interface JointParams {
 }
 
 export function fitJoint(Z: Float32Array, Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3): JointParams {
+  const T = plattTargets(Y, mask, m);
   const linear = new Float32Array(m * m);
   const quadratic = new Float32Array(m * m);
   const bias = new Float32Array(m);
@@ -65,7 +93,7 @@ export function fitJoint(Z: Float32Array, Y: Float32Array, mask: Float32Array, m
   for (let j = 0; j < m; j++) {
     const prior = new Float64Array(P);
     prior[j] = 1;
-    const theta = fitMaskedLogistic(Y, mask, m, j, P, prior, ridge, (r, x) => {
+    const theta = fitMaskedLogistic(T, mask, m, j, P, prior, ridge, (r, x) => {
       const zj = Z[r * m + j];
       for (let k = 0; k < m; k++) {
         x[k] = Z[r * m + k];

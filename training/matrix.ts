@@ -73,13 +73,16 @@ export function mixedHash(s: string, seed = 0): number {
   return h >>> 0;
 }
 
-/** Each model's success rate over the rows that know it (mask-weighted); `unknown` for a model no row knows. */
-export function baseRates(Y: Float32Array, mask: Float32Array, m: number, unknown = 0.5): Float64Array {
+/**
+ * Each model's success rate over the rows that know it (mask-weighted); `unknown` for a model no row
+ * knows. `pseudo` adds that many successes and failures (1: Laplace's rule, (s + 1)/(n + 2)).
+ */
+export function baseRates(Y: Float32Array, mask: Float32Array, m: number, unknown = 0.5, pseudo = 0): Float64Array {
   const sum = new Float64Array(m);
   const count = new Float64Array(m);
   for (let i = 0; i < Y.length; i++) {
     sum[i % m] += Y[i] * mask[i];
     count[i % m] += mask[i];
   }
-  return sum.map((s, j) => (count[j] > 0 ? s / count[j] : unknown));
+  return sum.map((s, j) => (count[j] > 0 ? (s + pseudo) / (count[j] + 2 * pseudo) : unknown));
 }

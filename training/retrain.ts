@@ -179,7 +179,9 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   // What knowing nothing of the prompt scores: each model's success rate on the training rows. A
   // classifier far worse than that (a handful of rows, confidently wrong: log loss 9 against 2) must not
   // route anything. A quarter's slack: on a few dozen rows a useful classifier can land a little above it.
-  const rates = baseRates(trainData.Y, trainData.mask, trainData.m);
+  // Laplace's rule, as the classifier's calibration smooths its targets (plattTargets): 12 successes in
+  // 12 predict 13/14, not a certainty that one failure would make infinitely wrong.
+  const rates = baseRates(trainData.Y, trainData.mask, trainData.m, 0.5, 1);
   const baseLogLoss = maskedLogLoss(Float32Array.from({ length: valData.n * valData.m }, (_, k) => rates[k % valData.m]), valData.Y, valData.mask);
   const currentVersion = readCurrentVersion(deps.classifierDir);
   let currentLogLoss: number | null = null;
@@ -187,7 +189,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   let promoted: boolean;
   if (Number.isFinite(baseLogLoss) && newLogLoss > BASE_RATE_SLACK * baseLogLoss + BASE_RATE_FLOOR) {
     promoted = false;
-    why = `validation log loss ${newLogLoss.toFixed(4)} is far worse than predicting each model's training success rate (${baseLogLoss.toFixed(4)}): too few or too noisy rows to learn from`;
+    why = `validation log loss ${newLogLoss.toFixed(4)} is far worse than predicting each model's training success rate, smoothed (${baseLogLoss.toFixed(4)}): too few or too noisy rows to learn from`;
   } else if (currentVersion === null) {
     promoted = true;
     why = 'no current classifier';
