@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { BatchWriter } from '../src/store/log-writer';
 import { migrate, MIGRATIONS } from '../src/store/migrations';
 import { SqliteStore } from '../src/store/sqlite-store';
+import { createDecisionLogQueue } from '../src/store/decision-log-queue';
 import { DecisionStore } from '../src/store/decision-store';
 import type { DecisionRecord } from '../src/store/decision-types';
 import { aggregateDecisions, ratedGap, recentAnswerLengths } from '../src/store/decision-stats';
@@ -77,6 +78,69 @@ describe('BatchWriter', () => {
     await eventually(() => (written.length === 4 ? true : undefined));
     expect(written).toEqual([2, 3, 4, 5]);
     writer.close();
+  });
+
+  it('flushes on its own timers impatiently; a reader, a full queue and shutdown wait for the store', async () => {
+    const calls: boolean[] = [];
+    const { writer } = make({ maxRows: 4, batchRows: 10, write: (_rows, patient) => void calls.push(patient) });
+    writer.enqueue(1);
+    await eventually(() => (calls.length ? true : undefined));
+    writer.enqueue(2);
+    writer.flush();
+    for (let i = 0; i < 4; i++) writer.enqueue(i);
+    writer.enqueue(9);
+    writer.close();
+    expect(calls).toEqual([false, true, true, true]);
+  });
+
+  it('counts failures in a row and says when writes go through again', async () => {
+    let fail = true;
+    const streaks: number[] = [];
+    const recovered: number[] = [];
+    const { writer } = make({
+      write: () => {
+        if (fail) throw new Error('busy');
+      },
+      onError: (_e, _n, streak) => streaks.push(streak),
+      onRecovered: (n) => recovered.push(n),
+    });
+    writer.enqueue(1);
+    await eventually(() => (streaks.length >= 3 ? true : undefined));
+    fail = false;
+    await eventually(() => (recovered.length ? true : undefined));
+    expect(streaks.slice(0, 3)).toEqual([1, 2, 3]);
+    expect(recovered).toEqual([streaks.length]);
+    writer.close();
+  });
+
+  it('while another process holds the write lock, background flushes fail at once and the rows wait in memory', async () => {
+    const tmp = makeTempDir();
+    const file = path.join(tmp.dir, 'db.sqlite');
+    const store = new SqliteStore({ path: file });
+    const decisions = new DecisionStore(store.db);
+    const other = new Database(file);
+    const messages: string[] = [];
+    const writer = createDecisionLogQueue(store.db, decisions, { batchRows: 10, flushIntervalMs: 20, maxRows: 100 }, (m) => messages.push(m));
+    const errors = (): string[] => messages.filter((m) => m.startsWith('warning: decision log'));
+    try {
+      other.prepare('BEGIN IMMEDIATE').run();
+      writer.enqueue(loggedDecision('dec_busy_1', 'small', { small: 0.9 }));
+      // Each try waiting out busy_timeout (5 s) would leave the event loop stuck well past this wait.
+      await eventually(() => (writer.stats().failures >= 3 ? true : undefined));
+      // Said once, not at every retry.
+      expect(errors()).toEqual([expect.stringMatching(/^warning: decision log: writing 1 rows failed \(kept in memory, will retry\): database is locked/)]);
+      expect(writer.stats()).toMatchObject({ queued: 1, written: 0, dropped: 0 });
+      expect(store.db.pragma('busy_timeout', { simple: true })).toBe(5000);
+      other.prepare('COMMIT').run();
+      await eventually(() => (messages.some((m) => /^decision log: writing again after \d+ failed tries$/.test(m)) ? true : undefined));
+      expect(decisions.get('dec_busy_1')).not.toBeNull();
+      expect(writer.stats()).toMatchObject({ queued: 0, written: 1 });
+    } finally {
+      writer.close();
+      other.close();
+      store.close();
+      tmp.cleanup();
+    }
   });
 
   it('close() flushes; rows after close are written at once', () => {

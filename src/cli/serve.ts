@@ -19,9 +19,7 @@ import { createDecisionIdGenerator } from '../gateway/decision-id';
 import { SqliteStore } from '../store/sqlite-store';
 import { DecisionStore } from '../store/decision-store';
 import { ApiKeyStore } from '../store/api-key-store';
-import { BatchWriter } from '../store/log-writer';
-import type { DecisionRecord } from '../store/decision-types';
-import { errorMessage } from '../errors';
+import { createDecisionLogQueue } from '../store/decision-log-queue';
 
 export interface ServeOptions {
   loaded: LoadedConfig;
@@ -99,11 +97,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const decisions = new DecisionStore(store.db);
   const keys = new ApiKeyStore(store.db);
-  const writer = new BatchWriter<DecisionRecord>({
-    ...config.storage.logQueue,
-    write: (rows) => decisions.insertMany(rows),
-    onError: (err, rows) => log(`warning: decision log: writing ${rows} rows failed (will retry): ${errorMessage(err)}`),
-  });
+  const writer = createDecisionLogQueue(store.db, decisions, config.storage.logQueue, log);
   const breakers = createCircuitBreakers(config.models.map((m) => m.id), { now: Date.now, ...config.routing.breaker });
   const gateway = createChatGateway({
     router,

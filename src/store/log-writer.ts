@@ -1,16 +1,28 @@
 // Keeps decision-log writes off the response path: requests only push a row onto an in-memory queue, and
 // rows are written in batches, one transaction each, after the response has gone. The queue is bounded:
 // at the bound the row is written at once (the request pays for the write) rather than dropped.
+// Background flushes are impatient: when another process holds the store's write lock (an import, a
+// retrain writing embeddings) they give up at once and retry a flush interval later, instead of
+// blocking the event loop, and every request with it, for as long as the lock is held.
 import { performance } from 'node:perf_hooks';
 
 export interface BatchWriterOptions<T> {
-  /** Writes rows in one transaction; throws if nothing was written. */
-  write: (rows: readonly T[]) => void;
+  /**
+   * Writes rows in one transaction; throws if nothing was written. `patient`: someone is waiting for
+   * the rows (a full queue, a reader, shutdown), so wait for a busy store as long as it takes; false
+   * for background flushes, which should fail fast and be retried.
+   */
+  write: (rows: readonly T[], patient: boolean) => void;
   batchRows: number;
   flushIntervalMs: number;
   maxRows: number;
-  /** A failed write; its rows stay queued for the next flush (see `maxRows` for when some must go). */
-  onError: (err: unknown, rows: number) => void;
+  /**
+   * A failed write; its rows stay queued for the next flush (see `maxRows` for when some must go).
+   * `streak`: failures in a row, this one included (1: writes were going through until now).
+   */
+  onError: (err: unknown, rows: number, streak: number) => void;
+  /** Writes go through again after `failures` failed ones in a row. */
+  onRecovered?: (failures: number) => void;
   /** Monotonic milliseconds, for flush timings. */
   clock?: () => number;
 }
@@ -34,6 +46,7 @@ export class BatchWriter<T> {
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private closed = false;
+  private streak = 0;
   private readonly clock: () => number;
   private readonly counters: Omit<BatchWriterStats, 'queued'> = {
     written: 0, dropped: 0, batches: 0, forcedFlushes: 0, failures: 0, maxBatchRows: 0, flushMsTotal: 0, flushMsMax: 0,
@@ -56,35 +69,40 @@ export class BatchWriter<T> {
     } else if (this.queue.length >= this.options.batchRows) {
       this.immediate ??= setImmediate(() => {
         this.immediate = null;
-        this.flush();
+        this.flush(false);
       });
     } else {
-      this.timer ??= setTimeout(() => {
-        this.timer = null;
-        this.flush();
-      }, this.options.flushIntervalMs);
+      this.scheduleBackground();
     }
   }
 
-  /** Writes everything queued now, in batches of at most `batchRows`. Synchronous. */
-  flush(): void {
+  /**
+   * Writes everything queued now, in batches of at most `batchRows`. Synchronous. Patient (the default)
+   * when a caller waits for the rows; the writer's own timers flush impatiently.
+   */
+  flush(patient = true): void {
     this.cancelTimers();
     while (this.queue.length > 0) {
       const batch = this.queue.slice(0, this.options.batchRows);
       const t0 = this.clock();
       try {
-        this.options.write(batch);
+        this.options.write(batch, patient || this.closed);
       } catch (err) {
         this.counters.failures += 1;
-        this.options.onError(err, batch.length);
+        this.streak += 1;
+        this.options.onError(err, batch.length, this.streak);
         // Memory stays bounded even while the disk refuses writes: past twice the bound the oldest go.
         const excess = this.queue.length - 2 * this.options.maxRows;
         if (excess > 0) {
           this.queue.splice(0, excess);
           this.counters.dropped += excess;
         }
-        if (!this.closed) this.timer ??= setTimeout(() => ((this.timer = null), this.flush()), this.options.flushIntervalMs);
+        if (!this.closed) this.scheduleBackground();
         return;
+      }
+      if (this.streak > 0) {
+        this.options.onRecovered?.(this.streak);
+        this.streak = 0;
       }
       const ms = this.clock() - t0;
       this.queue.splice(0, batch.length);
@@ -105,6 +123,13 @@ export class BatchWriter<T> {
 
   stats(): BatchWriterStats {
     return { queued: this.queue.length, ...this.counters };
+  }
+
+  private scheduleBackground(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.flush(false);
+    }, this.options.flushIntervalMs);
   }
 
   private cancelTimers(): void {

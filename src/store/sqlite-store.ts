@@ -72,6 +72,21 @@ export function writeTransaction<T>(db: Database.Database, fn: () => T): T {
 }
 
 /**
+ * Runs `fn` with this connection's busy_timeout set to `ms` (0: a write another process holds the lock
+ * for fails at once with SQLITE_BUSY), then restores it. For writes that can be retried later and must
+ * not hold up the event loop meanwhile.
+ */
+export function withBusyTimeout<T>(db: Database.Database, ms: number, fn: () => T): T {
+  const before = db.pragma('busy_timeout', { simple: true }) as number;
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(ms))}`);
+  try {
+    return fn();
+  } finally {
+    db.pragma(`busy_timeout = ${before}`);
+  }
+}
+
+/**
  * Opens and migrates, retrying while another process is doing the same to a new file: SQLite answers
  * some of those collisions (switching to WAL, its first read of a file being initialised) with
  * SQLITE_BUSY at once instead of calling the busy handler, so busy_timeout alone does not cover them.

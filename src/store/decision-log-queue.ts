@@ -1,0 +1,37 @@
+// The server's decision-log queue: a BatchWriter over the decision store that never holds up requests
+// for another process's write lock, and says once (not every 50 ms) when writes stall.
+import type Database from 'better-sqlite3';
+import { errorMessage } from '../errors';
+import { BatchWriter } from './log-writer';
+import type { DecisionStore } from './decision-store';
+import type { DecisionRecord } from './decision-types';
+import { withBusyTimeout } from './sqlite-store';
+
+export interface DecisionLogQueueOptions {
+  batchRows: number;
+  flushIntervalMs: number;
+  maxRows: number;
+}
+
+/** A stalled write is reported at its first failure and then every this many failures in a row (~10 s at 50 ms). */
+const REPORT_EVERY = 200;
+
+export function createDecisionLogQueue(
+  db: Database.Database,
+  decisions: DecisionStore,
+  options: DecisionLogQueueOptions,
+  log: (message: string) => void,
+): BatchWriter<DecisionRecord> {
+  return new BatchWriter<DecisionRecord>({
+    ...options,
+    // In the background a busy store (another process importing) fails fast and is retried: waiting for
+    // it would hold up every request. Someone waiting for the rows (a reader, a full queue) waits.
+    write: (rows, patient) => (patient ? decisions.insertMany(rows) : withBusyTimeout(db, 0, () => decisions.insertMany(rows))),
+    onError: (err, rows, streak) => {
+      if (streak === 1 || streak % REPORT_EVERY === 0) {
+        log(`warning: decision log: writing ${rows} rows failed${streak > 1 ? ` ${streak} times in a row` : ''} (kept in memory, will retry): ${errorMessage(err)}`);
+      }
+    },
+    onRecovered: (failures) => log(`decision log: writing again after ${failures} failed tries`),
+  });
+}
