@@ -16,6 +16,8 @@ export interface SwitchyardErrorOptions {
   type?: ErrorType;
   param?: string | null;
   cause?: unknown;
+  /** What an HTTP client is told, when `message` holds what only the operator should see (a file path). */
+  publicMessage?: string;
 }
 
 export class SwitchyardError extends Error {
@@ -23,9 +25,11 @@ export class SwitchyardError extends Error {
   readonly httpStatus: number;
   readonly type: ErrorType;
   readonly param: string | null;
+  readonly publicMessage: string;
 
   constructor(message: string, options: SwitchyardErrorOptions) {
     super(message, { cause: options.cause });
+    this.publicMessage = options.publicMessage ?? message;
     this.name = new.target.name;
     this.code = options.code;
     this.httpStatus = options.httpStatus;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { loadConfigFile } from '../src/cli/context';
 import { startServer, type RunningServer } from '../src/cli/serve';
 import { toErrorResponse } from '../src/http/error-handler';
+import { StoreBusyError } from '../src/store/sqlite-store';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { retrain } from '../training/retrain';
 import { readOutcomeFile } from '../training/outcome-file';
@@ -108,6 +109,14 @@ describe('HTTP: /healthz and /v1/route', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(logs.join('\n')).not.toMatch(/unexpected error/);
     expect(toErrorResponse({ type: 'request.aborted', status: 400 })).toMatchObject({ status: 400, body: { error: { code: 'request_aborted', type: 'invalid_request_error' } } });
+  });
+
+  it('a busy store is a 503 with Retry-After that does not tell clients where the server keeps its files', () => {
+    const err = new StoreBusyError('/srv/switchyard/data/switchyard.db', 5000, new Error('SQLITE_BUSY'));
+    expect(err.message).toContain('/srv/switchyard/data/switchyard.db'); // the CLI and the server log say where
+    const res = toErrorResponse(err);
+    expect(res).toMatchObject({ status: 503, headers: { 'Retry-After': '1' }, body: { error: { code: 'store_busy', type: 'server_error' } } });
+    expect(res.body.error.message).toBe('the store is busy: another process holds its write lock (waited 5000 ms); retry shortly');
   });
 
   it('unknown paths get a 404 in the same shape', async () => {

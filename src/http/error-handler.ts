@@ -20,7 +20,7 @@ interface BodyParserError {
 export function toErrorResponse(err: unknown): { status: number; body: OpenAIErrorBody; headers?: Record<string, string> } {
   if (err instanceof SwitchyardError) {
     const headers = (err as { headers?: Record<string, string> }).headers;
-    return { status: err.httpStatus, body: errorBody(err.message, err.type, err.code, err.param), headers };
+    return { status: err.httpStatus, body: errorBody(err.publicMessage, err.type, err.code, err.param), headers };
   }
   const e = (err ?? {}) as BodyParserError;
   if (e.type === 'entity.too.large') {

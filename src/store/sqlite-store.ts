@@ -30,8 +30,13 @@ export class StoreBusyError extends SwitchyardError {
       code: 'store_busy',
       httpStatus: 503,
       cause,
+      // Clients are not told where the server keeps its files.
+      publicMessage: `the store is busy: another process holds its write lock (waited ${waitedMs} ms); retry shortly`,
     });
   }
+
+  /** Read by the HTTP error handler. */
+  readonly headers = { 'Retry-After': '1' };
 }
 
 const isBusy = (err: unknown): boolean => /^SQLITE_BUSY/.test(String((err as { code?: unknown } | null)?.code ?? ''));
