@@ -85,9 +85,9 @@ export const configSchema = z
         minSuccess: z.number().min(0).max(1).default(0.7),
         /**
          * How minSuccess is read: `per-request`, the bar each request's model must clear (cheapest model with
-         * p ≥ minSuccess); `near-best`, how much predicted success a request may give up against its best model
-         * (best p − (1 − minSuccess)·log price share: never more than 1 − minSuccess below the best p); `average`, the mean success wanted over the traffic (best p − λ·cost
-         * per request).
+         * p ≥ minSuccess); `near-best`, how much predicted success a request may give up against its best
+         * model (best p − (1 − minSuccess)·log price share: never more than 1 − minSuccess below the best p);
+         * `average`, the mean success wanted over the traffic (best p − λ·cost per request).
          */
         policy: z.enum(POLICY_KINDS).default('per-request'),
         /**

@@ -1,7 +1,8 @@
 // The routing policies. Per-request (the default): the cheapest candidate whose predicted success reaches
 // the target; if none does, the one most likely to succeed. Near-best: within 1 − target of the best
-// candidate's predicted success, the best trade-off of success against log price. Average (value-policy.ts): the candidate
-// with the best p − λ·cost, λ set from the target. Pure: they see numbers, not requests.
+// candidate's predicted success, the best trade-off of success against log price. Average
+// (value-policy.ts): the candidate with the best p − λ·cost, λ set from the target. Pure: they see
+// numbers, not requests.
 import { InvalidInputError } from '../errors';
 
 /**

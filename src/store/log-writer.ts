@@ -86,7 +86,7 @@ export class BatchWriter<T> {
       const batch = this.queue.slice(0, this.options.batchRows);
       const t0 = this.clock();
       try {
-        this.options.write(batch, patient || this.closed);
+        this.options.write(batch, patient);
       } catch (err) {
         this.counters.failures += 1;
         this.streak += 1;
