@@ -4,7 +4,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchWriter } from '../src/store/log-writer';
 import { migrate, MIGRATIONS } from '../src/store/migrations';
-import { SqliteStore } from '../src/store/sqlite-store';
+import { SqliteStore, StoreBusyError, withBusyTimeout } from '../src/store/sqlite-store';
+import { toErrorResponse } from '../src/http/error-handler';
 import { createDecisionLogQueue } from '../src/store/decision-log-queue';
 import { DecisionStore } from '../src/store/decision-store';
 import type { DecisionRecord } from '../src/store/decision-types';
@@ -137,6 +138,27 @@ describe('BatchWriter', () => {
       expect(writer.stats()).toMatchObject({ queued: 0, written: 1 });
     } finally {
       writer.close();
+      other.close();
+      store.close();
+      tmp.cleanup();
+    }
+  });
+
+  it("a feedback write while another process holds the lock is the store's busy error (a 503), not a raw SQLite one", () => {
+    const tmp = makeTempDir();
+    const file = path.join(tmp.dir, 'db.sqlite');
+    const store = new SqliteStore({ path: file });
+    const decisions = new DecisionStore(store.db);
+    const other = new Database(file);
+    try {
+      other.prepare('BEGIN IMMEDIATE').run();
+      // busy_timeout 0 so the test need not wait out the 5 s the server would.
+      const tried = (): unknown => withBusyTimeout(store.db, 0, () => decisions.transaction(() => 1));
+      expect(tried).toThrow(StoreBusyError);
+      expect(toErrorResponse(catchError(tried))).toMatchObject({ status: 503, body: { error: { code: 'store_busy' } } });
+      other.prepare('COMMIT').run();
+      expect(decisions.transaction(() => 1)).toBe(1);
+    } finally {
       other.close();
       store.close();
       tmp.cleanup();
@@ -440,3 +462,12 @@ models:
     }
   });
 });
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}

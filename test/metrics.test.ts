@@ -158,6 +158,12 @@ describe('policy sweep', () => {
     }
   });
 
+  test('a row with the wrong number of values is refused, under every policy', () => {
+    const bad: LabelledPrediction[] = [{ p: [0.5, 0.9], cost: [1, 10], outcome: [1, 1] }, { p: [0.5, 0.9], cost: [1], outcome: [1, 1] }];
+    expect(() => sweepPolicy(['weak', 'strong'], bad)).toThrow('row 1: expected 2 values per vector (one per model)');
+    expect(() => sweepNearBestPolicy(['weak', 'strong'], bad)).toThrow('row 1: expected 2 values per vector (one per model)');
+  });
+
   test('near-best ranks two models by the predicted gain, per-request by the weak model alone', () => {
     // Row 0: both will probably fail (gain 0.05). Row 1: the weak model is unsure, the strong sure (gain 0.5).
     const rows = twoModelRows([0.1, 0.45], [0.15, 0.95], [0, 0], [0, 1]);

@@ -205,8 +205,12 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
     open.add(p.id);
     track(
       outcome.then((o) => {
-        finish(p, { answeredModel: model, attempts: o.attempts, usage, upstreamMs: clock() - t0, httpStatus: 200, error: o.error ?? null });
-        open.delete(p.id);
+        try {
+          finish(p, { answeredModel: model, attempts: o.attempts, usage, upstreamMs: clock() - t0, httpStatus: 200, error: o.error ?? null });
+        } finally {
+          // Even if logging throws, the id must not answer 409 for the life of the server.
+          open.delete(p.id);
+        }
       }),
     );
     const upstream = started.stream;

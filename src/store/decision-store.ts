@@ -1,6 +1,7 @@
 // The decision log in SQLite: batched inserts (called by the log writer, off the response path), look-ups,
 // filtered cursor pages and feedback upserts. Shares the outcome store's connection and migrations.
 import type Database from 'better-sqlite3';
+import { writeTransaction } from './sqlite-store';
 import type { AttemptRecord } from '../providers/types';
 import type {
   DecisionFilter,
@@ -136,9 +137,9 @@ export class DecisionStore {
     return this.db.prepare('SELECT COUNT(*) FROM decisions').pluck().get() as number;
   }
 
-  /** Holds the write lock from the start, so a read before the first write cannot fail with SQLITE_BUSY (sqlite-store.ts `writeTransaction`). */
+  /** Holds the write lock from the start; a lock another process keeps past busy_timeout is a StoreBusyError (503). */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return writeTransaction(this.db, fn);
   }
 }
 
