@@ -139,6 +139,8 @@ describe('failover across real upstreams', () => {
     expect(res.status).toBe(502);
     const d = await decision(res.headers.get('x-switchyard-decision-id'));
     expect(d.attempts.map((x) => `${x.model}:${x.error_class}`)).toEqual(['primary:server', 'backup:server', 'dead:connect']);
+    // The operator sees it in the server log too, not only the client and the decision log.
+    expect(gw.logs).toContain('answered 502 upstream_server: all 3 upstream attempts failed (primary: server 500, backup: server 500, dead: connect)');
   });
 
   it('fails a stream over when the first model errors before its first byte', async () => {

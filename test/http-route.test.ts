@@ -3,7 +3,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { loadConfigFile } from '../src/cli/context';
 import { startServer, type RunningServer } from '../src/cli/serve';
-import { toErrorResponse } from '../src/http/error-handler';
+import { errorHandler, toErrorResponse } from '../src/http/error-handler';
+import { InvalidInputError } from '../src/errors';
+import { createThrottledLog } from '../src/util/throttled-log';
 import { StoreBusyError } from '../src/store/sqlite-store';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { retrain } from '../training/retrain';
@@ -117,6 +119,55 @@ describe('HTTP: /healthz and /v1/route', () => {
     const res = toErrorResponse(err);
     expect(res).toMatchObject({ status: 503, headers: { 'Retry-After': '1' }, body: { error: { code: 'store_busy', type: 'server_error' } } });
     expect(res.body.error.message).toBe('the store is busy: another process holds its write lock (waited 5000 ms); retry shortly');
+  });
+
+  it('a known 5xx reaches the service log, an unknown error the unexpected one, a 4xx neither', async () => {
+    const unexpected: unknown[] = [];
+    const service: string[] = [];
+    const handle = errorHandler((err) => unexpected.push(err), (err) => service.push(err.code));
+    const answered: number[] = [];
+    const res = {
+      headersSent: false,
+      set() {
+        return this;
+      },
+      status(s: number) {
+        answered.push(s);
+        return this;
+      },
+      json() {
+        return this;
+      },
+    };
+    const send = (err: unknown): void => (handle as (e: unknown, q: unknown, r: unknown, n: () => void) => void)(err, {}, res, () => {});
+    send(new StoreBusyError('/srv/db', 5000, new Error('SQLITE_BUSY')));
+    send(new Error('a bug'));
+    send(new InvalidInputError('bad field'));
+    expect(answered).toEqual([503, 500, 400]);
+    expect(service).toEqual(['store_busy']);
+    expect(unexpected).toHaveLength(1);
+  });
+
+  it('the throttled log tells a burst once per interval, with the count it held back', () => {
+    const lines: string[] = [];
+    let now = 0;
+    const report = createThrottledLog({ log: (l) => lines.push(l), now: () => now, intervalMs: 10_000 });
+    report('store_busy', 'busy 1');
+    report('store_busy', 'busy 2');
+    report('upstream', 'down 1'); // another kind is not held back by the first
+    now = 9_999;
+    report('store_busy', 'busy 3');
+    now = 12_000;
+    report('store_busy', 'busy 4');
+    report('store_busy', 'busy 5');
+    now = 30_000;
+    report('store_busy', 'busy 6');
+    expect(lines).toEqual([
+      'busy 1',
+      'down 1',
+      'busy 4 (and 2 more like it since the last such line, 12 s ago)',
+      'busy 6 (and 1 more like it since the last such line, 18 s ago)',
+    ]);
   });
 
   it('unknown paths get a 404 in the same shape', async () => {

@@ -20,6 +20,7 @@ import { SqliteStore } from '../store/sqlite-store';
 import { DecisionStore } from '../store/decision-store';
 import { ApiKeyStore } from '../store/api-key-store';
 import { createDecisionLogQueue } from '../store/decision-log-queue';
+import { createThrottledLog } from '../util/throttled-log';
 
 export interface ServeOptions {
   loaded: LoadedConfig;
@@ -130,6 +131,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return keysNow;
   };
   const startedAt = Date.now();
+  const serviceLog = createThrottledLog({ log, now: Date.now, intervalMs: 10_000 });
   const app = createApp({
     router,
     classifierVersion: () => registry.current()?.version ?? null,
@@ -141,6 +143,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     startedAt,
     bodyLimitBytes: config.server.bodyLimitBytes,
     onUnexpectedError: (err) => log(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+    // The full message (the store's path included), one line per code per 10 s at most.
+    onServiceError: (err) => serviceLog(err.code, `answered ${err.httpStatus} ${err.code}: ${err.message}`),
   });
   router.warm();
   const poll =

@@ -2,6 +2,7 @@
 // (src/main.ts does that), so tests can build it with fakes.
 import express, { type Express } from 'express';
 import type { ModelConfig } from '../config/schema';
+import type { SwitchyardError } from '../errors';
 import type { ChatGateway } from '../gateway/chat-gateway';
 import type { Router } from '../routing/router';
 import { type AuthDeps, authenticate } from './auth';
@@ -26,6 +27,8 @@ export interface AppDeps {
   startedAt: number;
   bodyLimitBytes?: number;
   onUnexpectedError?: (err: unknown) => void;
+  /** Known errors answered with a 5xx (store busy, every upstream failed); the server logs them throttled. */
+  onServiceError?: (err: SwitchyardError) => void;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -48,6 +51,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(statsRoutes(deps.inspection));
 
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.onUnexpectedError ?? ((err) => console.error('unexpected error:', err))));
+  app.use(errorHandler(deps.onUnexpectedError ?? ((err) => console.error('unexpected error:', err)), deps.onServiceError));
   return app;
 }

@@ -38,14 +38,22 @@ export function toErrorResponse(err: unknown): { status: number; body: OpenAIErr
   return { status: 500, body: errorBody('internal server error', 'server_error', 'internal_error') };
 }
 
-export function errorHandler(onUnexpected: (err: unknown) => void): ErrorRequestHandler {
+/**
+ * `onUnexpected` hears of every error the handler does not know (a 500 with a stack worth reading);
+ * `onServiceError` of the known ones that still answer 5xx (the store busy, every upstream failed),
+ * which the operator should see in the log even though the client got a clear answer.
+ */
+export function errorHandler(onUnexpected: (err: unknown) => void, onServiceError: (err: SwitchyardError) => void = () => {}): ErrorRequestHandler {
   return (err, _req, res, next) => {
     if (res.headersSent) {
       next(err);
       return;
     }
     const { status, body, headers } = toErrorResponse(err);
-    if (status >= 500 && !(err instanceof SwitchyardError)) onUnexpected(err);
+    if (status >= 500) {
+      if (err instanceof SwitchyardError) onServiceError(err);
+      else onUnexpected(err);
+    }
     if (headers) res.set(headers);
     res.status(status).json(body);
   };
