@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type ClassifierSpec, trainClassifier, predictSpec } from '../training/train-classifier';
+import { type ClassifierSpec, routingGroups, trainClassifier, predictSpec } from '../training/train-classifier';
 import { exportClassifierOnnx } from '../training/export-onnx';
 import { buildReference, writeClassifierVersion } from '../training/classifier-writer';
 import { REFERENCE_FILE } from '../src/routing/classifier-reference';
@@ -179,6 +179,37 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     const loose = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, costs, ensembleTop: 3, learners, significance: 0 });
     expect(loose.selection['knn routing']).toBeGreaterThan(loose.selection['logistic routing'] + 0.005);
     expect(loose.learner).toMatch(/knn/);
+  });
+
+  it('rows of live feedback (one model each) cannot score routing: learners are then chosen by log loss', async () => {
+    const data = separable(240, 8, 16);
+    // Each row keeps one of its two outcomes, as feedback on the model that answered would.
+    for (let i = 0; i < data.n; i++) data.mask[i * 2 + (i % 3 === 0 ? 1 : 0)] = 0;
+    const costs = new Float64Array(data.n * 2);
+    for (let i = 0; i < data.n; i++) costs.set([1, 10], i * 2);
+    const lines: string[] = [];
+    const result = await trainClassifier(data, { models: ['weak', 'strong'], embeddingDim: 8, seed: 3, costs, learners: ['logistic', 'knn'], onProgress: (l) => lines.push(l) });
+    expect(lines).toContain('  no row records outcomes of two models or more: learners are chosen by out-of-fold log loss');
+    expect(Object.keys(result.selection).some((k) => k.endsWith(' routing'))).toBe(false);
+    // Simplest first; knn replaces logistic only with a lower out-of-fold log loss.
+    const lower = result.selection.knn < result.selection.logistic - 1e-9 ? 'knn' : 'logistic';
+    expect(result.spec.components.map((c) => c.name.split('(')[0])).toEqual([lower]);
+  });
+
+  it('routing groups: rows are scored among the models they record; rare sets and single models are left out', () => {
+    const m = 3;
+    const sets = [...Array(40).fill([0, 1]), ...Array(4).fill([0, 1, 2]), [2], [0, 2]];
+    const mask = new Float32Array(sets.length * m);
+    sets.forEach((set: number[], r) => set.forEach((j) => (mask[r * m + j] = 1)));
+    const all = sets.map((_, r) => r);
+    // 46 rows: the 4-row set clears 5% (2.3 rows), the 1-row [0, 2] does not, the single model never counts.
+    expect(routingGroups(mask, m, all).map((g) => [g.models, g.rows.length])).toEqual([
+      [[0, 1], 40],
+      [[0, 1, 2], 4],
+    ]);
+    // The most common set is kept however few the rows (a small held-out fold).
+    expect(routingGroups(mask, m, [44, 45]).map((g) => g.models)).toEqual([[0, 2]]);
+    expect(routingGroups(mask, m, [44])).toEqual([]);
   });
 
   it('exports the joint layer: ONNX matches the trainer with cross-model and product terms', async () => {

@@ -469,17 +469,69 @@ describe('summary, table and chart', () => {
     expect(average).toMatch(/average policy at a few targets[\s\S]*^target\s+predicted\s+avg cost/m);
   });
 
-  test('operating points count the rows left out for want of an outcome, and the table says what that does', () => {
-    // At 0.9 most rows go to large, whose outcome is missing on about a tenth of them.
+  test('a row missing some outcomes is routed among the ones it records, and the table says so', () => {
+    // At 0.9 most rows would go to large, whose outcome is missing on about a tenth of them: those go to
+    // tiny or mid instead of being left out (which would keep only the rows the policy sent elsewhere).
+    const partly = rows.filter((r) => r.outcome[2] === null).length;
+    expect(partly).toBeGreaterThan(0);
+    expect(summary.partlyKnown).toBe(partly);
     const at90 = summary.operatingPoints.find((o) => o.target === 0.9)!;
-    expect(at90.skipped).toBeGreaterThan(0);
-    expect(at90.used + at90.skipped).toBe(rows.length);
+    expect(at90).toMatchObject({ used: rows.length, skipped: 0 });
+    // Large where mid falls short of 0.9 and large's outcome is known; the other such rows fall back to mid.
+    const toLarge = rows.filter((r) => r.outcome[2] !== null && r.p[1] < 0.9).length;
+    expect(at90.share.large).toBeCloseTo(toLarge / rows.length, 12);
     const table = formatMetricsTable(summary);
     expect(table).toMatch(/^target\s+avg cost\s+quality\s+share large\s+rows\s+skipped$/m);
-    expect(table).toMatch(new RegExp(`^0\\.90\\s.*\\s${at90.used}\\s+${at90.skipped}$`, 'm'));
-    expect(table).toMatch(/note: up to \d+\.\d% of rows \(target 0\.\d\d\) chose a model with no outcome on that row and are left out/);
+    expect(table).toContain(`note: ${partly} of ${rows.length} rows record outcomes of only some of these models; each is routed among the ones it records`);
     const complete = rows.map((r) => ({ ...r, outcome: Array.from(r.outcome, (o) => o ?? 0) }));
-    expect(formatMetricsTable(summarize(models, complete))).not.toContain('note: up to');
+    expect(formatMetricsTable(summarize(models, complete))).not.toContain('note:');
+    // A row with no outcome at all has nothing to score at any target.
+    const none = [...complete, { p: [0.5, 0.5, 0.5], cost: [0.001, 0.01, 0.2], outcome: [null, null, null] }];
+    const withNone = summarize(models, none);
+    expect(withNone.operatingPoints.every((o) => o.skipped === 1 && o.used === complete.length)).toBe(true);
+    expect(formatMetricsTable(withNone)).toContain(`note: 1 of ${none.length} rows record no outcome of these models and are left out`);
+  });
+
+  test('routing among recorded models: by hand, under every policy', () => {
+    // Per-request at 0.9 would take "other" (cost 5, p 0.95), whose outcome is unknown: it takes dear.
+    const row: LabelledPrediction = { p: [0.2, 0.9, 0.95], cost: [1, 10, 5], outcome: [0, 1, null] };
+    const at = (policy: 'per-request' | 'near-best' | 'average', target: number) =>
+      summarize(['cheap', 'dear', 'other'], [row], { policy }).sweep.filter((p) => p.target <= target + 1e-12).pop()!;
+    expect(at('per-request', 0.9)).toMatchObject({ avgCost: 10, avgQuality: 1, used: 1, skipped: 0 });
+    expect(summarize(['cheap', 'dear', 'other'], [row], { policy: 'average' }).sweep.every((p) => p.share.other === 0)).toBe(true);
+    // Near-best spreads the price range over the models the row may go to, as the router spreads it over
+    // its candidates: between cheap (1) and dear (10), at target 0.5 dear must be 0.5 likelier; it is 0.4.
+    const two: LabelledPrediction = { p: [0.5, 0.9, 0.99], cost: [1, 10, 1000], outcome: [1, 1, null] };
+    const nb = summarize(['cheap', 'dear', 'other'], [two], { policy: 'near-best' });
+    const nb50 = nb.sweep.filter((p) => p.target <= 0.5).pop()!;
+    expect(nb50).toMatchObject({ avgCost: 1, used: 1 });
+    const served = chooseNearBest(
+      [
+        { model: 'cheap', pSuccess: 0.5, estimatedCost: 1 },
+        { model: 'dear', pSuccess: 0.9, estimatedCost: 10 },
+      ],
+      0.5,
+    );
+    expect(served.chosen).toBe('cheap');
+  });
+
+  test('eval routes among the models the file records: 2 of a classifier\'s 3 are judged as a two-model router', () => {
+    const labelled: LabelledRow[] = [0.9, 0.6, 0.3, 0.8].map((pw, i) => ({
+      id: `r${i}`,
+      prompt: `q${i}`,
+      outcomes: { weak: pw > 0.5 ? 1 : 0, strong: 1 },
+      costs: {},
+      source: null,
+    }));
+    const prices = { weak: { inputPerMTok: 1, outputPerMTok: 1 }, strong: { inputPerMTok: 10, outputPerMTok: 10 }, extra: { inputPerMTok: 2, outputPerMTok: 2 } };
+    const P3 = Float32Array.from([0.9, 0.95, 0.99, 0.6, 0.95, 0.99, 0.3, 0.95, 0.99, 0.8, 0.95, 0.99]);
+    const P2 = Float32Array.from([0.9, 0.95, 0.6, 0.95, 0.3, 0.95, 0.8, 0.95]);
+    const three = evaluate(['weak', 'strong', 'extra'], P3, labelled, prices);
+    const two = evaluate(['weak', 'strong'], P2, labelled, prices);
+    expect(three.unscored).toEqual(['extra']);
+    expect(three.routing!.models).toEqual(['weak', 'strong']);
+    expect(three.routing!.twoModel!.apgr).toBe(two.routing!.twoModel!.apgr);
+    expect(three.routing!.sweep.map((p) => [p.avgCost, p.avgQuality])).toEqual(two.routing!.sweep.map((p) => [p.avgCost, p.avgQuality]));
   });
 
   test('reliability table: each bin reads mean predicted → observed (rows), an empty bin a dot', () => {

@@ -20,6 +20,8 @@ export interface Evaluation {
   routing: MetricsSummary | null;
   /** Models left out of the routing metrics for want of a cost, with why. */
   uncosted: string[];
+  /** Models left out of the routing metrics because no row records their outcome: no choice of them could be scored. */
+  unscored: string[];
   /** The routing metrics' policy chose by price × estimated tokens and was charged the rows' recorded costs. */
   chargedRecordedCosts: boolean;
 }
@@ -126,11 +128,14 @@ export function evaluate(
   });
   const costed: number[] = [];
   const uncosted: string[] = [];
+  const unscored: string[] = [];
   models.forEach((model, j) => {
-    if (rows.every((r) => Number.isFinite(costOf(r, model, prices, outputTokens)))) costed.push(j);
+    // A file that records 2 of the classifier's 21 models is judged as routing between those 2.
+    if (perModel[model].rows === 0) unscored.push(model);
+    else if (rows.every((r) => Number.isFinite(costOf(r, model, prices, outputTokens)))) costed.push(j);
     else uncosted.push(model);
   });
-  if (costed.length < 2 || rows.length === 0) return { perModel, routing: null, uncosted, chargedRecordedCosts: false };
+  if (costed.length < 2 || rows.length === 0) return { perModel, routing: null, uncosted, unscored, chargedRecordedCosts: false };
   const costedModels = costed.map((j) => models[j]);
   // Every costed model has a price or a recorded cost, so there is an estimate for each.
   const estimates = recordsCosts(rows, costedModels) ? estimateMatrix(rows, costedModels, prices, outputTokens) : null;
@@ -141,7 +146,7 @@ export function evaluate(
     ...(estimates ? { estimate: estimates.subarray(i * k, (i + 1) * k) } : {}),
     outcome: costed.map((j) => r.outcomes[models[j]] ?? null),
   }));
-  return { perModel, routing: summarize(costedModels, labelled, { policy }), uncosted, chargedRecordedCosts: estimates !== null };
+  return { perModel, routing: summarize(costedModels, labelled, { policy }), uncosted, unscored, chargedRecordedCosts: estimates !== null };
 }
 
 /** The headline numbers, flat, for sidecars and comparisons. */
@@ -273,5 +278,8 @@ export const intervalMetrics = (e: Evaluation): string[] =>
 /** One line per model of an evaluation: `  model: AUC 0.712  Brier 0.183  (923 outcomes)`, n/a where undefined. */
 export function perModelLines(perModel: Evaluation['perModel']): string[] {
   const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
-  return Object.entries(perModel).map(([model, v]) => `  ${model}: AUC ${f(v.auc)}  Brier ${f(v.brier)}  (${v.rows} outcomes)`);
+  // Models with no outcome here have nothing to report; the caller names them once (Evaluation.unscored).
+  return Object.entries(perModel)
+    .filter(([, v]) => v.rows > 0)
+    .map(([model, v]) => `  ${model}: AUC ${f(v.auc)}  Brier ${f(v.brier)}  (${v.rows} outcomes)`);
 }

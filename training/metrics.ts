@@ -336,7 +336,13 @@ export function sweepNearBestPolicy(
 const NEVER = -1;
 
 function nearBestView(row: LabelledPrediction): LabelledPrediction {
-  const steps = valueSteps(row.p, logPriceShares(row.estimate ?? row.cost));
+  // Price shares span the models this row may go to (finite p), as the router's span its candidates.
+  const seen = row.estimate ?? row.cost;
+  const open = Array.from(row.p, (_, m) => m).filter((m) => Number.isFinite(row.p[m]));
+  const shares = new Array<number>(row.p.length).fill(0);
+  const spread = logPriceShares(open.map((m) => seen[m]));
+  open.forEach((m, i) => (shares[m] = spread[i]));
+  const steps = valueSteps(row.p, shares);
   const p = new Array<number>(row.p.length).fill(NEVER);
   steps.forEach((step, k) => (p[step.model] = k + 1 < steps.length ? 1 - steps[k + 1].lambda : 1));
   return { ...row, p };
@@ -623,6 +629,8 @@ export interface MetricsSummary {
   nModel: NModelMetrics;
   /** Only when exactly two models are compared. */
   twoModel: TwoModelMetrics | null;
+  /** Rows recording outcomes of some of the models but not all: each is routed among those it records. */
+  partlyKnown: number;
   /** The policy simulated, and what a few targets buy under it: what to set `min_success` to. */
   policy: PolicyKind;
   operatingPoints: OperatingPoint[];
@@ -671,17 +679,41 @@ export interface SummarizeOptions extends SweepOptions {
   policy?: PolicyKind;
 }
 
+/**
+ * The row as the sweeps route it: among the models whose outcome it records. A choice with no outcome
+ * cannot be scored, and leaving such rows out of a point keeps only those where the policy happened to
+ * pick a recorded model, which is no random sample: a file scoring 2 of a classifier's 21 models would
+ * be judged on the prompts the router sent to those 2. So a model with no outcome on the row gets p =
+ * NaN, which no policy chooses. Rows that record every model (benchmark files) are unchanged; a row of
+ * live feedback, which records only the model that answered, adds the same to every point.
+ */
+export function routedAmongKnown(row: LabelledPrediction): LabelledPrediction {
+  let all = true;
+  for (let m = 0; m < row.outcome.length && all; m++) all = known(row.outcome[m]);
+  if (all) return row;
+  return { ...row, p: Array.from(row.p, (p, m) => (known(row.outcome[m]) ? p : NaN)) };
+}
+
+/** Rows that record outcomes of some but not all of the models (routed among those). */
+export const partlyKnownRows = (rows: readonly LabelledPrediction[]): number =>
+  rows.filter((row) => {
+    let k = 0;
+    for (let m = 0; m < row.outcome.length; m++) if (known(row.outcome[m])) k++;
+    return k > 0 && k < row.outcome.length;
+  }).length;
+
 export function summarize(
   models: readonly string[],
   rows: readonly LabelledPrediction[],
   options: SummarizeOptions = {},
 ): MetricsSummary {
+  const routed = rows.map(routedAmongKnown);
   const sweep =
     options.policy === 'average'
-      ? sweepAveragePolicy(models, rows, options)
+      ? sweepAveragePolicy(models, routed, options)
       : options.policy === 'near-best'
-        ? sweepNearBestPolicy(models, rows, options)
-        : sweepPolicy(models, rows, options);
+        ? sweepNearBestPolicy(models, routed, options)
+        : sweepPolicy(models, routed, options);
   const singles = singleModelPoints(models, rows);
   const perModel = singles.map((single, m): PerModelSummary => {
     const probs: number[] = [];
@@ -712,6 +744,7 @@ export function summarize(
     oracle: oraclePoint(models, rows),
     nModel: nModelMetrics(singles, measured, options.costSamples ?? 60),
     twoModel,
+    partlyKnown: partlyKnownRows(rows),
     policy: options.policy ?? 'per-request',
     operatingPoints: operatingPoints(sweep, options.policy ?? 'per-request'),
   };
@@ -793,14 +826,15 @@ export function formatMetricsTable(summary: MetricsSummary): string {
     );
     const worst = summary.operatingPoints.reduce((a, b) => (b.skipped > a.skipped ? b : a));
     if (worst.skipped > 0) {
-      // Live feedback records one outcome per row (the model that answered): where the router would choose
-      // another model the row has nothing to score, and what remains is not a random sample of the rows.
-      lines.push(
-        `note: up to ${pct(worst.skipped / (worst.used + worst.skipped))} of rows (target ${num(worst.target, 2)}) chose a model with no ` +
-          'outcome on that row and are left out; quality averages the rest, which can flatter the router (rows from live ' +
-          'feedback record only the model that answered)',
-      );
+      lines.push(`note: ${worst.skipped} of ${worst.used + worst.skipped} rows record no outcome of these models and are left out`);
     }
+  }
+  if (summary.partlyKnown > 0) {
+    // Live feedback records one outcome per row (the model that answered); a file may record a few models.
+    lines.push(
+      `note: ${summary.partlyKnown} of ${summary.rows} rows record outcomes of only some of these models; each is routed among ` +
+        'the ones it records (a row from live feedback, which records only the model that answered, adds the same to every point)',
+    );
   }
   return lines.join('\n');
 }

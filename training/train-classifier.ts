@@ -420,6 +420,11 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const started = Date.now();
   const seed = options.seed ?? 1;
   const log = options.onProgress ?? (() => {});
+  if (options.costs && routingGroups(data.mask, data.m, Array.from({ length: data.n }, (_, i) => i)).length === 0) {
+    // Live feedback alone records one model per row: no row can say which of two models to send it to.
+    log('  no row records outcomes of two models or more: learners are chosen by out-of-fold log loss');
+    options = { ...options, costs: undefined };
+  }
   // Inner folds: the more there are, the closer each out-of-fold model is to the one served, and the better
   // the stack and the learner choice fitted on their logits. Small sets get 5. Large ones get 4: on MMLU
   // (5-fold CV, average policy, fold seeds 1–3) 3 gave APGR 0.695 / 0.696 / 0.698, 4 gave 0.704 / 0.710 /
@@ -657,18 +662,57 @@ function crossFittedJoint(Z: Float32Array, data: TrainMatrix, splits: readonly S
   return P;
 }
 
-/** APGR for two models, gain over the Zero router for more; rows × models probabilities, costs and the policy's view of them. */
+/** Rows whose set of recorded models is rarer than this share of the scored rows are not scored (unless the most common). */
+const MIN_GROUP_SHARE = 0.05;
+
+/**
+ * The rows a routing score can judge, grouped by which models they record: a choice is scored only
+ * among recorded models (training/metrics.ts `routedAmongKnown`), and a curve pooled over rows that
+ * record different models mixes populations (a Zero router built from GPT-4 on MMLU and Claude on
+ * RouterBench). Rows recording fewer than two models (live feedback: one) cannot tell routers apart.
+ * The most common set is kept, and any other with at least MIN_GROUP_SHARE of the rows.
+ */
+export function routingGroups(mask: Float32Array, m: number, rows: readonly number[]): { models: number[]; rows: number[] }[] {
+  const bySet = new Map<string, { models: number[]; rows: number[] }>();
+  for (const r of rows) {
+    const models: number[] = [];
+    for (let j = 0; j < m; j++) if (mask[r * m + j] > 0) models.push(j);
+    if (models.length < 2) continue;
+    const key = models.join(',');
+    const group = bySet.get(key) ?? { models, rows: [] };
+    group.rows.push(r);
+    bySet.set(key, group);
+  }
+  const groups = [...bySet.values()].sort((a, b) => b.rows.length - a.rows.length || (a.models.join(',') < b.models.join(',') ? -1 : 1));
+  return groups.filter((g, k) => k === 0 || g.rows.length >= MIN_GROUP_SHARE * rows.length);
+}
+
+/**
+ * APGR for two models, gain over the Zero router for more; rows × models probabilities, costs and the
+ * policy's view of them. Each group of rows recording the same models is scored among those models
+ * alone; several groups (a store holding MMLU's two models and RouterBench's eleven) score the row-
+ * weighted mean of their gains over Zero, the one metric every group has.
+ */
 function routingScore(P: Float32Array, data: TrainMatrix, costs: Float64Array, estimates: Float64Array | undefined, policy: PolicyKind, only?: readonly number[]): number {
   const { n, m, Y, mask } = data;
-  const rows: LabelledPrediction[] = [];
-  for (const r of only ?? Array.from({ length: n }, (_, i) => i)) {
-    const outcome: (number | null)[] = [];
-    for (let j = 0; j < m; j++) outcome.push(mask[r * m + j] > 0 ? Y[r * m + j] : null);
-    const estimate = estimates?.subarray(r * m, (r + 1) * m);
-    rows.push({ p: P.subarray(r * m, (r + 1) * m), cost: costs.subarray(r * m, (r + 1) * m), ...(estimate ? { estimate } : {}), outcome });
+  const groups = routingGroups(mask, m, only ?? Array.from({ length: n }, (_, i) => i));
+  if (groups.length === 0) return -Infinity;
+  let sum = 0;
+  let weight = 0;
+  for (const group of groups) {
+    const pick = (v: ArrayLike<number>, r: number): number[] => group.models.map((j) => v[r * m + j]);
+    const rows: LabelledPrediction[] = group.rows.map((r) => ({
+      p: pick(P, r),
+      cost: pick(costs, r),
+      ...(estimates ? { estimate: pick(estimates, r) } : {}),
+      outcome: pick(Y, r),
+    }));
+    const s = summarize(group.models.map(String), rows, { policy });
+    const score = groups.length === 1 && group.models.length === 2 ? (s.twoModel?.apgr ?? NaN) : s.nModel.gainVsZero;
+    if (groups.length === 1) return Number.isFinite(score) ? score : -Infinity;
+    if (!Number.isFinite(score)) return -Infinity;
+    sum += score * group.rows.length;
+    weight += group.rows.length;
   }
-  const models = Array.from({ length: m }, (_, j) => String(j));
-  const s = summarize(models, rows, { policy });
-  const score = m === 2 ? (s.twoModel?.apgr ?? NaN) : s.nModel.gainVsZero;
-  return Number.isFinite(score) ? score : -Infinity;
+  return sum / weight;
 }

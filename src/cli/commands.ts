@@ -286,6 +286,12 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
     );
   }
   for (const line of perModelLines(evaluation.perModel)) ctx.log(line);
+  if (evaluation.unscored.length > 0) {
+    ctx.log(
+      `${data} records no outcome of ${evaluation.unscored.length} of the classifier's ${models.length} models ` +
+        `(${evaluation.unscored.join(', ')}): the routing metrics route among the models it records.`,
+    );
+  }
   if (evaluation.uncosted.length > 0) {
     ctx.log(`No price for ${evaluation.uncosted.join(', ')}: left out of routing metrics (add them to the config or pass --prices).`);
   }
