@@ -2,7 +2,7 @@
 // the same feature means opposite things for two kinds, the gated classifier serves both and one cannot.
 import path from 'node:path';
 import { MIN_EXPERT_ROWS, expertKinds, sourceKind, trainRouterClassifier } from '../training/experts';
-import { type GatedSpec, gateKinds, isGated, predictSpec } from '../training/train-classifier';
+import { type GatedSpec, gateKinds, isGated, modelExperts, predictSpec } from '../training/train-classifier';
 import { exportClassifierOnnx } from '../training/export-onnx';
 import { writeClassifierVersion } from '../training/classifier-writer';
 import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
@@ -127,11 +127,76 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
 
     const one = await trainRouterClassifier(train.data, options(train.sources.map((s) => (s === 'trivia' ? null : s))));
     expect(isGated(one.spec)).toBe(false);
-    // A kind with no outcomes of the strong model gets no classifier of its own: one classifier, which
-    // carries over what the other kind saw of that model.
+    // A kind with no outcomes of the strong model records one model: nothing to route between, so no
+    // classifier of its own; with one kind left, one classifier, which carries over what the other kind saw.
     const mask = train.data.mask.map((v, k) => (Math.floor(k / 2) % 2 === 1 && k % 2 === 1 ? 0 : v));
     const partial = await trainRouterClassifier({ ...train.data, mask }, options(train.sources));
     expect(isGated(partial.spec)).toBe(false);
     await expect(trainRouterClassifier(train.data, options(['algebra']))).rejects.toThrow(/1 sources for 800 rows/);
+  });
+
+  it('kinds that record different models: each expert learns its own, the others come from the kind that records them', async () => {
+    // Three models: algebra rows record weak and strong, trivia rows weak and other (as MMLU's rows record
+    // GPT-4 and Mixtral, RouterBench's eleven others). Other succeeds when the noise column is above 0.3.
+    const withOther = (n: number, seed: number): { data: TrainMatrix; sources: (string | null)[] } => {
+      const base = mixed(n, seed);
+      const Y = new Float32Array(n * 3);
+      const mask = new Float32Array(n * 3);
+      for (let i = 0; i < n; i++) {
+        const algebra = i % 2 === 0;
+        Y.set([base.data.Y[i * 2], base.data.Y[i * 2 + 1], base.data.X[i * base.data.d + 1] > 0.3 ? 1 : 0], i * 3);
+        mask.set([1, algebra ? 1 : 0, algebra ? 0 : 1], i * 3);
+      }
+      return { data: { ...base.data, m: 3, Y, mask }, sources: base.sources };
+    };
+    const train = withOther(2 * MIN_EXPERT_ROWS + 100, 4);
+    const test = withOther(400, 5);
+    const opts = { ...options(train.sources), models: ['weak', 'strong', 'other'] };
+    const lines: string[] = [];
+    const gated = await trainRouterClassifier(train.data, { ...opts, onProgress: (l) => lines.push(l) });
+    if (!isGated(gated.spec)) throw new Error('expected a gated classifier');
+    expect(gated.spec.kinds).toEqual(['algebra', 'trivia']);
+    expect(gated.spec.experts.map((x) => x.models)).toEqual([['weak', 'strong'], ['weak', 'other']]);
+    // Weak is predicted by both experts (a row takes its kind's), strong by algebra's only, other by trivia's.
+    expect(modelExperts(gated.spec)).toEqual([
+      [{ expert: 0, column: 0 }, { expert: 1, column: 0 }],
+      [{ expert: 0, column: 1 }],
+      [{ expert: 1, column: 1 }],
+    ]);
+    expect(lines).toContain('Classifier for trivia (350 rows; its models: weak, other):');
+    // Each kind's weak model is its own expert's; other is learned on trivia and served on algebra too.
+    const P = await predictSpec(gated.spec, test.data.X, test.data.n);
+    const right = (j: number, rows: (i: number) => boolean, truth: (i: number) => number): number => {
+      const idx = Array.from({ length: test.data.n }, (_, i) => i).filter(rows);
+      return idx.filter((i) => (P[i * 3 + j] > 0.5) === (truth(i) === 1)).length / idx.length;
+    };
+    expect(right(0, () => true, (i) => test.data.Y[i * 3])).toBeGreaterThan(0.9);
+    expect(right(2, (i) => i % 2 === 0, (i) => (test.data.X[i * test.data.d + 1] > 0.3 ? 1 : 0))).toBeGreaterThan(0.9);
+    expect(Math.min(...Array.from({ length: test.data.n }, (_, i) => P[i * 3 + 1]))).toBeGreaterThan(0.5); // strong always succeeds
+    // Out of fold, every model of every row has a probability, the borrowed ones included.
+    expect(Array.from(gated.outOfFold).every((v) => v > 0 && v < 1)).toBe(true);
+
+    const dir = writeClassifierVersion(
+      path.join(tmp.dir, 'covered'),
+      { format: 'switchyard-classifier/1', version: 'v0001', createdAt: new Date(0).toISOString(), models: ['weak', 'strong', 'other'], embedder: { id: 'synthetic', dimension: test.data.d } },
+      exportClassifierOnnx(gated.spec),
+    );
+    const onnx = await loadOnnxClassifier(dir, { expectEmbedderId: 'synthetic' });
+    try {
+      const got = await onnx.predict(test.data.X, test.data.n);
+      expect(Math.max(...Array.from(got, (v, i) => Math.abs(v - P[i])))).toBeLessThan(1e-4);
+    } finally {
+      await onnx.dispose();
+    }
+    const refitted = await gated.refit(test.data, test.sources);
+    if (!isGated(refitted)) throw new Error('expected a gated classifier');
+    expect(refitted.experts.map((x) => x.models)).toEqual([['weak', 'strong'], ['weak', 'other']]);
+
+    // A model no kind records enough of leaves nothing to serve it from: one classifier. Here both kinds
+    // record weak and strong, and other is known on 20 rows only.
+    const orphan = train.data.mask.map((_, k) => (k % 3 < 2 || k < 60 ? 1 : 0));
+    const single = await trainRouterClassifier({ ...train.data, mask: orphan }, { ...opts, onProgress: (l) => lines.push(l) });
+    expect(isGated(single.spec)).toBe(false);
+    expect(lines).toContain('No kind of prompt records 50 outcomes of other: one classifier over every kind');
   });
 });

@@ -4,7 +4,7 @@
 // a Sigmoid gives calibrated probabilities.
 import { attr, buildModel, floatTensor, int64Tensor, node, serializeModel, valueInfo } from '../src/onnx/onnx-builder';
 import type { onnx } from 'onnx-proto';
-import { type ClassifierSpec, type Component, type GatedSpec, type ServedSpec, isGated } from './train-classifier';
+import { type ClassifierSpec, type Component, type GatedSpec, type ServedSpec, expertsCoverAll, isGated, modelExperts } from './train-classifier';
 
 interface Graph {
   nodes: onnx.INodeProto[];
@@ -190,31 +190,74 @@ function addSpecLogits(g: Graph, spec: ClassifierSpec, input: string, prefix: st
 
 /**
  * A gated classifier: the gate's logits pick one kind per row (ArgMax, then a one-hot of it), each kind's
- * classifier gives probabilities, and the row takes its kind's.
+ * classifier gives probabilities, and the row takes its kind's. When the experts predict different models,
+ * each group of models predicted by the same experts takes the expert of the likeliest kind among those
+ * (the gate's logits with the others pushed down by 1e9, ArgMax, one-hot), its outputs placed into the
+ * models' columns by a 0/1 matrix (MatMul).
  */
 function addGatedProbabilities(g: Graph, spec: GatedSpec, input: string): string {
   const k = spec.kinds.length;
+  const M = spec.models.length;
   const gate = networkLogits(g, spec.gate, input, 'gate', spec.inputDim);
   g.initializers.push(int64Tensor('gate_kinds', [k], Array.from({ length: k }, (_, i) => i)));
-  g.nodes.push(
-    node('ArgMax', [gate], ['gate_idx'], { axis: attr.int(1), keepdims: attr.int(1) }),
-    node('Equal', ['gate_idx', 'gate_kinds'], ['gate_is']),
-    node('Cast', ['gate_is'], ['gate_onehot'], { to: attr.int(1) }), // 1 = FLOAT
-  );
-  let sum = '';
-  spec.experts.forEach((expert, e) => {
-    const p = `e${e}_`;
-    const logits = addSpecLogits(g, expert, input, p);
-    g.initializers.push(int64Tensor(`${p}gate_start`, [1], [e]), int64Tensor(`${p}gate_end`, [1], [e + 1]), int64Tensor(`${p}gate_axis`, [1], [1]));
+  const oneHot = (logits: string, p: string): string => {
     g.nodes.push(
-      node('Sigmoid', [logits], [`${p}p`]),
-      node('Slice', ['gate_onehot', `${p}gate_start`, `${p}gate_end`, `${p}gate_axis`], [`${p}gate`]),
-      node('Mul', [`${p}p`, `${p}gate`], [`${p}gated`]),
+      node('ArgMax', [logits], [`${p}idx`], { axis: attr.int(1), keepdims: attr.int(1) }),
+      node('Equal', [`${p}idx`, 'gate_kinds'], [`${p}is`]),
+      node('Cast', [`${p}is`], [`${p}onehot`], { to: attr.int(1) }), // 1 = FLOAT
     );
-    if (sum === '') sum = `${p}gated`;
+    return `${p}onehot`;
+  };
+  const column = (onehot: string, e: number, p: string): string => {
+    g.initializers.push(int64Tensor(`${p}start`, [1], [e]), int64Tensor(`${p}end`, [1], [e + 1]), int64Tensor(`${p}axis`, [1], [1]));
+    g.nodes.push(node('Slice', [onehot, `${p}start`, `${p}end`, `${p}axis`], [`${p}col`]));
+    return `${p}col`;
+  };
+  let sum = '';
+  const add = (term: string, out: string): void => {
+    if (sum === '') sum = term;
     else {
-      g.nodes.push(node('Add', [sum, `${p}gated`], [`${p}sum`]));
-      sum = `${p}sum`;
+      g.nodes.push(node('Add', [sum, term], [out]));
+      sum = out;
+    }
+  };
+  // Every expert's probabilities, computed for every row (the one-hots below keep what each row takes).
+  const probs = spec.experts.map((expert, x) => {
+    g.nodes.push(node('Sigmoid', [addSpecLogits(g, expert, input, `e${x}_`)], [`e${x}_p`]));
+    return `e${x}_p`;
+  });
+  if (expertsCoverAll(spec)) {
+    const onehot = oneHot(gate, 'gate_');
+    spec.experts.forEach((_, e) => {
+      g.nodes.push(node('Mul', [probs[e], column(onehot, e, `e${e}_gate_`)], [`e${e}_gated`]));
+      add(`e${e}_gated`, `e${e}_sum`);
+    });
+    return sum;
+  }
+  const serving = modelExperts(spec);
+  const groups = new Map<string, number[]>();
+  serving.forEach((s, j) => {
+    const key = s.map((c) => c.expert).join(',');
+    groups.set(key, [...(groups.get(key) ?? []), j]);
+  });
+  [...groups].forEach(([key, models], gi) => {
+    const p = `g${gi}_`;
+    const experts = key.split(',').map(Number);
+    const push = new Float32Array(k).fill(-1e9);
+    for (const e of experts) push[e] = 0;
+    g.initializers.push(floatTensor(`${p}push`, [k], push));
+    g.nodes.push(node('Add', [gate, `${p}push`], [`${p}logits`]));
+    const onehot = oneHot(`${p}logits`, p);
+    for (const e of experts) {
+      const w = spec.experts[e].models.length;
+      const place = new Float32Array(w * M);
+      for (const j of models) place[serving[j].find((c) => c.expert === e)!.column * M + j] = 1;
+      g.initializers.push(floatTensor(`${p}e${e}_place`, [w, M], place));
+      g.nodes.push(
+        node('MatMul', [probs[e], `${p}e${e}_place`], [`${p}e${e}_placed`]),
+        node('Mul', [`${p}e${e}_placed`, column(onehot, e, `${p}e${e}_gate_`)], [`${p}e${e}_gated`]),
+      );
+      add(`${p}e${e}_gated`, `${p}e${e}_sum`);
     }
   });
   return sum;

@@ -28,6 +28,19 @@ export function selectRows(data: TrainMatrix, rows: readonly number[]): TrainMat
   return { n: rows.length, d, m, X: pickRows(data.X, rows, d), Y: pickRows(data.Y, rows, m), mask: pickRows(data.mask, rows, m) };
 }
 
+/** The given columns of a row-major matrix of n rows and width w, in that order. */
+export function pickColumns<T extends Float32Array | Float64Array>(M: T, n: number, w: number, columns: readonly number[]): T {
+  const out = new (M.constructor as new (length: number) => T)(n * columns.length);
+  for (let r = 0; r < n; r++) columns.forEach((c, k) => (out[r * columns.length + k] = M[r * w + c]));
+  return out;
+}
+
+/** The outcomes of the given models only (their columns of Y and the mask); the features are shared. */
+export function selectModels(data: TrainMatrix, models: readonly number[]): TrainMatrix {
+  const { n, m } = data;
+  return { ...data, m: models.length, Y: pickColumns(data.Y, n, m, models), mask: pickColumns(data.mask, n, m, models) };
+}
+
 export { seededRandom } from '../src/util/seeded-random';
 
 export function shuffleInPlace<T>(items: T[], random: () => number): T[] {

@@ -64,9 +64,24 @@ export interface GatedSpec {
   kinds: string[];
   /** Logistic regression over the dense features with one output per kind; a row goes to its largest. */
   gate: Extract<Component, { type: 'network' }>;
-  /** One classifier per kind, in `kinds` order. */
+  /**
+   * One classifier per kind, in `kinds` order, each over the models its kind records (`models`, or some of
+   * them). A model is served by the expert of the kind the gate scores highest among those whose expert
+   * predicts it: with every expert over every model, simply the row's kind's.
+   */
   experts: ClassifierSpec[];
 }
+
+/** Per model of a gated spec: the experts predicting it, each with the model's column among its outputs. */
+export function modelExperts(spec: Pick<GatedSpec, 'models' | 'experts'>): { expert: number; column: number }[][] {
+  return spec.models.map((model) =>
+    spec.experts.flatMap((x, e) => (x.models.includes(model) ? [{ expert: e, column: x.models.indexOf(model) }] : [])),
+  );
+}
+
+/** Every expert predicts every model, in the spec's order: a row takes its kind's expert whole. */
+export const expertsCoverAll = (spec: Pick<GatedSpec, 'models' | 'experts'>): boolean =>
+  spec.experts.every((x) => x.models.length === spec.models.length && x.models.every((model, j) => model === spec.models[j]));
 
 /** What a classifier version serves. */
 export type ServedSpec = ClassifierSpec | GatedSpec;
@@ -328,13 +343,30 @@ export async function predictSpec(spec: ServedSpec, X: Float32Array, n: number):
   if (isGated(spec)) {
     const m = spec.models.length;
     const d = spec.inputDim;
-    const kind = await gateKinds(spec, X, n);
     const out = new Float32Array(n * m);
-    for (let e = 0; e < spec.experts.length; e++) {
-      const rows = Array.from(kind.keys()).filter((r) => kind[r] === e);
-      if (rows.length === 0) continue;
-      putRows(out, await predictSpec(spec.experts[e], pickRows(X, rows, d), rows.length), rows, m);
+    if (expertsCoverAll(spec)) {
+      const kind = await gateKinds(spec, X, n);
+      for (let e = 0; e < spec.experts.length; e++) {
+        const rows = Array.from(kind.keys()).filter((r) => kind[r] === e);
+        if (rows.length === 0) continue;
+        putRows(out, await predictSpec(spec.experts[e], pickRows(X, rows, d), rows.length), rows, m);
+      }
+      return out;
     }
+    // Per model, the expert of the gate's likeliest kind among those predicting it (ties: the first, as
+    // ONNX ArgMax). Every expert runs on every row, as in the graph.
+    const k = spec.kinds.length;
+    const z = await componentLogits(spec.gate, X, n, spec.inputDim);
+    const P: Float32Array[] = [];
+    for (const x of spec.experts) P.push(await predictSpec(x, X, n));
+    modelExperts(spec).forEach((serving, j) => {
+      if (serving.length === 0) throw new Error(`gated classifier: no expert predicts ${spec.models[j]}`);
+      for (let r = 0; r < n; r++) {
+        let best = serving[0];
+        for (const c of serving) if (z[r * k + c.expert] > z[r * k + best.expert]) best = c;
+        out[r * m + j] = P[best.expert][r * spec.experts[best.expert].models.length + best.column];
+      }
+    });
     return out;
   }
   const logits: Float32Array[] = [];
