@@ -309,6 +309,10 @@ describe('per-source report (eval --by-source)', () => {
     // One model with a price is no routing: said, not computed.
     const alone = evaluateRows(['weak', 'strong'], P, rows, [0, 1], { weak: prices.weak });
     expect(formatSourceLine('x', 2, alone)).toBe('  x (2 rows): no routing metrics (fewer than two models with known costs); AUC weak 1.000, strong n/a');
+    // A model the group records no outcome of (another kind's, in a mixed store) is left out of the line.
+    const P3 = Float32Array.from(rows.flatMap((_, i) => [P[i * 2], P[i * 2 + 1], 0.5]));
+    const mixed = evaluateRows(['weak', 'strong', 'other'], P3, rows, [0, 1], { ...prices, other: prices.weak });
+    expect(formatSourceLine('x', 2, mixed)).toMatch(/; AUC weak 1\.000, strong n\/a$/);
     // With intervals, each figure carries its own in its own units; a figure without one is left bare.
     const withIntervals = formatSourceLine('set/easy', 4, easy, {
       apgr: { lo: 0.5, hi: 0.75, defined: 200 }, cpt50: { lo: 0.1, hi: 0.45, defined: 200 }, gainVsZero: { lo: -0.01, hi: 0.02, defined: 200 }, costSaving95OfBest: null,
@@ -483,6 +487,9 @@ describe('summary, table and chart', () => {
     const table = formatMetricsTable(summary);
     expect(table).toMatch(/^target\s+avg cost\s+quality\s+share large\s+rows\s+skipped$/m);
     expect(table).toContain(`note: ${partly} of ${rows.length} rows record outcomes of only some of these models; each is routed among the ones it records`);
+    expect(table).not.toContain('pooled figures mix them');
+    const halves = rows.map((r, i) => ({ ...r, outcome: i % 2 ? [r.outcome[0], r.outcome[1], null] : [null, r.outcome[1], 1] }));
+    expect(formatMetricsTable(summarize(models, halves))).toContain('note: most rows record different sets of models, so the pooled figures mix them');
     const complete = rows.map((r) => ({ ...r, outcome: Array.from(r.outcome, (o) => o ?? 0) }));
     expect(formatMetricsTable(summarize(models, complete))).not.toContain('note:');
     // A row with no outcome at all has nothing to score at any target.

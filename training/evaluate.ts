@@ -251,7 +251,10 @@ export function formatSourceLine(label: string, rows: number, e: Evaluation, int
     if (e.routing.twoModel) parts.push(`APGR ${show('apgr', f)}, CPT(50%) ${show('cpt50', pc)}`);
     parts.push(`gain vs Zero ${show('gainVsZero', signed)}, saving at 95% of best ${show('costSaving95OfBest', pc)}`);
   }
-  const aucs = Object.entries(e.perModel).map(([model, v]) => `${model} ${f(v.auc)}`);
+  // Models the group records no outcome of (another kind's models, in a mixed store) have no AUC to show.
+  const aucs = Object.entries(e.perModel)
+    .filter(([, v]) => v.rows > 0)
+    .map(([model, v]) => `${model} ${f(v.auc)}`);
   parts.push(`AUC ${aucs.join(', ')}`);
   return `  ${label} (${rows} rows): ${parts.join('; ')}`;
 }

@@ -835,6 +835,8 @@ export function formatMetricsTable(summary: MetricsSummary): string {
       `note: ${summary.partlyKnown} of ${summary.rows} rows record outcomes of only some of these models; each is routed among ` +
         'the ones it records (a row from live feedback, which records only the model that answered, adds the same to every point)',
     );
+    // A store of several kinds that record different models: the pooled curve and Zero router mix them.
+    if (summary.partlyKnown > summary.rows / 2) lines.push('note: most rows record different sets of models, so the pooled figures mix them: read them by source');
   }
   return lines.join('\n');
 }
