@@ -192,6 +192,17 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     if (!isGated(refitted)) throw new Error('expected a gated classifier');
     expect(refitted.experts.map((x) => x.models)).toEqual([['weak', 'strong'], ['weak', 'other']]);
 
+    // Feedback without a source on algebra-looking prompts, answered by other: trivia's expert serves other
+    // there, so it learns from them (and algebra's, which does not predict other, does not hold them).
+    const fed = { ...train.data, mask: train.data.mask.slice() };
+    const fedSources = train.sources.map((src, i) => (i % 2 === 0 && i < 80 ? null : src));
+    for (let i = 0; i < 80; i += 2) fed.mask.set([0, 0, 1], i * 3);
+    const fedLines: string[] = [];
+    const withFeedback = await trainRouterClassifier(fed, { ...opts, sources: fedSources, onProgress: (l) => fedLines.push(l) });
+    expect(fedLines).toContain('Classifier for algebra (310 rows; its models: weak, strong):');
+    expect(fedLines).toContain('Classifier for trivia (390 rows; its models: weak, other):');
+    expect(Array.from(withFeedback.outOfFold).every((v) => v > 0 && v < 1)).toBe(true);
+
     // A model no kind records enough of leaves nothing to serve it from: one classifier. Here both kinds
     // record weak and strong, and other is known on 20 rows only.
     const orphan = train.data.mask.map((_, k) => (k % 3 < 2 || k < 60 ? 1 : 0));

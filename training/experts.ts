@@ -16,8 +16,8 @@
 // the kind the gate finds likeliest among those that record it: one classifier over every kind chose its
 // learner on a pooled score and lost 0.05 of near-best APGR on MMLU's held-out fifth (README "Kinds of
 // prompt"). A model that no kind records enough of keeps one classifier over every kind.
-import { type TrainMatrix, pickColumns, pickRows, putRows, selectModels, selectRows } from './matrix';
-import { type ClassifierSpec, type GatedSpec, type ServedSpec, type TrainOptions, type TrainResult, componentRecipes, gateKinds, predictSpec, trainClassifier } from './train-classifier';
+import { type TrainMatrix, pickColumns, pickRows, selectModels, selectRows } from './matrix';
+import { type ClassifierSpec, type GatedSpec, type ServedSpec, type TrainOptions, type TrainResult, componentLogits, componentRecipes, predictSpec, trainClassifier } from './train-classifier';
 
 /** Training rows a kind needs for a classifier of its own: below this, its inner folds are a few dozen rows. */
 export const MIN_EXPERT_ROWS = 300;
@@ -32,17 +32,16 @@ const MIN_REFIT_ROWS = 20;
 const GATE_RECIPE = 'logistic(l2=0.001)';
 
 /**
- * The gate, fitted on the rows whose kind has an expert (one output per kind), and each row's expert: its
- * kind's when that has one, else where the gate sends it, as it would be served. `agree`: labelled rows
- * the gate reads right.
+ * The gate, fitted on the rows whose kind has an expert (one output per kind), its logits on every row, and
+ * each row's kind (-1: none with an expert). `agree`: labelled rows the gate reads right.
  */
-async function gateAndExperts(
+async function fitGate(
   data: TrainMatrix,
   kindOf: readonly (string | null)[],
   kinds: readonly string[],
   recipe: ReturnType<typeof componentRecipes>[number],
   options: Pick<TrainOptions, 'models' | 'embeddingDim'>,
-): Promise<{ shell: Omit<GatedSpec, 'experts'>; expertOf: number[]; agree: number; labelled: number }> {
+): Promise<{ shell: Omit<GatedSpec, 'experts'>; own: number[]; z: Float32Array; agree: number; labelled: number }> {
   const own = kindOf.map((k) => (k === null ? -1 : kinds.indexOf(k)));
   const labelled = own.flatMap((e, i) => (e >= 0 ? [i] : []));
   const Y = new Float32Array(labelled.length * kinds.length);
@@ -50,13 +49,54 @@ async function gateAndExperts(
   const gate = recipe.fit({ ...selectRows(data, labelled), m: kinds.length, Y, mask: new Float32Array(Y.length).fill(1) });
   if (gate.type !== 'network') throw new Error(`the gate recipe ${GATE_RECIPE} must fit a network component`);
   const shell = { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, kinds: [...kinds], gate };
-  const gated = await gateKinds(shell, data.X, data.n);
-  return {
-    shell,
-    expertOf: own.map((e, i) => (e >= 0 ? e : gated[i])),
-    agree: labelled.filter((r) => gated[r] === own[r]).length,
-    labelled: labelled.length,
-  };
+  const z = await componentLogits(gate, data.X, data.n, data.d);
+  const top = (r: number): number => argmaxAmong(z, r, kinds.length, kinds.map((_, e) => e));
+  return { shell, own, z, agree: labelled.filter((r) => top(r) === own[r]).length, labelled: labelled.length };
+}
+
+/** The candidate with the largest logit in row r (ties: the first, as ONNX ArgMax). */
+function argmaxAmong(z: Float32Array, r: number, k: number, candidates: readonly number[]): number {
+  let best = candidates[0];
+  for (const c of candidates) if (z[r * k + c] > z[r * k + best]) best = c;
+  return best;
+}
+
+/** One expert's training rows (ascending) and, per row, which of its models' outcomes are its to learn. */
+interface ExpertShare {
+  rows: number[];
+  /** rows × the expert's models: 1 where the row's outcome of that model is this expert's. */
+  keep: Float32Array;
+}
+
+/**
+ * Who learns what. A row of a kind with an expert: that expert, every model it predicts. A row without one
+ * (live feedback, a small kind): per model, the expert that serves that model for it, as the graph serves
+ * it (the likeliest kind, by the gate, among those predicting the model). With every expert over every
+ * model that is simply the gate's kind for the whole row.
+ */
+function shareRows(own: readonly number[], z: Float32Array, covered: readonly (readonly number[])[], mask: Float32Array, m: number): ExpertShare[] {
+  const k = covered.length;
+  const coverers = Array.from({ length: m }, (_, j) => covered.flatMap((models, e) => (models.includes(j) ? [e] : [])));
+  const marks = covered.map(() => new Map<number, Set<number>>());
+  own.forEach((e, r) => {
+    if (e >= 0) {
+      marks[e].set(r, new Set(covered[e]));
+      return;
+    }
+    for (let j = 0; j < m; j++) {
+      if (!(mask[r * m + j] > 0)) continue; // nothing to learn, and no reason to hold the row
+      const x = argmaxAmong(z, r, k, coverers[j]);
+      const set = marks[x].get(r) ?? new Set<number>();
+      set.add(j);
+      marks[x].set(r, set);
+    }
+  });
+  return marks.map((byRow, e) => {
+    const rows = [...byRow.keys()].sort((a, b) => a - b);
+    const keep = new Float32Array(rows.length * covered[e].length);
+    rows.forEach((r, i) => covered[e].forEach((j, c) => (keep[i * covered[e].length + c] = byRow.get(r)!.has(j) ? 1 : 0)));
+    return { rows, keep };
+  });
 }
 
 /** A row's kind: the first segment of its source; null without one. */
@@ -133,30 +173,31 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
   const started = Date.now();
   const layout = { embeddingDim: options.embeddingDim, wordSlots: options.wordSlots ?? 0, wordBuckets: options.wordBuckets ?? 0 };
   const recipe = componentRecipes(layout, options.seed ?? 1).find((r) => r.name === GATE_RECIPE)!;
-  const { shell, expertOf, agree, labelled } = await gateAndExperts(data, kindOf, kinds, recipe, options);
+  const { shell, own, z, agree, labelled } = await fitGate(data, kindOf, kinds, recipe, options);
   log(`Kinds of prompt with ${minExpertRows} rows or more: ${kinds.join(', ')}; one classifier each; the gate reads the kind from the prompt (${agree} of ${labelled} training rows read right)`);
 
-  /** An expert's rows, with only the outcomes of the models its kind records. */
-  const expertRows = (rows: TrainMatrix, idx: readonly number[], e: number): TrainMatrix =>
-    cover ? selectModels(selectRows(rows, idx), covered[e]) : selectRows(rows, idx);
-  const columnsOf = (M: Float64Array | undefined, idx: readonly number[], e: number): Float64Array | undefined =>
-    M && (cover ? pickColumns(pickRows(M, idx, m), idx.length, m, covered[e]) : pickRows(M, idx, m));
+  /** An expert's rows, with the outcomes that are its to learn (of the models its kind records). */
+  const expertRows = (rows: TrainMatrix, share: ExpertShare, e: number): TrainMatrix => {
+    const picked = selectModels(selectRows(rows, share.rows), covered[e]);
+    return { ...picked, mask: picked.mask.map((v, i) => v * share.keep[i]) };
+  };
+  const columnsOf = (M: Float64Array | undefined, share: ExpertShare, e: number): Float64Array | undefined =>
+    M && pickColumns(pickRows(M, share.rows, m), share.rows.length, m, covered[e]);
 
-  const outOfFold = new Float32Array(data.n * m);
+  const shares = shareRows(own, z, covered, data.mask, m);
   const selection: Record<string, number> = {};
   const experts: ClassifierSpec[] = [];
   const results: TrainResult<ClassifierSpec>[] = [];
-  const rowsOf = kinds.map((_, e) => expertOf.flatMap((x, i) => (x === e ? [i] : [])));
   for (let e = 0; e < kinds.length; e++) {
-    const rows = rowsOf[e];
-    const models = cover ? covered[e].map((j) => options.models[j]) : options.models;
-    log(`Classifier for ${kinds[e]} (${rows.length} rows${cover && models.length < m ? `; its models: ${models.join(', ')}` : ''}):`);
-    const result = await trainClassifier(expertRows(data, rows, e), {
+    const { rows } = shares[e];
+    const models = covered[e].map((j) => options.models[j]);
+    log(`Classifier for ${kinds[e]} (${rows.length} rows${models.length < m ? `; its models: ${models.join(', ')}` : ''}):`);
+    const result = await trainClassifier(expertRows(data, shares[e], e), {
       ...trainOptions,
       models,
       foldKeys: options.foldKeys ? rows.map((r) => options.foldKeys![r]) : undefined,
-      costs: columnsOf(options.costs, rows, e),
-      estimates: columnsOf(options.estimates, rows, e),
+      costs: columnsOf(options.costs, shares[e], e),
+      estimates: columnsOf(options.estimates, shares[e], e),
       onProgress: options.onProgress ? (message) => options.onProgress!(`[${kinds[e]}] ${message}`) : undefined,
     });
     for (const [key, v] of Object.entries(result.selection)) selection[`${kinds[e]}: ${key}`] = v;
@@ -164,20 +205,13 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
     results.push(result);
   }
   const spec: GatedSpec = { ...shell, experts };
-  for (let e = 0; e < kinds.length; e++) {
-    const rows = rowsOf[e];
-    if (!cover) {
-      putRows(outOfFold, results[e].outOfFold, rows, m);
-      continue;
-    }
-    // Its own models out of fold; the others as served, by experts that never saw these rows.
-    const served = await predictSpec(spec, pickRows(data.X, rows, data.d), rows.length);
+  // Each outcome an expert learned is predicted out of fold by it; the rest (a kind's models recorded by
+  // other kinds) as served, by experts that never saw the row. Without such models every value is covered.
+  const outOfFold = cover ? await predictSpec(spec, data.X, data.n) : new Float32Array(data.n * m);
+  shares.forEach(({ rows, keep }, e) => {
     const w = covered[e].length;
-    rows.forEach((r, i) => {
-      outOfFold.set(served.subarray(i * m, (i + 1) * m), r * m);
-      covered[e].forEach((j, c) => (outOfFold[r * m + j] = results[e].outOfFold[i * w + c]));
-    });
-  }
+    rows.forEach((r, i) => covered[e].forEach((j, c) => keep[i * w + c] && (outOfFold[r * m + j] = results[e].outOfFold[i * w + c])));
+  });
   return {
     spec,
     learner: `experts(${kinds.map((k, e) => `${k}: ${results[e].learner}`).join('; ')})`,
@@ -185,21 +219,22 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
     outOfFold,
     seconds: (Date.now() - started) / 1000,
     async refit(rows: TrainMatrix, rowSources?: readonly (string | null)[]): Promise<GatedSpec> {
-      // With the rows' sources, the gate is refitted too and each expert gets its kind's rows and those the
-      // new gate sends it, as in training. Without them, each expert is refitted on the rows the kept gate
-      // sends it, which is how they will be served.
+      // With the rows' sources, the gate is refitted too and each expert gets its kind's rows and what the
+      // new gate gives it of the others, as in training. Without them, each expert is refitted on what the
+      // kept gate gives it, which is how they will be served.
       let refitShell = shell;
-      let to: ArrayLike<number>;
+      let given: ExpertShare[];
       if (rowSources) {
         if (rowSources.length !== rows.n) throw new Error(`refit: ${rowSources.length} sources for ${rows.n} rows`);
-        ({ shell: refitShell, expertOf: to } = await gateAndExperts(rows, rowSources.map(sourceKind), kinds, recipe, options));
+        const fitted = await fitGate(rows, rowSources.map(sourceKind), kinds, recipe, options);
+        refitShell = fitted.shell;
+        given = shareRows(fitted.own, fitted.z, covered, rows.mask, m);
       } else {
-        to = await gateKinds(spec, rows.X, rows.n);
+        given = shareRows(new Array<number>(rows.n).fill(-1), await componentLogits(shell.gate, rows.X, rows.n, rows.d), covered, rows.mask, m);
       }
       const refitted: ClassifierSpec[] = [];
       for (let e = 0; e < kinds.length; e++) {
-        const idx = Array.from({ length: rows.n }, (_, r) => r).filter((r) => to[r] === e);
-        refitted.push(idx.length >= MIN_REFIT_ROWS ? await results[e].refit(expertRows(rows, idx, e)) : experts[e]);
+        refitted.push(given[e].rows.length >= MIN_REFIT_ROWS ? await results[e].refit(expertRows(rows, given[e], e)) : experts[e]);
       }
       return { ...refitShell, experts: refitted };
     },
