@@ -83,13 +83,18 @@ function shareRows(own: readonly number[], z: Float32Array, covered: readonly (r
       marks[e].set(r, new Set(covered[e]));
       return;
     }
+    let any = false;
     for (let j = 0; j < m; j++) {
-      if (!(mask[r * m + j] > 0)) continue; // nothing to learn, and no reason to hold the row
+      if (!(mask[r * m + j] > 0)) continue; // nothing to learn of this model here
+      any = true;
       const x = argmaxAmong(z, r, k, coverers[j]);
       const set = marks[x].get(r) ?? new Set<number>();
       set.add(j);
       marks[x].set(r, set);
     }
+    // A row with no outcome at all stays with the gate's kind, as before there were shares, so its
+    // out-of-fold prediction is that classifier's.
+    if (!any) marks[argmaxAmong(z, r, k, covered.map((_, e) => e))].set(r, new Set());
   });
   return marks.map((byRow, e) => {
     const rows = [...byRow.keys()].sort((a, b) => a - b);
@@ -205,12 +210,15 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
     results.push(result);
   }
   const spec: GatedSpec = { ...shell, experts };
-  // Each outcome an expert learned is predicted out of fold by it; the rest (a kind's models recorded by
-  // other kinds) as served, by experts that never saw the row. Without such models every value is covered.
+  // With every classifier over every model, each row is one classifier's, which predicts it out of fold.
+  // Otherwise each outcome is predicted out of fold by the classifier that learned it, and the rest as
+  // served (a kind's models that other kinds record, by classifiers that never saw the row).
   const outOfFold = cover ? await predictSpec(spec, data.X, data.n) : new Float32Array(data.n * m);
   shares.forEach(({ rows, keep }, e) => {
     const w = covered[e].length;
-    rows.forEach((r, i) => covered[e].forEach((j, c) => keep[i * w + c] && (outOfFold[r * m + j] = results[e].outOfFold[i * w + c])));
+    rows.forEach((r, i) =>
+      covered[e].forEach((j, c) => (!cover || keep[i * w + c]) && (outOfFold[r * m + j] = results[e].outOfFold[i * w + c])),
+    );
   });
   return {
     spec,

@@ -742,9 +742,9 @@ function routingScore(P: Float32Array, data: TrainMatrix, costs: Float64Array, e
     const s = summarize(group.models.map(String), rows, { policy });
     const score = groups.length === 1 && group.models.length === 2 ? (s.twoModel?.apgr ?? NaN) : s.nModel.gainVsZero;
     if (groups.length === 1) return Number.isFinite(score) ? score : -Infinity;
-    if (!Number.isFinite(score)) return -Infinity;
+    if (!Number.isFinite(score)) continue; // a group a fold leaves too small to draw a curve on
     sum += score * group.rows.length;
     weight += group.rows.length;
   }
-  return sum / weight;
+  return weight > 0 ? sum / weight : -Infinity;
 }
