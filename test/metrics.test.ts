@@ -490,6 +490,11 @@ describe('summary, table and chart', () => {
     expect(table).not.toContain('pooled figures mix them');
     const halves = rows.map((r, i) => ({ ...r, outcome: i % 2 ? [r.outcome[0], r.outcome[1], null] : [null, r.outcome[1], 1] }));
     expect(formatMetricsTable(summarize(models, halves))).toContain('note: most rows record different sets of models, so the pooled figures mix them');
+    // Live feedback alone: one outcome a row, nothing to route between.
+    const feedback = rows.map((r, i) => ({ ...r, outcome: [0, 1, 2].map((m) => (m === i % 3 ? 1 : null)) }));
+    const fb = formatMetricsTable(summarize(models, feedback));
+    expect(fb).toContain('note: no row records outcomes of two of these models, so every target routes alike');
+    expect(fb).not.toContain('pooled figures mix them');
     const complete = rows.map((r) => ({ ...r, outcome: Array.from(r.outcome, (o) => o ?? 0) }));
     expect(formatMetricsTable(summarize(models, complete))).not.toContain('note:');
     // A row with no outcome at all has nothing to score at any target.

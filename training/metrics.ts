@@ -631,6 +631,8 @@ export interface MetricsSummary {
   twoModel: TwoModelMetrics | null;
   /** Rows recording outcomes of some of the models but not all: each is routed among those it records. */
   partlyKnown: number;
+  /** Rows recording outcomes of two models or more: the only ones whose routing can differ between targets. */
+  routable: number;
   /** The policy simulated, and what a few targets buy under it: what to set `min_success` to. */
   policy: PolicyKind;
   operatingPoints: OperatingPoint[];
@@ -694,13 +696,15 @@ export function routedAmongKnown(row: LabelledPrediction): LabelledPrediction {
   return { ...row, p: Array.from(row.p, (p, m) => (known(row.outcome[m]) ? p : NaN)) };
 }
 
+const knownCount = (row: LabelledPrediction): number => {
+  let k = 0;
+  for (let m = 0; m < row.outcome.length; m++) if (known(row.outcome[m])) k++;
+  return k;
+};
+
 /** Rows that record outcomes of some but not all of the models (routed among those). */
 export const partlyKnownRows = (rows: readonly LabelledPrediction[]): number =>
-  rows.filter((row) => {
-    let k = 0;
-    for (let m = 0; m < row.outcome.length; m++) if (known(row.outcome[m])) k++;
-    return k > 0 && k < row.outcome.length;
-  }).length;
+  rows.filter((row) => knownCount(row) > 0 && knownCount(row) < row.outcome.length).length;
 
 export function summarize(
   models: readonly string[],
@@ -745,6 +749,7 @@ export function summarize(
     nModel: nModelMetrics(singles, measured, options.costSamples ?? 60),
     twoModel,
     partlyKnown: partlyKnownRows(rows),
+    routable: rows.filter((row) => knownCount(row) >= 2).length,
     policy: options.policy ?? 'per-request',
     operatingPoints: operatingPoints(sweep, options.policy ?? 'per-request'),
   };
@@ -835,8 +840,13 @@ export function formatMetricsTable(summary: MetricsSummary): string {
       `note: ${summary.partlyKnown} of ${summary.rows} rows record outcomes of only some of these models; each is routed among ` +
         'the ones it records (a row from live feedback, which records only the model that answered, adds the same to every point)',
     );
-    // A store of several kinds that record different models: the pooled curve and Zero router mix them.
-    if (summary.partlyKnown > summary.rows / 2) lines.push('note: most rows record different sets of models, so the pooled figures mix them: read them by source');
+    if (summary.routable === 0) {
+      // Live feedback alone: each row has one possible choice, so every target gives the same point.
+      lines.push('note: no row records outcomes of two of these models, so every target routes alike and the routing figures say nothing (AUC and Brier still do)');
+    } else if (summary.partlyKnown > summary.rows / 2) {
+      // A store of several kinds that record different models: the pooled curve and Zero router mix them.
+      lines.push('note: most rows record different sets of models, so the pooled figures mix them: read them by source');
+    }
   }
   return lines.join('\n');
 }
