@@ -17,7 +17,7 @@
 // learner on a pooled score and lost 0.05 of near-best APGR on MMLU's held-out fifth (README "Kinds of
 // prompt"). A model that no kind records enough of keeps one classifier over every kind.
 import { type TrainMatrix, pickColumns, pickRows, selectModels, selectRows } from './matrix';
-import { type ClassifierSpec, type GatedSpec, type ServedSpec, type TrainOptions, type TrainResult, componentLogits, componentRecipes, predictSpec, trainClassifier } from './train-classifier';
+import { type ClassifierSpec, type GatedSpec, type ServedSpec, type TrainOptions, type TrainResult, argmaxAmong, componentLogits, componentRecipes, predictSpec, trainClassifier } from './train-classifier';
 
 /** Training rows a kind needs for a classifier of its own: below this, its inner folds are a few dozen rows. */
 export const MIN_EXPERT_ROWS = 300;
@@ -52,13 +52,6 @@ async function fitGate(
   const z = await componentLogits(gate, data.X, data.n, data.d);
   const top = (r: number): number => argmaxAmong(z, r, kinds.length, kinds.map((_, e) => e));
   return { shell, own, z, agree: labelled.filter((r) => top(r) === own[r]).length, labelled: labelled.length };
-}
-
-/** The candidate with the largest logit in row r (ties: the first, as ONNX ArgMax). */
-function argmaxAmong(z: Float32Array, r: number, k: number, candidates: readonly number[]): number {
-  let best = candidates[0];
-  for (const c of candidates) if (z[r * k + c] > z[r * k + best]) best = c;
-  return best;
 }
 
 /** One expert's training rows (ascending) and, per row, which of its models' outcomes are its to learn. */

@@ -324,18 +324,19 @@ export async function componentLogits(c: Component, X: Float32Array, n: number, 
   return knnLogitsFromNeighbours(c.params, await nearestNeighbours(c.params, X, n, d), n);
 }
 
+/** Of the candidate columns, the one with the largest logit in row r of z [n×k] (ties: the first, as ONNX ArgMax). */
+export function argmaxAmong(z: Float32Array, r: number, k: number, candidates: readonly number[]): number {
+  let best = candidates[0];
+  for (const c of candidates) if (z[r * k + c] > z[r * k + best]) best = c;
+  return best;
+}
+
 /** The gate's kind (an index into `spec.kinds`) for each of n rows: the largest of its logits. */
 export async function gateKinds(spec: Pick<GatedSpec, 'kinds' | 'gate' | 'inputDim'>, X: Float32Array, n: number): Promise<Int32Array> {
   const k = spec.kinds.length;
   const z = await componentLogits(spec.gate, X, n, spec.inputDim);
-  const out = new Int32Array(n);
-  for (let r = 0; r < n; r++) {
-    let best = 0;
-    // Ties go to the first kind, as ONNX ArgMax does.
-    for (let c = 1; c < k; c++) if (z[r * k + c] > z[r * k + best]) best = c;
-    out[r] = best;
-  }
-  return out;
+  const every = Array.from({ length: k }, (_, c) => c);
+  return Int32Array.from({ length: n }, (_, r) => argmaxAmong(z, r, k, every));
 }
 
 /** Probabilities [n×m] computed in JavaScript (and onnxruntime for the neighbour search). */
@@ -353,17 +354,17 @@ export async function predictSpec(spec: ServedSpec, X: Float32Array, n: number):
       }
       return out;
     }
-    // Per model, the expert of the gate's likeliest kind among those predicting it (ties: the first, as
-    // ONNX ArgMax). Every expert runs on every row, as in the graph.
+    // Per model, the expert of the gate's likeliest kind among those predicting it. Every expert runs on
+    // every row, as in the graph.
     const k = spec.kinds.length;
     const z = await componentLogits(spec.gate, X, n, spec.inputDim);
     const P: Float32Array[] = [];
     for (const x of spec.experts) P.push(await predictSpec(x, X, n));
     modelExperts(spec).forEach((serving, j) => {
       if (serving.length === 0) throw new Error(`gated classifier: no expert predicts ${spec.models[j]}`);
+      const experts = serving.map((c) => c.expert);
       for (let r = 0; r < n; r++) {
-        let best = serving[0];
-        for (const c of serving) if (z[r * k + c.expert] > z[r * k + best.expert]) best = c;
+        const best = serving[experts.indexOf(argmaxAmong(z, r, k, experts))];
         out[r * m + j] = P[best.expert][r * spec.experts[best.expert].models.length + best.column];
       }
     });
