@@ -1,7 +1,7 @@
 // Routing quality on the public outcome data, measured the way RouteLLM and RouterBench measure it:
 // 5-fold cross-validation (folds stratified by source), one classifier per dataset family, metrics on the
 // pooled out-of-fold predictions. Prints each metric next to its target.
-//   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k: also routellm, both files in one store, scored per file] [--folds 5] [--seed 1] [--learner NAME]
+//   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k: also routellm, both files in one store, scored per file; all, every family in one store] [--folds 5] [--seed 1] [--learner NAME]
 //     [--features KIND] [--policy per-request|near-best|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
 //     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--interval N: bootstrap resamples for each line's 95% interval, default 200, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
@@ -42,7 +42,8 @@ interface Part {
 
 interface Dataset {
   name: string;
-  prices: string;
+  /** Price files, merged (a later file's model wins). */
+  prices: string[];
   /** One classifier is trained on all the parts' rows; each part is scored on its own rows against its targets. */
   parts: Part[];
   /** Run only when named in --only. */
@@ -52,13 +53,18 @@ interface Dataset {
 const MMLU: Part = { name: 'mmlu', file: 'routellm/mmlu.train.jsonl', targets: [{ metric: 'apgr', goal: 0.7, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] };
 const GSM8K: Part = { name: 'gsm8k', file: 'routellm/gsm8k.train.jsonl', targets: [{ metric: 'apgr', goal: 0.65, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] };
 
+const ROUTERBENCH: Part = { name: 'routerbench', file: 'routerbench/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }, { metric: 'costSaving95OfBest', goal: 0.5, atLeast: true }] };
+const LLMROUTER: Part = { name: 'llmrouter', file: 'llmrouter/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }] };
+
 const DATASETS: Dataset[] = [
-  { name: 'mmlu', prices: 'routellm/models.json', parts: [MMLU] },
-  { name: 'gsm8k', prices: 'routellm/models.json', parts: [GSM8K] },
-  { name: 'routerbench', prices: 'routerbench/models.json', parts: [{ name: 'routerbench', file: 'routerbench/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }, { metric: 'costSaving95OfBest', goal: 0.5, atLeast: true }] }] },
-  { name: 'llmrouter', prices: 'llmrouter/models.json', parts: [{ name: 'llmrouter', file: 'llmrouter/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }] }] },
+  { name: 'mmlu', prices: ['routellm/models.json'], parts: [MMLU] },
+  { name: 'gsm8k', prices: ['routellm/models.json'], parts: [GSM8K] },
+  { name: 'routerbench', prices: ['routerbench/models.json'], parts: [ROUTERBENCH] },
+  { name: 'llmrouter', prices: ['llmrouter/models.json'], parts: [LLMROUTER] },
   // What a deployment that serves both kinds of traffic trains on: MMLU and GSM8K in one store.
-  { name: 'routellm', prices: 'routellm/models.json', parts: [MMLU, GSM8K], optIn: true },
+  { name: 'routellm', prices: ['routellm/models.json'], parts: [MMLU, GSM8K], optIn: true },
+  // Every family in one store: kinds that record different models (2, 11 and 9 of them), one classifier each.
+  { name: 'all', prices: ['routellm/models.json', 'routerbench/models.json', 'llmrouter/models.json'], parts: [MMLU, GSM8K, ROUTERBENCH, LLMROUTER], optIn: true },
 ];
 
 function metricValue(e: Evaluation, metric: Target['metric']): number {
@@ -251,7 +257,7 @@ async function main(): Promise<void> {
       const started = Date.now();
       const partRows = ds.parts.map((part) => readOutcomeFile(path.join(dataDir, part.file)));
       const rows = partRows.flat();
-      const prices = readPriceFile(path.join(dataDir, ds.prices));
+      const prices = Object.assign({}, ...ds.prices.map((file) => readPriceFile(path.join(dataDir, file))));
       const models = modelsOf(rows);
       const prompts = rows.map((r) => r.prompt);
       const { X, d, embeddingDim, wordSlots, wordBuckets } = await featureMatrix(values.features ?? DEFAULT_FEATURE_KIND, embedder, prompts, cache);
@@ -341,7 +347,7 @@ async function main(): Promise<void> {
           .map(({ kind, evaluation: e }) => `${kind} policy on the same predictions: ${part.targets.map((t) => `${t.metric} ${metricValue(e, t.metric).toFixed(3)}`).join('; ')}`)
           .join('; ');
         const label = ds.parts.length > 1 ? `${part.name} (trained on all of ${ds.name}: ${rows.length} rows)` : part.name;
-        const text = `${label.padEnd(12)} ${n} rows, ${models.length} models, ${policy} policy: ${line}  (${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
+        const text = `${label.padEnd(12)} ${n} rows, ${evaluation.routing?.models.length ?? models.length} models, ${policy} policy: ${line}  (${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
         console.log(text);
         summary.push(text);
         if (resamples > 0) {
@@ -351,7 +357,12 @@ async function main(): Promise<void> {
           summary.push(ivText);
         }
       }
-      if (ds.parts.length > 1) {
+      const sameModels = new Set(partRows.map((own) => modelsOf(own).join(','))).size === 1;
+      if (ds.parts.length > 1 && !sameModels) {
+        const text = `${`${ds.name} (pooled)`.padEnd(12)} no pooled line: the parts record different models, so one curve over them would mix populations`;
+        console.log(text);
+        summary.push(text);
+      } else if (ds.parts.length > 1) {
         // The traffic such a deployment serves is the mix: its curve over every row, no target of its own.
         const pooled = evaluate(models, P, rows, prices, undefined, policy);
         const metrics = (['apgr', 'cpt50', 'gainVsZero', 'costSaving95OfBest'] as const).filter((m) => Number.isFinite(metricValue(pooled, m)));
