@@ -103,6 +103,12 @@ describe('retrain', () => {
     const lines = [...text.matchAll(/^ {2}(chat|code|math|reasoning|writing) \((\d+) rows\): .*AUC sim-large/gm)];
     expect(new Set(lines.map((l) => l[1]))).toEqual(new Set(['chat', 'code', 'math', 'reasoning', 'writing']));
     expect(lines.reduce((n, l) => n + Number(l[2]), 0)).toBe(report.validationRows);
+    // The sidecar keeps the figures per kind too; the first run, of one kind, kept none.
+    const sidecar = (v: string) => JSON.parse(fs.readFileSync(path.join(tmp.dir, 'router', v, 'classifier.json'), 'utf8'));
+    expect(sidecar('v0001').validation.routingBySource).toBeUndefined();
+    const bySource = sidecar(report.version).validation.routingBySource;
+    expect(Object.keys(bySource).sort()).toEqual(['chat', 'code', 'math', 'reasoning', 'writing']);
+    expect(Object.keys(bySource.chat)).toEqual(Object.keys(sidecar(report.version).validation.routing));
     // With a bar no kind clears, nothing is listed.
     logs.length = 0;
     await retrain(deps(), { seed: 1 });

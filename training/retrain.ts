@@ -13,7 +13,7 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, SPLIT_SCHEME, buildMatrix, featureMatrix, modelsOf, splitKey, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headline, headlineIntervals, intervalMetrics, perModelLines, routingCosts, sourceLine } from './evaluate';
+import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, groupBySource, headline, headlineIntervals, intervalMetrics, perModelLines, routingCosts, sourceLine } from './evaluate';
 import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } from './bootstrap';
 import { exportClassifierOnnx } from './export-onnx';
 import { baseRates, mixedHash, selectRows } from './matrix';
@@ -173,8 +173,17 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const intervals = evaluation.routing && resamples > 0
     ? headlineIntervals(models, P, valRows, deps.prices, { resamples, seed, policy: options.policy, outputTokens: options.expectedOutputTokens })
     : null;
-  patchSidecarValidation(folder, newLogLoss, evaluation, intervals);
-  if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation, intervals);
+  // Stored rows from more than one kind of source: each kind on its own, since the pooled figures can hide
+  // one served far worse than the rest (README "Routing quality": MMLU and GSM8K in one classifier), and
+  // mean nothing at all when the kinds record different models.
+  const sourceRows = options.sourceReportRows ?? VALIDATION_SOURCE_ROWS;
+  const { groups } = groupBySource(valRows, 1, sourceRows);
+  const bySource =
+    evaluation.routing && groups.length >= 2
+      ? Object.fromEntries(groups.map((g) => [g.source, headline(evaluateRows(models, P, valRows, g.rows, deps.prices, options.expectedOutputTokens, options.policy))]))
+      : null;
+  patchSidecarValidation(folder, newLogLoss, evaluation, intervals, bySource);
+  if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation, intervals, bySource);
 
   // What knowing nothing of the prompt scores: each model's success rate on the training rows. A
   // classifier far worse than that (a handful of rows, confidently wrong: log loss 9 against 2) must not
@@ -239,11 +248,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   else if (evaluation.routing && options.intervalResamples === undefined) {
     log(skippedIntervalLine(valRows.length, evaluation.routing.models.length, 'retrain --interval 200 draws it'));
   }
-  // Stored rows from more than one kind of source: each kind on its own, since the pooled figures can hide
-  // one served far worse than the rest (README "Routing quality": MMLU and GSM8K in one classifier).
-  const sourceRows = options.sourceReportRows ?? VALIDATION_SOURCE_ROWS;
-  const { groups } = groupBySource(valRows, 1, sourceRows);
-  if (evaluation.routing && groups.length >= 2) {
+  if (bySource) {
     log(`Validation by source (the first segment of each row's source, groups of ${sourceRows} rows or more):`);
     const lineOptions = { outputTokens: options.expectedOutputTokens, policy: options.policy, resamples, seed };
     for (const g of groups) log(sourceLine(g.source, models, P, valRows, g.rows, deps.prices, lineOptions));
@@ -316,7 +321,13 @@ function countSources(rows: readonly LabelledRow[]): Record<string, number> {
 }
 
 /** Adds the measured validation metrics to a written version's sidecar (rewritten atomically). */
-function patchSidecarValidation(folder: string, logLoss: number, evaluation: Evaluation, intervals: Record<string, Interval | null> | null): void {
+function patchSidecarValidation(
+  folder: string,
+  logLoss: number,
+  evaluation: Evaluation,
+  intervals: Record<string, Interval | null> | null,
+  bySource: Record<string, Record<string, number | null>> | null,
+): void {
   const file = path.join(folder, SIDECAR_FILE);
   const sidecar = JSON.parse(fs.readFileSync(file, 'utf8')) as ClassifierSidecar;
   sidecar.validation = {
@@ -325,6 +336,7 @@ function patchSidecarValidation(folder: string, logLoss: number, evaluation: Eva
     perModel: Object.fromEntries(Object.entries(evaluation.perModel).map(([m, v]) => [m, { auc: finite(v.auc), brier: finite(v.brier), rows: v.rows }])),
     routing: headline(evaluation),
     ...(intervals ? { routingIntervals: intervals } : {}),
+    ...(bySource ? { routingBySource: bySource } : {}),
   };
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, `${JSON.stringify(sidecar, null, 2)}\n`);

@@ -43,6 +43,8 @@ export const sidecarSchema = z.object({
       routing: metricsRecord.optional(),
       /** 95% bootstrap interval of each routing figure over the validation rows (null: undefined there). */
       routingIntervals: z.record(z.string(), z.object({ lo: z.number(), hi: z.number(), defined: z.number().int().nonnegative() }).nullable()).optional(),
+      /** With rows of two kinds or more: the headline figures per kind (the first segment of the source). */
+      routingBySource: z.record(z.string(), metricsRecord).optional(),
     })
     .loose()
     .optional(),
