@@ -153,6 +153,18 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['eval', '--data', examples, '--svg', svg, '--interval', '0', '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
     expect(stderr.join('')).not.toMatch(/95% interval/);
+    expect(stderr.join('')).not.toMatch(/By source/);
+    // Two kinds that record different models: the pooled figures mix them, so the lines by kind come unasked.
+    const kinds = path.join(tmp.dir, 'kinds.jsonl');
+    const halves = fs.readFileSync(examples, 'utf8').trim().split('\n').map((line, i) => {
+      const row = JSON.parse(line);
+      delete row.outcomes[i % 2 ? 'sim-small' : 'sim-medium'];
+      return JSON.stringify({ ...row, source: i % 2 ? 'right' : 'left' });
+    });
+    fs.writeFileSync(kinds, `${halves.join('\n')}\n`);
+    stderr = [];
+    expect(await runCli(['eval', '--data', kinds, '--svg', svg, '--interval', '0', '--config', cfg])).toBe(0);
+    expect(stderr.join('')).toMatch(/note: most rows record different sets of models[\s\S]*By source \(the first segment/);
     for (const [flags, message] of [
       [['--by-source', '0'], /--by-source must be how many leading segments of a row's source to group by \(1 to 16\), got "0"/],
       [['--by-source', 'mmlu'], /--by-source must be .*got "mmlu"/],

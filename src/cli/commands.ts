@@ -308,7 +308,11 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   } else if (asked === null) {
     ctx.log(skippedIntervalLine(rows.length, costedModels, `pass --interval ${DEFAULT_RESAMPLES} to draw it`));
   }
-  if (depth !== null) logBySource(ctx, { models, P, rows, prices, policy, depth, minRows: minSourceRows, resamples });
+  // Most rows recording different sets of models (a file of several kinds, each with its own models): the
+  // pooled figures mix them, so the lines by kind are shown without being asked for.
+  const mixed = evaluation.routing.routable > 0 && evaluation.routing.partlyKnown > rows.length / 2;
+  const by = depth ?? (mixed ? 1 : null);
+  if (by !== null) logBySource(ctx, { models, P, rows, prices, policy, depth: by, minRows: minSourceRows, resamples });
   const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
   writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}, ${policy} policy`), '--svg');
   ctx.log(`Chart: ${svg}`);
