@@ -50,8 +50,8 @@ async function fitGate(
   if (gate.type !== 'network') throw new Error(`the gate recipe ${GATE_RECIPE} must fit a network component`);
   const shell = { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, kinds: [...kinds], gate };
   const z = await componentLogits(gate, data.X, data.n, data.d);
-  const top = (r: number): number => argmaxAmong(z, r, kinds.length, kinds.map((_, e) => e));
-  return { shell, own, z, agree: labelled.filter((r) => top(r) === own[r]).length, labelled: labelled.length };
+  const every = kinds.map((_, e) => e);
+  return { shell, own, z, agree: labelled.filter((r) => argmaxAmong(z, r, kinds.length, every) === own[r]).length, labelled: labelled.length };
 }
 
 /** One expert's training rows (ascending) and, per row, which of its models' outcomes are its to learn. */
@@ -70,6 +70,7 @@ interface ExpertShare {
 function shareRows(own: readonly number[], z: Float32Array, covered: readonly (readonly number[])[], mask: Float32Array, m: number): ExpertShare[] {
   const k = covered.length;
   const coverers = Array.from({ length: m }, (_, j) => covered.flatMap((models, e) => (models.includes(j) ? [e] : [])));
+  const every = covered.map((_, e) => e);
   const marks = covered.map(() => new Map<number, Set<number>>());
   own.forEach((e, r) => {
     if (e >= 0) {
@@ -87,7 +88,7 @@ function shareRows(own: readonly number[], z: Float32Array, covered: readonly (r
     }
     // A row with no outcome at all stays with the gate's kind, as before there were shares, so its
     // out-of-fold prediction is that classifier's.
-    if (!any) marks[argmaxAmong(z, r, k, covered.map((_, e) => e))].set(r, new Set());
+    if (!any) marks[argmaxAmong(z, r, k, every)].set(r, new Set());
   });
   return marks.map((byRow, e) => {
     const rows = [...byRow.keys()].sort((a, b) => a - b);

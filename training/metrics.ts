@@ -702,9 +702,12 @@ const knownCount = (row: LabelledPrediction): number => {
   return k;
 };
 
-/** Rows that record outcomes of some but not all of the models (routed among those). */
-export const partlyKnownRows = (rows: readonly LabelledPrediction[]): number =>
-  rows.filter((row) => knownCount(row) > 0 && knownCount(row) < row.outcome.length).length;
+/**
+ * Most rows record different sets of models (a file or store of several kinds, each with its own models),
+ * while some can be routed: pooled figures mix the kinds, and only the lines by source mean anything.
+ */
+export const mixesModelSets = (summary: Pick<MetricsSummary, 'rows' | 'partlyKnown' | 'routable'>): boolean =>
+  summary.routable > 0 && summary.partlyKnown > summary.rows / 2;
 
 export function summarize(
   models: readonly string[],
@@ -712,6 +715,7 @@ export function summarize(
   options: SummarizeOptions = {},
 ): MetricsSummary {
   const routed = rows.map(routedAmongKnown);
+  const counts = rows.map(knownCount);
   const sweep =
     options.policy === 'average'
       ? sweepAveragePolicy(models, routed, options)
@@ -748,8 +752,8 @@ export function summarize(
     oracle: oraclePoint(models, rows),
     nModel: nModelMetrics(singles, measured, options.costSamples ?? 60),
     twoModel,
-    partlyKnown: partlyKnownRows(rows),
-    routable: rows.filter((row) => knownCount(row) >= 2).length,
+    partlyKnown: counts.filter((k, r) => k > 0 && k < rows[r].outcome.length).length,
+    routable: counts.filter((k) => k >= 2).length,
     policy: options.policy ?? 'per-request',
     operatingPoints: operatingPoints(sweep, options.policy ?? 'per-request'),
   };
@@ -843,8 +847,7 @@ export function formatMetricsTable(summary: MetricsSummary): string {
     if (summary.routable === 0) {
       // Live feedback alone: each row has one possible choice, so every target gives the same point.
       lines.push('note: no row records outcomes of two of these models, so every target routes alike and the routing figures say nothing (AUC and Brier still do)');
-    } else if (summary.partlyKnown > summary.rows / 2) {
-      // A store of several kinds that record different models: the pooled curve and Zero router mix them.
+    } else if (mixesModelSets(summary)) {
       lines.push('note: most rows record different sets of models, so the pooled figures mix them: read them by source');
     }
   }

@@ -14,7 +14,7 @@ import { FEATURE_KINDS } from '../routing/features';
 import { type LabelledRow, featureMatrix } from '../../training/dataset';
 import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headlineIntervals, intervalMetrics, perModelLines, sourceLine } from '../../training/evaluate';
 import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, isResampleCount, resampleCountError, skippedIntervalLine } from '../../training/bootstrap';
-import { formatMetricsTable, renderQualityCostSvg } from '../../training/metrics';
+import { formatMetricsTable, mixesModelSets, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
 import { UsageError, parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
@@ -308,10 +308,8 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   } else if (asked === null) {
     ctx.log(skippedIntervalLine(rows.length, costedModels, `pass --interval ${DEFAULT_RESAMPLES} to draw it`));
   }
-  // Most rows recording different sets of models (a file of several kinds, each with its own models): the
-  // pooled figures mix them, so the lines by kind are shown without being asked for.
-  const mixed = evaluation.routing.routable > 0 && evaluation.routing.partlyKnown > rows.length / 2;
-  const by = depth ?? (mixed ? 1 : null);
+  // Pooled figures that mix kinds with their own models: the lines by kind are shown without being asked for.
+  const by = depth ?? (mixesModelSets(evaluation.routing) ? 1 : null);
   if (by !== null) logBySource(ctx, { models, P, rows, prices, policy, depth: by, minRows: minSourceRows, resamples });
   const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
   writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}, ${policy} policy`), '--svg');
