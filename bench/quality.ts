@@ -3,7 +3,7 @@
 // pooled out-of-fold predictions. Prints each metric next to its target.
 //   npm run bench:quality -- [--data-dir ../shared/data] [--only mmlu,gsm8k: also routellm, both files in one store, scored per file; all, every family in one store] [--folds 5] [--seed 1] [--learner NAME]
 //     [--features KIND] [--policy per-request|near-best|average: the policy that chooses learners and meets the targets] [--ensemble N: members of the small ensemble, 0 = off]
-//     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--interval N: bootstrap resamples for each line's 95% interval, default 200, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
+//     [--significance Z: standard errors of the paired per-fold gain a more complex learner needs, 0 = the margin only] [--repeats N: draws of the inner folds (default 3 when rows × models < 10,000, else 1)] [--interval N: bootstrap resamples for each line's 95% interval, default 200, 0 = off] [--dump DIR: per dataset, the feature rows, out-of-fold probabilities, folds, outcomes
 //     and costs, for analysis outside the project; never inside the repository, as it holds the data's prompts]
 //     [--workers N: threads for the inner folds (default: the cores, at most 4; 1: in process); the figures do not depend on it]
 //     [--as-served: each fold trained as retrain serves it] [--kmeans-experts K: experiment, one classifier per k-means cluster of the prompts] [--no-experts: one classifier even on a mix of kinds]
@@ -215,7 +215,7 @@ async function main(): Promise<void> {
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
       learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
-      significance: { type: 'string' }, interval: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, 'kmeans-experts': { type: 'string' }, 'no-experts': { type: 'boolean' },
+      significance: { type: 'string' }, repeats: { type: 'string' }, interval: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, 'kmeans-experts': { type: 'string' }, 'no-experts': { type: 'boolean' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -227,6 +227,8 @@ async function main(): Promise<void> {
   if (ensembleTop !== undefined && !(Number.isInteger(ensembleTop) && ensembleTop >= 0)) {
     throw new Error(`--ensemble must be a whole number ≥ 0, got "${values.ensemble}"`);
   }
+  const repeats = values.repeats === undefined ? undefined : Number(values.repeats);
+  if (repeats !== undefined && !(Number.isInteger(repeats) && repeats >= 1)) throw new Error(`--repeats must be a whole number ≥ 1, got "${values.repeats}"`);
   const significance = values.significance === undefined ? undefined : Number(values.significance);
   if (significance !== undefined && !(Number.isFinite(significance) && significance >= 0)) {
     throw new Error(`--significance must be a number ≥ 0, got "${values.significance}"`);
@@ -269,7 +271,7 @@ async function main(): Promise<void> {
       let trainSeconds = 0;
       // What every fit here shares; the rows decide the fold keys and the routing costs.
       const trainOptions = (fitIdx: readonly number[]): TrainOptions => ({
-        models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance,
+        models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance, repeats,
         foldRunner: pool ?? IN_PROCESS_FOLDS,
         ...(values['select-by-loss'] ? {} : routingCosts(fitIdx.map((i) => rows[i]), models, prices)),
       });

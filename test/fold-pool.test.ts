@@ -52,9 +52,9 @@ describe('inner folds', () => {
       },
     };
     const [a, b] = [await train(IN_PROCESS_FOLDS), await train(twoAtOnce)];
-    expect(jobs).toHaveLength(5); // 600 rows: five inner folds
+    expect(jobs).toHaveLength(15); // 600 rows × 2 models: three draws of five inner folds
     expect(most).toBe(2);
-    expect(jobs.reduce((n, j) => n + j.test.n, 0)).toBe(600);
+    expect(jobs.reduce((n, j) => n + j.test.n, 0)).toBe(3 * 600);
     expect(b.learner).toBe(a.learner);
     expect(b.selection).toEqual(a.selection);
     expect(Buffer.from(b.outOfFold.buffer).equals(Buffer.from(a.outOfFold.buffer))).toBe(true);

@@ -5,7 +5,7 @@ import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/
 import { hashString, mixedHash, seededRandom, sigmoid } from '../training/matrix';
 import { promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } from '../src/routing/prompt-stats';
 import type { TrainMatrix } from '../training/matrix';
-import { pairedMeanOverSe } from '../training/train-classifier';
+import { type FoldRunner, fitComponent, pairedMeanOverSe, runFold, trainClassifier } from '../training/train-classifier';
 import { logisticRows } from './support/synthetic-rows';
 import { type LabelledRow, splitKey, stratifiedSplit } from '../training/dataset';
 
@@ -64,6 +64,11 @@ describe('masked multi-output training', () => {
     const lo1 = 1 / 3.5;
     const want = [4 / 5, lo1 + 0.5 * (hi1 - lo1), 4 / 5, 0, 4 / 5, hi1, 1 / 3, lo1];
     want.forEach((w, i) => expect(T[i]).toBeCloseTo(w, 6));
+    // Three draws' rows pooled hold each outcome three times; with copies = 3 each counts once.
+    const thrice = (a: Float32Array): Float32Array => Float32Array.from([...a, ...a, ...a]);
+    const pooled = plattTargets(thrice(Y), thrice(mask), 2, 3);
+    want.forEach((w, i) => [0, 8, 16].forEach((at) => expect(pooled[at + i]).toBeCloseTo(w, 6)));
+    expect(plattTargets(thrice(Y), thrice(mask), 2)[0]).toBeCloseTo(10 / 11, 6);
   });
 
   it('a calibration fitted on 30 rows a component separates perfectly is not certain', () => {
@@ -239,6 +244,67 @@ describe('learner selection: paired per-fold differences', () => {
     expect(pairedMeanOverSe([0.6, 0.7, 0.8], [0.5, 0.6, 0.7])).toBeGreaterThan(1e6);
     expect(pairedMeanOverSe([0.75, 0.75], [0.5, 0.5])).toBe(Infinity);
     expect(pairedMeanOverSe([0.9, 0.5], [0.5, 0.6])).toBeLessThan(1);
+  });
+
+  it("with Nadeau and Bengio's correction the variance of the mean is s²·(1/J + held/fit)", () => {
+    // The same five differences from 5-fold CV (held/fit = 1/4): se = s·√(1/5 + 1/4), a t of 1.633·√(0.2/0.45).
+    const a = [0.7, 0.72, 0.68, 0.71, 0.69];
+    const b = [0.69, 0.7, 0.69, 0.7, 0.68];
+    const t = pairedMeanOverSe(a, b, 1 / 4);
+    expect(t).toBeCloseTo(0.008 / (Math.sqrt(4.8e-4 / 4) * Math.sqrt(1 / 5 + 1 / 4)), 6);
+    expect(t).toBeCloseTo(1.089, 3);
+    // Three draws of the same folds triple J but not the evidence: the correction keeps t from growing by √3.
+    const t3 = pairedMeanOverSe([...a, ...a, ...a], [...b, ...b, ...b], 1 / 4);
+    expect(t3).toBeLessThan(t * 1.3);
+    expect(pairedMeanOverSe([...a, ...a, ...a], [...b, ...b, ...b])).toBeGreaterThan(t * 2.5);
+  });
+});
+
+describe('draws of the inner folds', () => {
+  /** A runner that records, per job, which rows (by their first feature, a row number) were held out. */
+  const spy = (): { runner: FoldRunner; held: number[][] } => {
+    const held: number[][] = [];
+    const runner: FoldRunner = {
+      slots: 1,
+      run: async (job) => {
+        held.push(Array.from({ length: job.test.n }, (_, i) => job.test.X[i * job.test.d]));
+        return runFold(job);
+      },
+      fit: async (job) => fitComponent(job),
+    };
+    return { runner, held };
+  };
+  /** Row i's first feature is i, so a job's held rows can be named; model 0 follows x1. */
+  const numbered = (n: number): TrainMatrix => {
+    const rows = logisticRows(n, 3, 7, [(x) => 3 * x[1], (x) => -2 * x[2]]);
+    for (let i = 0; i < n; i++) rows.X[i * rows.d] = i;
+    return rows;
+  };
+  const options = { models: ['a', 'b'], embeddingDim: 2, seed: 3, learners: ['stats', 'sparse'] };
+
+  it('small sets are cross-validated three times over different folds, each draw holding every row out once', async () => {
+    const rows = numbered(200);
+    const { runner, held } = spy();
+    const three = await trainClassifier(rows, { ...options, foldRunner: runner });
+    expect(held).toHaveLength(15);
+    const draws = [held.slice(0, 5), held.slice(5, 10), held.slice(10, 15)];
+    for (const draw of draws) expect(draw.flat().sort((x, y) => x - y)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    // The draws differ: no fold of the second draw is a fold of the first.
+    const first = new Set(draws[0].map((f) => [...f].sort((x, y) => x - y).join(',')));
+    for (const f of draws[1]) expect(first.has([...f].sort((x, y) => x - y).join(','))).toBe(false);
+    // One draw, asked for, is the first draw alone; the choice is deterministic either way.
+    const one = spy();
+    await trainClassifier(rows, { ...options, foldRunner: one.runner, repeats: 1 });
+    expect(one.held).toEqual(draws[0]);
+    const again = await trainClassifier(rows, { ...options, foldRunner: spy().runner });
+    expect(again.selection).toEqual(three.selection);
+    expect(again.outOfFold).toEqual(three.outOfFold);
+  });
+
+  it('large sets (rows × models ≥ 10,000) are cross-validated once', async () => {
+    const { runner, held } = spy();
+    await trainClassifier(numbered(5000), { ...options, learners: ['stats'], foldRunner: runner });
+    expect(held).toHaveLength(4);
   });
 });
 

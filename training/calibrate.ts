@@ -17,9 +17,10 @@ export interface StackParams {
  * count by their score, and map linearly in between). A calibration fitted on 0s and 1s pushes a
  * component that happens to separate 30 training rows to p = 0.999, and the first failure the router
  * meets costs it dearly; with these targets 27 successes and 3 failures give at most 28/29 ≈ 0.97, while
- * thousands of outcomes move a target by under 0.001.
+ * thousands of outcomes move a target by under 0.001. `copies`: the rows hold that many copies of each
+ * outcome (several draws of the inner folds pooled), which count once.
  */
-export function plattTargets(Y: Float32Array, mask: Float32Array, m: number): Float32Array {
+export function plattTargets(Y: Float32Array, mask: Float32Array, m: number, copies = 1): Float32Array {
   const out = new Float32Array(Y.length);
   for (let j = 0; j < m; j++) {
     let pos = 0;
@@ -29,6 +30,8 @@ export function plattTargets(Y: Float32Array, mask: Float32Array, m: number): Fl
       pos += Y[i];
       neg += 1 - Y[i];
     }
+    pos /= copies;
+    neg /= copies;
     const hi = (pos + 1) / (pos + 2);
     const lo = 1 / (neg + 2);
     for (let i = j; i < Y.length; i += m) out[i] = mask[i] ? lo + Y[i] * (hi - lo) : Y[i];
@@ -36,8 +39,9 @@ export function plattTargets(Y: Float32Array, mask: Float32Array, m: number): Fl
   return out;
 }
 
-export function fitStack(components: readonly Float32Array[], Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3): StackParams {
-  const T = plattTargets(Y, mask, m);
+/** `copies`: the rows hold that many copies of each outcome (see `plattTargets`); the ridge is per outcome already. */
+export function fitStack(components: readonly Float32Array[], Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3, copies = 1): StackParams {
+  const T = plattTargets(Y, mask, m, copies);
   const K = components.length;
   const weights = Array.from({ length: K }, () => new Float32Array(m));
   const bias = new Float32Array(m);
@@ -84,8 +88,8 @@ export interface JointParams {
   bias: Float32Array;
 }
 
-export function fitJoint(Z: Float32Array, Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3): JointParams {
-  const T = plattTargets(Y, mask, m);
+export function fitJoint(Z: Float32Array, Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3, copies = 1): JointParams {
+  const T = plattTargets(Y, mask, m, copies);
   const linear = new Float32Array(m * m);
   const quadratic = new Float32Array(m * m);
   const bias = new Float32Array(m);

@@ -9,7 +9,7 @@
 // winner is refitted on all rows. Deterministic given the seed.
 import { type JointParams, applyJoint, applyStack, fitJoint, fitStack, stackLogits, type StackParams } from './calibrate';
 import { type KnnOptions, type KnnParams, fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from './knn';
-import { type TrainMatrix, hashString, pickRows, putRows, selectRows, sigmoid } from './matrix';
+import { type TrainMatrix, concatArrays, hashString, mean, pickRows, putRows, selectRows, sigmoid } from './matrix';
 import { type LabelledPrediction, type PolicyKind, summarize } from './metrics';
 import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
 import { type SparseFitOptions, fitSparseLogistic } from './sparse-logistic';
@@ -137,6 +137,12 @@ export interface TrainOptions {
    * ensemble or the joint layer must beat the incumbent, besides the margin (default 1; 0: the margin only).
    */
   significance?: number;
+  /**
+   * Times the inner cross-validation is drawn, each with its own fold assignment (default: 3 when rows ×
+   * models is under 10,000, else 1). Learners are chosen on the scores averaged over the draws and the
+   * stack and joint layer are fitted on every draw's out-of-fold logits.
+   */
+  repeats?: number;
 }
 
 export interface TrainResult<S extends ServedSpec = ClassifierSpec> {
@@ -162,6 +168,12 @@ type ColumnSet = 'all' | 'embedding' | 'extra';
 interface Split {
   fit: number[];
   held: number[];
+}
+
+/** One draw of the inner folds: its splits and every needed component variant's out-of-fold logits [n×m]. */
+interface Draw {
+  splits: Split[];
+  oof: Map<string, Float32Array>;
 }
 
 /** First column of the word slots (ids, then weights), which end the row; `d` when there are none. */
@@ -282,6 +294,18 @@ export function componentRecipes(layout: RowLayout, seed: number): ComponentReci
  */
 const DEFAULT_ENSEMBLE = 3;
 
+/**
+ * Draws of the inner folds on small sets (rows × models under SMALL_SET_CELLS). One draw's out-of-fold
+ * scores move with the fold assignment by about as much as learners differ there, so the learner chosen
+ * depends on the luck of the draw. Three draws cost three times the folds, a few seconds on such a set;
+ * on large sets one draw is steadier and more would cost what `retrain`'s time budget cannot spare.
+ */
+const DEFAULT_SMALL_REPEATS = 3;
+const SMALL_SET_CELLS = 10_000;
+
+/** Seed offset between draws (any odd constant: each draw hashes the fold keys with its own seed). */
+const DRAW_SEED_STEP = 7919;
+
 /** How much routing score (APGR or gain over Zero) a later, more complex learner must add to be chosen. */
 const ROUTING_MARGIN = 0.005;
 
@@ -294,15 +318,20 @@ const ROUTING_MARGIN = 0.005;
  */
 const DEFAULT_SIGNIFICANCE = 1;
 
-/** Mean of the paired differences a − b over its standard error (∞ when all differences are equal and positive). */
-export function pairedMeanOverSe(a: readonly number[], b: readonly number[]): number {
+/**
+ * Mean of the paired differences a − b over its standard error (∞ when all differences are equal and
+ * positive). `heldOverFit` (held-out rows over fitted rows of a fold) applies Nadeau and Bengio's
+ * correction for cross-validated differences, whose folds share most of their training rows: the variance
+ * of the mean is s²·(1/J + heldOverFit) rather than s²/J (0: uncorrected).
+ */
+export function pairedMeanOverSe(a: readonly number[], b: readonly number[], heldOverFit = 0): number {
   const d = a.map((v, k) => v - b[k]);
   if (d.length === 0) return Infinity;
   const mean = d.reduce((x, y) => x + y, 0) / d.length;
   if (d.length === 1) return mean > 0 ? Infinity : -Infinity;
   const sd = Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (d.length - 1));
   if (sd === 0) return mean > 0 ? Infinity : mean < 0 ? -Infinity : 0;
-  return mean / (sd / Math.sqrt(d.length));
+  return mean / (sd * Math.sqrt(1 / d.length + heldOverFit));
 }
 
 /** Learners: single components and stacks of them, by name ('logistic', 'logistic+knn', ...). */
@@ -473,41 +502,49 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   if (wanted.length === 0) throw new Error(`no such learner; known: ${learnerNames().join(', ')}`);
   const needed = new Set(wanted.flat());
 
-  // Out-of-fold logits of every needed component.
-  const fold = Array.from({ length: data.n }, (_, i) => hashString(options.foldKeys?.[i] ?? String(i), seed) % K);
-  // Each fold's held-out rows and the rows fitted without them; a fold a tiny set leaves empty is skipped.
-  const splits: Split[] = [];
-  for (let f = 0; f < K; f++) {
-    const split: Split = { fit: [], held: [] };
-    fold.forEach((g, i) => (g === f ? split.held : split.fit).push(i));
-    if (split.held.length > 0 && split.fit.length > 0) splits.push(split);
-  }
+  // Out-of-fold logits of every needed component, for each draw of the inner folds. The first draw is the
+  // one a single draw has always used, so large sets (one draw) train as before.
+  const R = Math.max(1, Math.floor(options.repeats ?? (data.n * data.m < SMALL_SET_CELLS ? DEFAULT_SMALL_REPEATS : 1)));
+  const oofRecipes = recipes.filter((r) => needed.has(r.family));
+  const draws: Draw[] = Array.from({ length: R }, (_, r) => {
+    const fold = Array.from({ length: data.n }, (_, i) => hashString(options.foldKeys?.[i] ?? String(i), seed + r * DRAW_SEED_STEP) % K);
+    // Each fold's held-out rows and the rows fitted without them; a fold a tiny set leaves empty is skipped.
+    const splits: Split[] = [];
+    for (let f = 0; f < K; f++) {
+      const split: Split = { fit: [], held: [] };
+      fold.forEach((g, i) => (g === f ? split.held : split.fit).push(i));
+      if (split.held.length > 0 && split.fit.length > 0) splits.push(split);
+    }
+    return { splits, oof: new Map<string, Float32Array>(oofRecipes.map((rec) => [rec.name, new Float32Array(data.n * data.m)])) };
+  });
   // Fold by fold, so each fold's rows are copied out once for every recipe rather than once per recipe;
   // as many folds at once as the runner has slots (worker threads), each fold's copies handed to it.
-  const oofRecipes = recipes.filter((r) => needed.has(r.family));
-  const oof = new Map<string, Float32Array>(oofRecipes.map((r) => [r.name, new Float32Array(data.n * data.m)]));
   const runner = options.foldRunner ?? IN_PROCESS_FOLDS;
+  const jobs = draws.flatMap((draw) => draw.splits.map((split) => ({ draw, split })));
   let foldsDone = 0;
-  await inLanes(splits, runner.slots, async ({ fit, held }) => {
+  await inLanes(jobs, runner.slots, async ({ draw, split: { fit, held } }) => {
     const test = selectRows(data, held);
     const logits = await runner.run({ layout, seed, recipes: oofRecipes.map((r) => r.name), train: selectRows(data, fit), test: { n: test.n, d: test.d, X: test.X } });
-    for (const recipe of oofRecipes) {
-      const z = logits[recipe.name];
-      const out = oof.get(recipe.name)!;
-      putRows(out, z, held, data.m);
-    }
+    for (const recipe of oofRecipes) putRows(draw.oof.get(recipe.name)!, logits[recipe.name], held, data.m);
     foldsDone++;
-    log(`  fold ${foldsDone}/${splits.length}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    log(`  fold ${foldsDone}/${jobs.length}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   });
+  const splits = draws[0].splits;
+  // Every draw's rows one after another, for fits that pool the draws (the stack, the joint layer).
+  const pooled = (parts: (draw: Draw) => Float32Array): Float32Array => concatArrays(draws.map(parts));
+  const pooledY = concatArrays(draws.map(() => data.Y));
+  const pooledMask = concatArrays(draws.map(() => data.mask));
 
-  // Each family's best variant, by the calibrated out-of-fold log loss of that component alone.
+  // Each family's best variant, by the calibrated out-of-fold log loss of that component alone (mean over draws).
   const selection: Record<string, number> = {};
   const variant = new Map<string, ComponentRecipe>();
   for (const family of needed) {
     let bestLoss = Infinity;
     for (const recipe of recipes.filter((r) => r.family === family)) {
-      const z = oof.get(recipe.name)!;
-      const loss = maskedLogLoss(applyStack([z], fitStack([z], data.Y, data.mask, data.m), data.m), data.Y, data.mask);
+      const loss = mean(draws.map((draw) => {
+        const z = draw.oof.get(recipe.name)!;
+        return maskedLogLoss(applyStack([z], fitStack([z], data.Y, data.mask, data.m), data.m), data.Y, data.mask);
+      }));
       selection[recipe.name] = loss;
       if (loss < bestLoss - 1e-9) {
         bestLoss = loss;
@@ -525,41 +562,55 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     );
   }
 
-  // Z: the learner's stacked logits with the stack itself cross-fitted, so its score carries no in-sample
-  // optimism from the stack's own fit (with a dozen weights on 900 rows, enough to rank learners wrongly).
-  type Tried = { names: string[]; stack: StackParams; loss: number; quality: number; P: Float32Array; folds: number[]; Z: Float32Array };
+  // Zs: per draw, the learner's stacked logits with the stack itself cross-fitted over that draw's folds, so
+  // its score carries no in-sample optimism from the stack's own fit (with a dozen weights on 900 rows,
+  // enough to rank learners wrongly). Scores are the mean over draws; P is the first draw's.
+  type Tried = { names: string[]; stack: StackParams; loss: number; quality: number; P: Float32Array; folds: number[]; Zs: Float32Array[] };
   let best: Tried | null = null;
   const tried: Tried[] = [];
-  const score = (P: Float32Array, costs: Float64Array): number => routingScore(P, data, costs, options.estimates, options.policy ?? 'per-request');
-  const foldScores = (P: Float32Array): number[] =>
-    options.costs ? splits.map(({ held }) => routingScore(P, data, options.costs!, options.estimates, options.policy ?? 'per-request', held)) : [];
+  const policy = options.policy ?? 'per-request';
+  const costs = options.costs;
+  // The routing score over draws, and per fold index the mean over draws of that fold's score: the paired
+  // test below compares learners fold by fold, and a fold of one draw has no partner in another.
+  const assess = (Ps: readonly Float32Array[]): { quality: number; loss: number; folds: number[] } => {
+    const loss = mean(Ps.map((P) => maskedLogLoss(P, data.Y, data.mask)));
+    if (!costs) return { quality: 0, loss, folds: [] };
+    const quality = mean(Ps.map((P) => routingScore(P, data, costs, options.estimates, policy)));
+    const byDraw = draws.map((draw, r) => draw.splits.map(({ held }) => routingScore(Ps[r], data, costs, options.estimates, policy, held)));
+    return { quality, loss, folds: byDraw.flat() };
+  };
   const significance = options.significance ?? DEFAULT_SIGNIFICANCE;
+  // With several draws every fold of every draw is one paired difference. Three draws of the same rows
+  // triple their number, not the evidence, so their standard error takes Nadeau and Bengio's correction
+  // (`pairedMeanOverSe`). One draw keeps the plain one-standard-error test the large sets were measured
+  // with: corrected there too, it cost MMLU 0.005 / 0.001 of APGR and RouterBench 0.003 / 0 of gain (near-
+  // best, fold seeds 1; 2) for no gain anywhere (README "Routing quality").
+  const heldOverFit = R > 1 ? 1 / (K - 1) : 0;
   // A challenger replaces the incumbent when its routing score is higher by the margin and, fold by fold,
   // higher by more than `significance` standard errors of the paired differences: on a 900-row set the
   // overall score alone lets a complex learner win by noise (README "Routing quality").
   const beats = (quality: number, folds: number[], incumbent: { quality: number; folds: number[] }, margin: number): boolean =>
-    quality > incumbent.quality + margin && (significance <= 0 || pairedMeanOverSe(folds, incumbent.folds) > significance);
+    quality > incumbent.quality + margin && (significance <= 0 || pairedMeanOverSe(folds, incumbent.folds, heldOverFit) > significance);
   for (const names of wanted) {
-    const parts = names.map((n) => oof.get(variant.get(n)!.name)!);
-    const stack = fitStack(parts, data.Y, data.mask, data.m);
-    const Z = crossFittedStackLogits(parts, data, splits);
-    const P = Z.map(sigmoid);
-    const loss = maskedLogLoss(P, data.Y, data.mask);
-    const quality = options.costs ? score(P, options.costs) : 0;
-    const folds = foldScores(P);
+    const partsOf = (draw: Draw): Float32Array[] => names.map((n) => draw.oof.get(variant.get(n)!.name)!);
+    const stack = fitStack(names.map((_, k) => pooled((draw) => partsOf(draw)[k])), pooledY, pooledMask, data.m, undefined, R);
+    const Zs = draws.map((draw) => crossFittedStackLogits(partsOf(draw), data, draw.splits));
+    const Ps = Zs.map((Z) => Z.map(sigmoid));
+    const { quality, loss, folds } = assess(Ps);
     selection[names.join('+')] = loss;
-    if (options.costs) selection[`${names.join('+')} routing`] = quality;
+    if (costs) selection[`${names.join('+')} routing`] = quality;
     // Learners are listed simplest first; a more complex one must win by a margin, not by selection noise.
-    const better = !best || (options.costs ? beats(quality, folds, best, ROUTING_MARGIN) : loss < best.loss - 1e-9);
-    if (options.costs) {
-      const evidence = best ? ` (${pairedMeanOverSe(folds, best.folds).toFixed(2)} se over ${best.names.join('+')})` : '';
+    const better = !best || (costs ? beats(quality, folds, best, ROUTING_MARGIN) : loss < best.loss - 1e-9);
+    if (costs) {
+      const evidence = best ? ` (${pairedMeanOverSe(folds, best.folds, heldOverFit).toFixed(2)} se over ${best.names.join('+')})` : '';
       log(`  ${names.join('+')}: routing score ${quality.toFixed(4)}${evidence}${better ? ', the best so far' : ''}`);
     }
-    if (better) best = { names, stack, loss, quality, P, folds, Z };
-    tried.push({ names, stack, loss, quality, P, folds, Z });
+    const entry = { names, stack, loss, quality, P: Ps[0], folds, Zs };
+    if (better) best = entry;
+    tried.push(entry);
   }
   const top = options.ensembleTop ?? DEFAULT_ENSEMBLE;
-  if (top > 1 && options.costs && tried.length > 1) {
+  if (top > 1 && costs && tried.length > 1) {
     // A small ensemble: the logit average of the best learners' stacks, which is itself one stack over the
     // union of their components (a component a member lacks counts with weight 0 for that member).
     const members = [...tried].sort((a, b) => b.quality - a.quality).slice(0, top);
@@ -576,30 +627,31 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
       for (let j = 0; j < data.m; j++) bias[j] += mem.stack.bias[j] / members.length;
     }
     const stack = { weights, bias };
-    // Scored, like its members, on cross-fitted logits: the average of theirs.
-    const Z = new Float32Array(data.n * data.m);
-    for (const mem of members) for (let i = 0; i < Z.length; i++) Z[i] += mem.Z[i] / members.length;
-    const P = Z.map(sigmoid);
-    const quality = score(P, options.costs);
-    const loss = maskedLogLoss(P, data.Y, data.mask);
+    // Scored, like its members, on cross-fitted logits: the average of theirs, draw by draw.
+    const Zs = draws.map((_, r) => {
+      const Z = new Float32Array(data.n * data.m);
+      for (const mem of members) for (let i = 0; i < Z.length; i++) Z[i] += mem.Zs[r][i] / members.length;
+      return Z;
+    });
+    const Ps = Zs.map((Z) => Z.map(sigmoid));
+    const { quality, loss, folds } = assess(Ps);
     selection[`ensemble(${members.map((x) => x.names.join('+')).join(', ')}) routing`] = quality;
     log(`  ensemble of ${members.map((x) => x.names.join('+')).join(', ')}: routing score ${quality.toFixed(4)} (best single ${best!.quality.toFixed(4)})`);
-    const folds = foldScores(P);
-    if (beats(quality, folds, best!, 0)) best = { names: order, stack, loss, quality, P, folds, Z };
+    if (beats(quality, folds, best!, 0)) best = { names: order, stack, loss, quality, P: Ps[0], folds, Zs };
   }
   const chosen = best!;
   const chosenRecipes = chosen.names.map((n) => variant.get(n)!);
   let joint: JointParams | undefined;
-  if (options.costs && (options.joint ?? true) && data.m >= 2) {
-    const Z = stackLogits(chosen.names.map((n) => oof.get(variant.get(n)!.name)!), chosen.stack, data.m);
+  if (costs && (options.joint ?? true) && data.m >= 2) {
     // Scored on the cross-fitted stack logits, as the learners were; the kept layer is fitted on the stack's.
-    const Pj = crossFittedJoint(chosen.Z, data, splits);
-    const quality = score(Pj, options.costs);
+    const Pjs = draws.map((draw, r) => crossFittedJoint(chosen.Zs[r], data, draw.splits));
+    const { quality, loss, folds } = assess(Pjs);
     selection[`${chosen.names.join('+')}+joint routing`] = quality;
     log(`  joint layer over the models' logits: routing score ${quality.toFixed(4)} (without ${chosen.quality.toFixed(4)})`);
-    if (beats(quality, foldScores(Pj), chosen, ROUTING_MARGIN)) {
-      joint = fitJoint(Z, data.Y, data.mask, data.m);
-      Object.assign(chosen, { quality, P: Pj, loss: maskedLogLoss(Pj, data.Y, data.mask) });
+    if (beats(quality, folds, chosen, ROUTING_MARGIN)) {
+      const Z = pooled((draw) => stackLogits(chosen.names.map((n) => draw.oof.get(variant.get(n)!.name)!), chosen.stack, data.m));
+      joint = fitJoint(Z, pooledY, pooledMask, data.m, undefined, R);
+      Object.assign(chosen, { quality, P: Pjs[0], loss });
     }
   }
   log(
