@@ -100,18 +100,6 @@ export function baseRates(Y: Float32Array, mask: Float32Array, m: number, unknow
   return sum.map((s, j) => (count[j] > 0 ? (s + pseudo) / (count[j] + 2 * pseudo) : unknown));
 }
 
-/** The arrays one after another (the array itself when there is one). */
-export function concatArrays(arrays: readonly Float32Array[]): Float32Array {
-  if (arrays.length === 1) return arrays[0];
-  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
-  let at = 0;
-  for (const a of arrays) {
-    out.set(a, at);
-    at += a.length;
-  }
-  return out;
-}
-
 /** Arithmetic mean (NaN for none). */
 export function mean(values: readonly number[]): number {
   return values.reduce((s, v) => s + v, 0) / values.length;

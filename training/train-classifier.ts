@@ -9,12 +9,13 @@
 // winner is refitted on all rows. Deterministic given the seed.
 import { type JointParams, applyJoint, applyStack, fitJoint, fitStack, stackLogits, type StackParams } from './calibrate';
 import { type KnnOptions, type KnnParams, fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from './knn';
-import { type TrainMatrix, concatArrays, hashString, mean, pickRows, putRows, selectRows, sigmoid } from './matrix';
+import { type TrainMatrix, hashString, mean, pickRows, putRows, selectRows, sigmoid } from './matrix';
 import { type LabelledPrediction, type PolicyKind, summarize } from './metrics';
 import { type FitOptions, type NetworkParams, fitNetwork, forwardLogits, maskedLogLoss } from './network';
 import { type SparseFitOptions, fitSparseLogistic } from './sparse-logistic';
 import { type WordFitOptions, type WordParams, fitWords, wordLogits } from './words';
 import { InvalidInputError } from '../src/errors';
+import { concatFloats } from '../src/util/concat-floats';
 
 /** How a network component prepares its columns: clipped into the training range, then standardised. */
 export interface Scaling {
@@ -531,9 +532,9 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   });
   const splits = draws[0].splits;
   // Every draw's rows one after another, for fits that pool the draws (the stack, the joint layer).
-  const pooled = (parts: (draw: Draw) => Float32Array): Float32Array => concatArrays(draws.map(parts));
-  const pooledY = concatArrays(draws.map(() => data.Y));
-  const pooledMask = concatArrays(draws.map(() => data.mask));
+  const pooled = (parts: (draw: Draw) => Float32Array): Float32Array => (R === 1 ? parts(draws[0]) : concatFloats(draws.map(parts)));
+  const pooledY = pooled(() => data.Y);
+  const pooledMask = pooled(() => data.mask);
 
   // Each family's best variant, by the calibrated out-of-fold log loss of that component alone (mean over draws).
   const selection: Record<string, number> = {};

@@ -2,6 +2,7 @@
 // kind to how a row is built from the prompt's embedding and the prompt text. Only the request is used:
 // nothing here may depend on labels a live request does not carry (such as a dataset's `source`).
 import { ConfigError } from '../errors';
+import { concatFloats } from '../util/concat-floats';
 import { PROMPT_STATS_V2_VERSION, PROMPT_STATS_VERSION, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES, promptStats, promptStatsV2 } from './prompt-stats';
 import { WORD_BUCKETS, WORD_FEATURES_VERSION, WORD_SLOTS, wordSlots } from './word-features';
 
@@ -34,16 +35,6 @@ export interface FeatureKind {
 /** Feature row length for an embedder of `dimension`. */
 export const rowLength = (kind: FeatureKind, dimension: number): number => kind.views.length * dimension + kind.extraDimension;
 
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const row = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    row.set(p, o);
-    o += p.length;
-  }
-  return row;
-}
-
 /** The embedding, one version of the prompt statistics, then the hashed word slots. */
 function embeddingStatsWords(version: string, names: readonly string[], stats: (prompt: string) => Float32Array): FeatureKind {
   return {
@@ -53,7 +44,7 @@ function embeddingStatsWords(version: string, names: readonly string[], stats: (
     notes:
       `the embedder output, then ${version}: ${names.join(', ')}; then ${WORD_FEATURES_VERSION}: ` +
       `${WORD_SLOTS} bucket ids and ${WORD_SLOTS} weights (1 + ln count) of the prompt's words and word pairs hashed into ${WORD_BUCKETS} buckets`,
-    build: ([full], prompt) => concat([full, stats(prompt), wordSlots(prompt)]),
+    build: ([full], prompt) => concatFloats([full, stats(prompt), wordSlots(prompt)]),
   };
 }
 
@@ -68,13 +59,13 @@ export const FEATURE_KINDS: Record<string, FeatureKind> = {
     views: ['full'],
     extraDimension: PROMPT_STAT_NAMES.length,
     notes: `the embedder output, then ${PROMPT_STATS_VERSION}: ${PROMPT_STAT_NAMES.join(', ')}`,
-    build: ([full], prompt) => concat([full, promptStats(prompt)]),
+    build: ([full], prompt) => concatFloats([full, promptStats(prompt)]),
   },
   'tail+embedding+prompt-stats': {
     views: ['tail', 'full'],
     extraDimension: PROMPT_STAT_NAMES.length,
     notes: `the embedding of the prompt's last ${TAIL_CHARS} characters, of the whole prompt, then ${PROMPT_STATS_VERSION}: ${PROMPT_STAT_NAMES.join(', ')}`,
-    build: (embeddings, prompt) => concat([...embeddings, promptStats(prompt)]),
+    build: (embeddings, prompt) => concatFloats([...embeddings, promptStats(prompt)]),
   },
   'embedding+prompt-stats+words': embeddingStatsWords(PROMPT_STATS_VERSION, PROMPT_STAT_NAMES, promptStats),
   'embedding+prompt-stats-v2+words': embeddingStatsWords(PROMPT_STATS_V2_VERSION, PROMPT_STAT_V2_NAMES, promptStatsV2),
