@@ -528,7 +528,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     const logits = await runner.run({ layout, seed, recipes: oofRecipes.map((r) => r.name), train: selectRows(data, fit), test: { n: test.n, d: test.d, X: test.X } });
     for (const recipe of oofRecipes) putRows(draw.oof.get(recipe.name)!, logits[recipe.name], held, data.m);
     foldsDone++;
-    log(`  fold ${foldsDone}/${jobs.length}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    log(`  fold ${foldsDone}/${jobs.length}${R > 1 ? ` (${R} draws of ${K})` : ''}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   });
   const splits = draws[0].splits;
   // Every draw's rows one after another, for fits that pool the draws (the stack, the joint layer).
