@@ -530,7 +530,6 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     foldsDone++;
     log(`  fold ${foldsDone}/${jobs.length}${R > 1 ? ` (${R} draws of ${K})` : ''}: out-of-fold predictions of ${oofRecipes.length} component variants done (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   });
-  const splits = draws[0].splits;
   // Every draw's rows one after another, for fits that pool the draws (the stack, the joint layer).
   const pooled = (parts: (draw: Draw) => Float32Array): Float32Array => (R === 1 ? parts(draws[0]) : concatFloats(draws.map(parts)));
   const pooledY = pooled(() => data.Y);
@@ -571,8 +570,8 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const tried: Tried[] = [];
   const policy = options.policy ?? 'per-request';
   const costs = options.costs;
-  // The routing score over draws, and per fold index the mean over draws of that fold's score: the paired
-  // test below compares learners fold by fold, and a fold of one draw has no partner in another.
+  // Log loss and routing score, each the mean over draws, and every fold's routing score (all draws' folds,
+  // in order): the paired test below compares two learners fold by fold on the same folds.
   const assess = (Ps: readonly Float32Array[]): { quality: number; loss: number; folds: number[] } => {
     const loss = mean(Ps.map((P) => maskedLogLoss(P, data.Y, data.mask)));
     if (!costs) return { quality: 0, loss, folds: [] };
