@@ -202,6 +202,7 @@ export function groupBySource(
 /**
  * The per-source report's line for the rows `idx`: scored on their own curve, with each figure's 95%
  * interval over them when `resamples` > 0 (a group of 150 rows moves by far more than the whole set).
+ * `evaluation`: those rows' `evaluateRows`, when the caller already has it.
  */
 export function sourceLine(
   label: string,
@@ -210,9 +211,9 @@ export function sourceLine(
   rows: readonly LabelledRow[],
   idx: readonly number[],
   prices: PriceTable,
-  options: { outputTokens?: number; policy?: PolicyKind; resamples: number; seed: number },
+  options: { outputTokens?: number; policy?: PolicyKind; resamples: number; seed: number; evaluation?: Evaluation },
 ): string {
-  const e = evaluateRows(models, P, rows, idx, prices, options.outputTokens, options.policy);
+  const e = options.evaluation ?? evaluateRows(models, P, rows, idx, prices, options.outputTokens, options.policy);
   const intervals = e.routing && options.resamples > 0
     ? headlineIntervals(models, pickRows(P, idx, models.length), idx.map((r) => rows[r]), prices, options)
     : null;

@@ -178,10 +178,12 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   // mean nothing at all when the kinds record different models.
   const sourceRows = options.sourceReportRows ?? VALIDATION_SOURCE_ROWS;
   const { groups } = groupBySource(valRows, 1, sourceRows);
-  const bySource =
+  // Each kind evaluated once, for the sidecar here and the log lines below.
+  const sourceEvaluations =
     evaluation.routing && groups.length >= 2
-      ? Object.fromEntries(groups.map((g) => [g.source, headline(evaluateRows(models, P, valRows, g.rows, deps.prices, options.expectedOutputTokens, options.policy))]))
+      ? groups.map((g) => evaluateRows(models, P, valRows, g.rows, deps.prices, options.expectedOutputTokens, options.policy))
       : null;
+  const bySource = sourceEvaluations ? Object.fromEntries(groups.map((g, k) => [g.source, headline(sourceEvaluations[k])])) : null;
   patchSidecarValidation(folder, newLogLoss, evaluation, intervals, bySource);
   if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation, intervals, bySource);
 
@@ -248,10 +250,10 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   else if (evaluation.routing && options.intervalResamples === undefined) {
     log(skippedIntervalLine(valRows.length, evaluation.routing.models.length, 'retrain --interval 200 draws it'));
   }
-  if (bySource) {
+  if (sourceEvaluations) {
     log(`Validation by source (the first segment of each row's source, groups of ${sourceRows} rows or more):`);
     const lineOptions = { outputTokens: options.expectedOutputTokens, policy: options.policy, resamples, seed };
-    for (const g of groups) log(sourceLine(g.source, models, P, valRows, g.rows, deps.prices, lineOptions));
+    groups.forEach((g, k) => log(sourceLine(g.source, models, P, valRows, g.rows, deps.prices, { ...lineOptions, evaluation: sourceEvaluations[k] })));
   }
   if (evaluation.uncosted.length > 0) log(`  (no price known for ${evaluation.uncosted.join(', ')}: left out of routing metrics; add them to the config's models)`);
   log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why} (use --force to promote anyway)`}`);
