@@ -298,14 +298,18 @@ async function main(): Promise<void> {
           continue;
         }
         // --as-served: what `retrain` serves — trained on 80% of the fold's rows (its stratified split), then
-        // the chosen learner's components refitted on all of them, its stack and calibration kept.
+        // refitted on all of them (a small set's learner chosen afresh; a large one's components refitted,
+        // its stack and calibration kept).
         const fitIdx = asServed ? stratifiedSplit(trainIdx.map((i) => rows[i]), 0.2, seed, mixedHash, splitKey).train.map((j) => trainIdx[j]) : trainIdx;
         const result = await trainRouterClassifier(selectRows(all, fitIdx), {
           ...trainOptions(fitIdx),
           sources: fitIdx.map((i) => rows[i].source), ...(values['no-experts'] ? { minExpertRows: Infinity } : {}),
           onProgress: values.verbose ? (message) => console.error(`  [fold ${f + 1}] ${message.trim()}`) : undefined,
         });
-        const spec = asServed ? await result.refit(selectRows(all, trainIdx), trainIdx.map((i) => rows[i].source)) : result.spec;
+        const { foldKeys, costs, estimates } = trainOptions(trainIdx);
+        const spec = asServed
+          ? (await result.refit({ rows: selectRows(all, trainIdx), sources: trainIdx.map((i) => rows[i].source), foldKeys, costs, estimates })).spec
+          : result.spec;
         trainSeconds += (Date.now() - t0) / 1000;
         learners[result.learner] = (learners[result.learner] ?? 0) + 1;
         const test = selectRows(all, testIdx);

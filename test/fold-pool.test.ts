@@ -61,7 +61,7 @@ describe('inner folds', () => {
     // The chosen learner's components were fitted through the runner, and the served specs are equal.
     expect(fits).toEqual(b.spec.components.map((c) => c.name));
     expect(b.spec).toEqual(a.spec);
-    expect(await b.refit(rows())).toEqual(await a.refit(rows()));
+    expect(await b.refit({ rows: rows() })).toEqual(await a.refit({ rows: rows() }));
   });
 
   it('a failing fold fails the training with its message', async () => {
@@ -86,7 +86,7 @@ describe('fold pool on worker threads', () => {
       expect(Buffer.from(b.outOfFold.buffer).equals(Buffer.from(a.outOfFold.buffer))).toBe(true);
       // The components fitted in the workers come back whole: the same specs, here and refitted.
       expect(b.spec).toEqual(a.spec);
-      expect(await b.refit(rows())).toEqual(await a.refit(rows()));
+      expect(await b.refit({ rows: rows() })).toEqual(await a.refit({ rows: rows() }));
     } finally {
       await pool.close();
     }

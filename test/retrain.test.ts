@@ -56,7 +56,7 @@ describe('retrain', () => {
     expect(twin.validation).toEqual(sidecar.validation);
     const bytes = (dir: string) => fs.readFileSync(path.join(dir, 'model.onnx'));
     expect(bytes(path.join(tmp.dir, 'router', 'v0001')).equals(bytes(path.join(tmp.dir, 'router', 'v0001', 'holdout')))).toBe(false);
-    expect(logs.join('\n')).toMatch(/Refitted the chosen learner on all 40 rows/);
+    expect(logs.join('\n')).toMatch(/Refitted on all 40 rows to serve/);
     // The average policy's reference: out-of-fold predictions for the training prompts.
     const reference = readReference(path.join(tmp.dir, 'router', 'v0001'), sidecar.models)!;
     expect(reference.p).toHaveLength(report.trainRows);

@@ -17,7 +17,7 @@
 // learner on a pooled score and lost 0.05 of near-best APGR on MMLU's held-out fifth (README "Kinds of
 // prompt"). A model that no kind records enough of keeps one classifier over every kind.
 import { type TrainMatrix, pickColumns, pickRows, selectModels, selectRows } from './matrix';
-import { type ClassifierSpec, type GatedSpec, type ServedSpec, type TrainOptions, type TrainResult, argmaxAmong, componentLogits, componentRecipes, predictSpec, trainClassifier } from './train-classifier';
+import { type ClassifierSpec, type GatedSpec, type RefitRows, type Refitted, type ServedSpec, type TrainOptions, type TrainResult, argmaxAmong, componentLogits, componentRecipes, predictSpec, trainClassifier } from './train-classifier';
 
 /** Training rows a kind needs for a classifier of its own: below this, its inner folds are a few dozen rows. */
 export const MIN_EXPERT_ROWS = 300;
@@ -183,6 +183,7 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
   const columnsOf = (M: Float64Array | undefined, share: ExpertShare, e: number): Float64Array | undefined =>
     M && pickColumns(pickRows(M, share.rows, m), share.rows.length, m, covered[e]);
 
+  const expertsLearner = (learners: readonly string[]): string => `experts(${kinds.map((k, e) => `${k}: ${learners[e]}`).join('; ')})`;
   const shares = shareRows(own, z, covered, data.mask, m);
   const selection: Record<string, number> = {};
   const experts: ClassifierSpec[] = [];
@@ -216,14 +217,15 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
   });
   return {
     spec,
-    learner: `experts(${kinds.map((k, e) => `${k}: ${results[e].learner}`).join('; ')})`,
+    learner: expertsLearner(results.map((r) => r.learner)),
     selection,
     outOfFold,
     seconds: (Date.now() - started) / 1000,
-    async refit(rows: TrainMatrix, rowSources?: readonly (string | null)[]): Promise<GatedSpec> {
+    async refit(input: RefitRows): Promise<Refitted<GatedSpec>> {
       // With the rows' sources, the gate is refitted too and each expert gets its kind's rows and what the
       // new gate gives it of the others, as in training. Without them, each expert is refitted on what the
       // kept gate gives it, which is how they will be served.
+      const { rows, sources: rowSources } = input;
       let refitShell = shell;
       let given: ExpertShare[];
       if (rowSources) {
@@ -234,11 +236,21 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
       } else {
         given = shareRows(new Array<number>(rows.n).fill(-1), await componentLogits(shell.gate, rows.X, rows.n, rows.d), covered, rows.mask, m);
       }
-      const refitted: ClassifierSpec[] = [];
+      const refitted: Refitted[] = [];
       for (let e = 0; e < kinds.length; e++) {
-        refitted.push(given[e].rows.length >= MIN_REFIT_ROWS ? await results[e].refit(expertRows(rows, given[e], e)) : experts[e]);
+        const share = given[e];
+        refitted.push(
+          share.rows.length >= MIN_REFIT_ROWS
+            ? await results[e].refit({
+                rows: expertRows(rows, share, e),
+                foldKeys: input.foldKeys && share.rows.map((r) => input.foldKeys![r]),
+                costs: columnsOf(input.costs, share, e),
+                estimates: columnsOf(input.estimates, share, e),
+              })
+            : { spec: experts[e], learner: results[e].learner },
+        );
       }
-      return { ...refitShell, experts: refitted };
+      return { spec: { ...refitShell, experts: refitted.map((r) => r.spec) }, learner: expertsLearner(refitted.map((r) => r.learner)) };
     },
   };
 }

@@ -148,16 +148,31 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const version = nextVersion(deps.classifierDir);
   const reference = buildReference(models, trainRows, result.outOfFold, estimateTokens, seed);
   const everyRow = rows.map((_, i) => i);
-  const folder = refit
-    ? writeClassifierVersion(
-        deps.classifierDir,
-        sidecarFor(version, everyRow, { refit: { heldOutTwin: HOLDOUT_DIR, trainRows: train.length, validationRows: validation.length } }),
-        exportClassifierOnnx(await result.refit(all, rows.map((r) => r.source))),
-        reference,
-        { sidecar: sidecarFor(version, train), onnx: exportClassifierOnnx(result.spec) },
-      )
-    : writeClassifierVersion(deps.classifierDir, sidecarFor(version, train), exportClassifierOnnx(result.spec), reference);
-  if (refit) log(`Refitted the chosen learner on all ${rows.length} rows to serve; validation measures its twin fitted without the validation rows (${HOLDOUT_DIR}/)`);
+  let folder: string;
+  if (refit) {
+    // What a fresh choice over every row takes, should the set be small enough to make one (TrainResult.refit).
+    const everyCost = routingCosts(rows, models, deps.prices, options.expectedOutputTokens);
+    const served = await result.refit({
+      rows: all,
+      sources: rows.map((r) => r.source),
+      foldKeys: rows.map(splitKey),
+      costs: everyCost.costs ?? rankCosts(all),
+      estimates: everyCost.estimates,
+    });
+    folder = writeClassifierVersion(
+      deps.classifierDir,
+      sidecarFor(version, everyRow, { learner: served.learner, refit: { heldOutTwin: HOLDOUT_DIR, trainRows: train.length, validationRows: validation.length } }),
+      exportClassifierOnnx(served.spec),
+      reference,
+      { sidecar: sidecarFor(version, train), onnx: exportClassifierOnnx(result.spec) },
+    );
+    log(
+      `Refitted on all ${rows.length} rows to serve (${served.learner === result.learner ? 'the same learner' : `learner ${served.learner}`}); ` +
+        `validation measures its twin fitted without the validation rows (${HOLDOUT_DIR}/)`,
+    );
+  } else {
+    folder = writeClassifierVersion(deps.classifierDir, sidecarFor(version, train), exportClassifierOnnx(result.spec), reference);
+  }
   // Measure the artefact itself (through onnxruntime), exactly as the server and the comparison will run it.
   const written = await loadOnnxClassifier(refit ? path.join(folder, HOLDOUT_DIR) : folder, { expectEmbedderId: deps.embedder.id });
   let P: Float32Array;
