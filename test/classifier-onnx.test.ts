@@ -9,6 +9,8 @@ import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { ModelMismatchError } from '../src/errors';
 import type { TrainMatrix } from '../training/matrix';
 import { makeTempDir } from './support/temp-dir';
+import { buildModel, floatTensor, node, serializeModel, valueInfo } from '../src/onnx/onnx-builder';
+import { ConfigError } from '../src/errors';
 import { wordSlots } from '../src/routing/word-features';
 
 /**
@@ -260,6 +262,33 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     await expect(loadOnnxClassifier(dir)).rejects.toThrow(/invalid classifier reference/);
     fs.writeFileSync(path.join(dir, REFERENCE_FILE), '{"format":');
     await expect(loadOnnxClassifier(dir)).rejects.toThrow(/cannot read classifier reference/);
+  });
+
+  it('refuses at load a drop-in graph whose widths disagree with the sidecar or whose outputs are not probabilities', async () => {
+    /** embedding [N, inDim] → p_success [N, outM]: `last` applied to embedding·0 + bias. */
+    const graph = (inDim: number, outM: number, bias: number, last: 'Sigmoid' | 'Identity'): Uint8Array =>
+      serializeModel(
+        buildModel({
+          name: 'drop-in',
+          inputs: [valueInfo('embedding', 'float32', ['N', inDim])],
+          outputs: [valueInfo('p_success', 'float32', ['N', outM])],
+          initializers: [floatTensor('W', [inDim, outM], new Float32Array(inDim * outM)), floatTensor('b', [outM], new Float32Array(outM).fill(bias))],
+          nodes: [node('MatMul', ['embedding', 'W'], ['z']), node('Add', ['z', 'b'], ['l']), node(last, ['l'], ['p_success'])],
+        }),
+      );
+    const write = (name: string, onnx: Uint8Array): string =>
+      writeClassifierVersion(
+        path.join(tmp.dir, name),
+        { format: 'switchyard-classifier/1', version: 'v0001', createdAt: new Date(0).toISOString(), models: ['a', 'b', 'c'], embedder: { id: 'e', dimension: 4 } },
+        onnx,
+      );
+    const good = await loadOnnxClassifier(write('drop-good', graph(4, 3, 0, 'Sigmoid')));
+    expect(Array.from(await good.predict(new Float32Array(4), 1))).toEqual([0.5, 0.5, 0.5]);
+    await good.dispose();
+    await expect(loadOnnxClassifier(write('drop-narrow', graph(4, 2, 0, 'Sigmoid')))).rejects.toThrow(ConfigError);
+    await expect(loadOnnxClassifier(write('drop-narrow2', graph(4, 2, 0, 'Sigmoid')))).rejects.toThrow(/fails on a 4-value row of zeros: .*returned 2 values for 1×3/);
+    await expect(loadOnnxClassifier(write('drop-wide-input', graph(5, 3, 0, 'Sigmoid')))).rejects.toThrow(/fails on a 4-value row of zeros/);
+    await expect(loadOnnxClassifier(write('drop-logits', graph(4, 3, 2, 'Identity')))).rejects.toThrow(/returned p_success 2 for a \(a probability in \[0, 1\] is expected\)/);
   });
 
   it('refuses to load against another embedder', async () => {

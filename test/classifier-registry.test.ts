@@ -7,9 +7,10 @@ import { makeTempDir } from './support/temp-dir';
 
 /** A loader that reads the version folder's classifier.json and fails as a real one would on bad JSON. */
 const jsonLoader: ClassifierLoader = async (dir) => {
-  const spec = JSON.parse(fs.readFileSync(path.join(dir, 'classifier.json'), 'utf8')) as { models: string[] };
+  const spec = JSON.parse(fs.readFileSync(path.join(dir, 'classifier.json'), 'utf8')) as { models: string[]; version?: string };
   const classifier: SuccessClassifier = {
-    version: path.basename(dir),
+    // As the sidecar says, which a dropped-in classifier may set to anything.
+    version: spec.version ?? path.basename(dir),
     models: spec.models,
     embedderId: 'fake',
     inputDim: 1,
@@ -48,6 +49,19 @@ describe('classifier registry', () => {
     expect(await registry.refresh()).toBe(true);
     expect(registry.current()).toMatchObject({ version: 'v0002', models: ['a', 'b', 'c'] });
     expect(errors).toHaveLength(1);
+    await registry.dispose();
+  });
+
+  it('loads a version once even when its sidecar calls it something other than its folder', async () => {
+    const loaded: string[] = [];
+    const registry = new ClassifierRegistry({ dir: tmp.dir, load: jsonLoader, onLoad: (v) => loaded.push(v) });
+    put('v0003', '{"models": ["a"], "version": "skl-2026-01"}');
+    point('v0003');
+    expect(await registry.refresh()).toBe(true);
+    expect(await registry.refresh()).toBe(false);
+    expect(await registry.refresh()).toBe(false);
+    expect(loaded).toEqual(['v0003']);
+    expect(registry.current()?.version).toBe('skl-2026-01');
     await registry.dispose();
   });
 });

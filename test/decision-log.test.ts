@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchWriter } from '../src/store/log-writer';
 import { migrate, MIGRATIONS } from '../src/store/migrations';
-import { SqliteStore, StoreBusyError, withBusyTimeout } from '../src/store/sqlite-store';
+import { SqliteStore, StoreBusyError, withBusyTimeout, writeOffLoop } from '../src/store/sqlite-store';
 import { toErrorResponse } from '../src/http/error-handler';
 import { createDecisionLogQueue } from '../src/store/decision-log-queue';
 import { DecisionStore } from '../src/store/decision-store';
@@ -159,6 +159,42 @@ describe('BatchWriter', () => {
       other.prepare('COMMIT').run();
       expect(decisions.transaction(() => 1)).toBe(1);
     } finally {
+      other.close();
+      store.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('readers and feedback wait for another process\'s lock between turns of the event loop, not inside SQLite', async () => {
+    const tmp = makeTempDir();
+    const file = path.join(tmp.dir, 'db.sqlite');
+    const store = new SqliteStore({ path: file });
+    const decisions = new DecisionStore(store.db);
+    const other = new Database(file);
+    const writer = createDecisionLogQueue(store.db, decisions, { batchRows: 10, flushIntervalMs: 10_000, maxRows: 100 }, () => {});
+    // Timer turns while they wait: a wait inside SQLite's busy handler would allow none.
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 5);
+    try {
+      other.prepare('BEGIN IMMEDIATE').run();
+      writer.enqueue(loggedDecision('dec_read_1', 'small', { small: 0.9 }));
+      setTimeout(() => other.prepare('COMMIT').run(), 150);
+      const [settled, written] = await Promise.all([writer.settle(5000), writeOffLoop(store.db, () => decisions.transaction(() => 'fed back'), 5000)]);
+      expect([settled, written]).toEqual([undefined, 'fed back']);
+      expect(turns).toBeGreaterThan(10);
+      expect(decisions.get('dec_read_1')).not.toBeNull();
+      expect(store.db.pragma('busy_timeout', { simple: true })).toBe(5000);
+
+      // Past the wait: the reader goes on without the queued row; the write is the store's busy error.
+      other.prepare('BEGIN IMMEDIATE').run();
+      writer.enqueue(loggedDecision('dec_read_2', 'small', { small: 0.9 }));
+      await writer.settle(60);
+      expect(writer.stats().queued).toBe(1);
+      await expect(writeOffLoop(store.db, () => decisions.transaction(() => 1), 60)).rejects.toThrow(/gave up after waiting \d{2,} ms/);
+      other.prepare('COMMIT').run();
+    } finally {
+      clearInterval(ticker);
+      writer.close();
       other.close();
       store.close();
       tmp.cleanup();

@@ -206,6 +206,25 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     });
     expect(zipped.status).toBe(200);
     expect(upstream.received.at(-1)!.body).toMatchObject({ messages: [{ content: 'zipped' }] });
+    // Plain or zipped, a byte-order mark is read past, and a charset is honoured or refused, the same way.
+    const bom = JSON.stringify({ model: 'dear', messages: [{ role: 'user', content: 'marked' }] });
+    for (const encoded of [{}, { 'content-encoding': 'gzip' }] as Record<string, string>[]) {
+      const raw = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(bom)]);
+      const marked = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...encoded },
+        body: 'content-encoding' in encoded ? gzipSync(raw) : raw,
+      });
+      expect(marked.status).toBe(200);
+      expect(upstream.received.at(-1)!.body).toMatchObject({ messages: [{ content: 'marked' }] });
+    }
+    const latin = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=iso-8859-1' },
+      body: Buffer.from('{"model":"dear","messages":[{"role":"user","content":"caf\xe9"}]}', 'latin1'),
+    });
+    expect(latin.status).toBe(415);
+    expect(((await latin.json()) as ErrorJson).error).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_charset', message: 'unsupported charset "ISO-8859-1": send JSON as UTF-8' });
 
     // No content-length: the limit is enforced while reading.
     const big = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'y'.repeat(6_000) }] });
@@ -239,6 +258,14 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     const list = await gw.call('GET', '/v1/decisions?limit=500');
     const stats = await gw.call('GET', '/v1/stats');
     for (const text of [d.text, list.text, stats.text, gw.logs.join('\n')]) expect(text).not.toContain(UPSTREAM_KEY);
+
+    // A plain-text error is cut to 300 characters: one that cuts the key must not leak its first part.
+    const cut = `${'x'.repeat(300 - 10 - UPSTREAM_KEY.length / 2)} bad key: ${UPSTREAM_KEY}`;
+    upstream.enqueue({ type: 'raw', status: 400, contentType: 'text/plain', body: cut });
+    const plain = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { model: 'cheap', messages: [{ role: 'user', content: 'hi' }] } });
+    expect(plain.status).toBe(400);
+    expect(plain.json.error.message).toMatch(/bad key: \[redac/);
+    expect(plain.text).not.toContain(UPSTREAM_KEY.slice(0, 8));
   });
 });
 

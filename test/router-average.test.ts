@@ -397,3 +397,20 @@ describe('router: a model costed at its own answer length (models[].expectedOutp
     expect(short.candidates.find((c) => c.model === 'dear')).toMatchObject({ eligible: true });
   });
 });
+
+describe('router: configured models the classifier does not know', () => {
+  const models: ModelConfig[] = [...MODELS, { id: 'newbie', provider: 'sim', price: price(5), timeouts: { connectMs: 1000, totalMs: 1000 } }];
+  const router = createRouter({ models, minSuccess: 0.5, expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => fakeClassifier(null) });
+
+  it('beside models it knows, they are left out of the choice', async () => {
+    const d = await router.route({ prompt: 'win' });
+    expect(d.candidates.find((c) => c.model === 'newbie')).toMatchObject({ eligible: false, excludedBecause: 'unknown-to-classifier', pSuccess: null });
+    expect([d.chosen, ...d.fallbacks]).toEqual(['dear', 'cheap']);
+  });
+
+  it('asked for alone (added since the last retrain), they are routed in the cold-start order, not refused', async () => {
+    const d = await router.route({ prompt: 'win', models: ['newbie'] });
+    expect(d).toMatchObject({ chosen: 'newbie', fallbacks: [], reason: 'no-known-candidates', policy: null });
+    expect(d.candidates.find((c) => c.model === 'newbie')).toMatchObject({ eligible: true, pSuccess: null });
+  });
+});

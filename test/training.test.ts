@@ -7,7 +7,7 @@ import { promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } f
 import type { TrainMatrix } from '../training/matrix';
 import { type FoldRunner, fitComponent, pairedMeanOverSe, runFold, trainClassifier } from '../training/train-classifier';
 import { logisticRows } from './support/synthetic-rows';
-import { type LabelledRow, splitKey, stratifiedSplit } from '../training/dataset';
+import { type LabelledRow, buildMatrix, splitKey, stratifiedSplit } from '../training/dataset';
 
 /** x0 drives model 0 (+3), x1 drives model 1 (−2); x2 and x3 are noise. */
 const data = (n: number, seed: number): TrainMatrix => logisticRows(n, 4, seed, [(x) => 3 * x[0], (x) => -2 * x[1]]);
@@ -112,6 +112,12 @@ describe('prompt statistics', () => {
     expect(mc[at('answer_options')]).toBe(1);
     expect(mc[at('negated_question')]).toBe(1);
     expect(Array.from(promptStats(''))).toEqual(Array.from(promptStats('')).map((v) => (Number.isFinite(v) ? v : NaN)));
+    // A compact JSON array reads as one 600-digit number: the largest finite one, not Infinity, which
+    // made the column NaN for every training row.
+    const list = `What is the sum of this JSON array? [${Array.from({ length: 200 }, (_, i) => 100 + i).join(',')}]`;
+    expect(Array.from(promptStatsV2(list)).every(Number.isFinite)).toBe(true);
+    expect(promptStats(list)[at('log_largest_number')]).toBeCloseTo(Math.log10(Number.MAX_VALUE) / 3, 5);
+    expect(promptStats('It costs 1,250 dollars.')[at('log_largest_number')]).toBeCloseTo(Math.log10(1251) / 3, 5);
   });
 
   it('v2 keeps v1 as its prefix and measures names, word variety and the answer options', () => {
@@ -335,6 +341,14 @@ describe('draws of the inner folds', () => {
     expect(held).toHaveLength(4);
     expect(refitted.learner).toBe(trained.learner);
     expect(refitted.spec.stack).toEqual(trained.spec.stack);
+  });
+});
+
+describe('feature rows', () => {
+  it('a non-finite feature stops training with the stored prompt that gave it', () => {
+    const rows: LabelledRow[] = ['a', 'b'].map((id) => ({ id, prompt: id, source: null, outcomes: { m: 1 }, costs: {} }));
+    expect(buildMatrix(Float32Array.from([0, 1, 2, 3]), 2, rows, ['m']).n).toBe(2);
+    expect(() => buildMatrix(Float32Array.from([0, 1, 2, NaN]), 2, rows, ['m'])).toThrow('the features of stored prompt b hold NaN at column 1 (of 2)');
   });
 });
 

@@ -1,5 +1,6 @@
 // Turns labelled rows into training matrices: embeddings (cached in the store by embedder and prompt
 // hash, so a retrain never recomputes them), feature rows, soft labels and the known-outcome mask.
+import { InvalidInputError } from '../src/errors';
 import { promptHash } from '../src/store/prompt-hash';
 import type { OutcomeStore } from '../src/store/types';
 import { featureKind, rowLength, viewText } from '../src/routing/features';
@@ -90,6 +91,14 @@ export function labelMatrix(rows: readonly LabelledRow[], models: readonly strin
 }
 
 export function buildMatrix(X: Float32Array, d: number, rows: readonly LabelledRow[], models: readonly string[]): TrainMatrix {
+  // One non-finite value makes its column's scaling NaN for every row, and every learner then fails with
+  // a message about too few rows: name the row instead.
+  for (let k = 0; k < X.length; k++) {
+    if (!Number.isFinite(X[k])) {
+      const row = rows[Math.floor(k / d)];
+      throw new InvalidInputError(`the features of stored prompt ${row.id} hold ${X[k]} at column ${k % d} (of ${d}): the embedder or the feature kind gave a non-finite value`, null, 'invalid_features');
+    }
+  }
   const { Y, mask } = labelMatrix(rows, models);
   return { n: rows.length, d, m: models.length, X, Y, mask };
 }

@@ -29,6 +29,9 @@ export function toErrorResponse(err: unknown): { status: number; body: OpenAIErr
   if (e.type === 'entity.parse.failed') {
     return { status: 400, body: errorBody('request body is not valid JSON', 'invalid_request_error', 'invalid_json') };
   }
+  if (e.type === 'charset.unsupported') {
+    return { status: 415, body: errorBody(`${(err as Error).message}: send JSON as UTF-8`, 'invalid_request_error', 'unsupported_charset') };
+  }
   if (e.type === 'request.aborted') {
     return { status: 400, body: errorBody('the client closed the connection before sending the whole body', 'invalid_request_error', 'request_aborted') };
   }

@@ -16,6 +16,7 @@ class BodyError extends Error {
 }
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+const CHARSET = /;\s*charset\s*=\s*"?([\w.:-]+)"?/i;
 
 export function jsonBody(limitBytes: number): RequestHandler {
   const fallback = express.json({ limit: limitBytes });
@@ -27,7 +28,9 @@ export function jsonBody(limitBytes: number): RequestHandler {
       return;
     }
     const encoding = req.headers['content-encoding'];
-    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+    // Another charset than UTF-8 is body-parser's to decode, or to refuse (415), as it does for every body.
+    const charset = CHARSET.exec(type)?.[1].toLowerCase();
+    if ((encoding !== undefined && encoding.toLowerCase() !== 'identity') || (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')) {
       fallback(req, res, next);
       return;
     }
@@ -54,7 +57,9 @@ export function jsonBody(limitBytes: number): RequestHandler {
     });
     req.on('end', () => {
       if (failed) return;
-      const text = parts.length === 1 ? parts[0].toString('utf8') : Buffer.concat(parts, size).toString('utf8');
+      const decoded = parts.length === 1 ? parts[0].toString('utf8') : Buffer.concat(parts, size).toString('utf8');
+      // A byte-order mark is no part of the JSON; body-parser drops it too.
+      const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
       try {
         req.body = text.length === 0 ? {} : (JSON.parse(text) as unknown);
       } catch {

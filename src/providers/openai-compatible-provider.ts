@@ -171,7 +171,8 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     } catch (err) {
       throw mapThrown(err, guard, 'body');
     }
-    const { message, param, code } = upstreamErrorMessage(text);
+    // Redacted before the message is cut to length: a key the cut splits would otherwise leak its first part.
+    const { message, param, code } = upstreamErrorMessage(redact(text));
     const kind = statusKind(res.status);
     if (kind !== 'client') throw fail(kind, `model "${modelId}" upstream answered HTTP ${res.status}: ${message}`, { upstreamStatus: res.status });
     // Client errors go back to the caller as the upstream phrased them, with its code. A prompt too long
@@ -238,7 +239,7 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
         }
         // OpenAI reports failures after the headers as an event carrying an `error` object.
         if (event === 'error' || (typeof json === 'object' && json !== null && 'error' in json)) {
-          throw fail('server', `model "${modelId}" reported an error mid-stream: ${upstreamErrorMessage(data).message}`);
+          throw fail('server', `model "${modelId}" reported an error mid-stream: ${upstreamErrorMessage(redact(data)).message}`);
         }
         yield parse(chatCompletionChunkSchema, json, 'chat.completion.chunk');
       }

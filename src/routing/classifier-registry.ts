@@ -51,6 +51,8 @@ export interface ClassifierRegistryOptions {
 
 export class ClassifierRegistry {
   private loaded: SuccessClassifier | null = null;
+  /** The folder CURRENT named when `loaded` was loaded: a drop-in sidecar's `version` need not be its name. */
+  private loadedFolder: string | null = null;
   /** The version that last failed to load, and what its files looked like then (see `filesStamp`). */
   private failed: { version: string; stamp: string } | null = null;
   private refreshing: Promise<boolean> | null = null;
@@ -75,7 +77,7 @@ export class ClassifierRegistry {
 
   private async doRefresh(): Promise<boolean> {
     const version = readCurrentVersion(this.options.dir);
-    if (version === null || version === this.loaded?.version) return false;
+    if (version === null || version === this.loadedFolder) return false;
     // A version that failed is retried once its files or CURRENT change (a fixed classifier.json, a re-copied
     // model), not on every poll: that would log the same failure every tick.
     const stamp = filesStamp(this.options.dir, version);
@@ -84,6 +86,7 @@ export class ClassifierRegistry {
       const next = await this.load(path.join(this.options.dir, version), { expectEmbedderId: this.options.expectEmbedderId });
       const previous = this.loaded;
       this.loaded = next;
+      this.loadedFolder = version;
       this.failed = null;
       this.options.onLoad?.(version);
       // Requests already holding the old classifier may still be predicting; release it a little later.
@@ -99,6 +102,7 @@ export class ClassifierRegistry {
   async dispose(): Promise<void> {
     const c = this.loaded;
     this.loaded = null;
+    this.loadedFolder = null;
     if (c) await c.dispose();
   }
 }

@@ -53,6 +53,28 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
     );
   }
   const models = sidecar.models;
+  const run = async (features: Float32Array, rows: number): Promise<Float32Array> => {
+    const out = await session.run({ embedding: new ort.Tensor('float32', features, [rows, inputDim]) });
+    const data = out.p_success.data as Float32Array;
+    if (data.length !== rows * models.length) {
+      throw new ModelMismatchError(`classifier ${sidecar.version} returned ${data.length} values for ${rows}×${models.length} (rows × the sidecar's models)`);
+    }
+    // A drop-in graph may output logits or NaN; the policies compare probabilities with a target.
+    for (let k = 0; k < data.length; k++) {
+      if (!(data[k] >= 0 && data[k] <= 1)) {
+        throw new ModelMismatchError(`classifier ${sidecar.version} returned p_success ${data[k]} for ${models[k % models.length]} (a probability in [0, 1] is expected)`);
+      }
+    }
+    return data;
+  };
+  // One row through the graph before the version is accepted: a graph whose input or output width
+  // disagrees with the sidecar would otherwise load, replace the classifier serving, and fail every request.
+  try {
+    await run(new Float32Array(inputDim), 1);
+  } catch (err) {
+    await session.release();
+    throw new ConfigError(`classifier ${dir} fails on a ${inputDim}-value row of zeros: ${(err as Error).message}`, 'classifier_invalid', err);
+  }
   return {
     sidecar,
     version: sidecar.version,
@@ -65,13 +87,7 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
       if (features.length !== rows * inputDim) {
         throw new ModelMismatchError(`classifier ${sidecar.version} expects ${inputDim} features per row, got ${features.length / Math.max(rows, 1)}`);
       }
-      const out = await session.run({ embedding: new ort.Tensor('float32', features, [rows, inputDim]) });
-      const p = out.p_success;
-      const data = p.data as Float32Array;
-      if (data.length !== rows * models.length) {
-        throw new ModelMismatchError(`classifier ${sidecar.version} returned ${data.length} values for ${rows}×${models.length}`);
-      }
-      return data;
+      return run(features, rows);
     },
     async dispose(): Promise<void> {
       await session.release();

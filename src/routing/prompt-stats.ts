@@ -71,7 +71,10 @@ function v1Stats(prompt: string, words: readonly string[]): Float32Array {
     } else if (c >= 97 && c <= 122) letters++;
   }
   let largest = 0;
-  for (const n of numbers) largest = Math.max(largest, Number(n.replace(/,/g, '')) || 0);
+  // NUMBER joins a comma-separated list ("[100,101,…]") into one number, which past 309 digits is
+  // Infinity: one such prompt made the column NaN for every training row. Such a number counts as the
+  // largest finite one (finite values are as they always were: the statistics are versioned).
+  for (const n of numbers) largest = Math.max(largest, Math.min(Number(n.replace(/,/g, '')) || 0, Number.MAX_VALUE));
   const sentences = prompt.split(/[.!?]+(?:\s|$)/).filter((s) => s.trim() !== '').length;
   return Float32Array.from([
     Math.log1p(prompt.length),

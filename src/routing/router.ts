@@ -303,10 +303,17 @@ export function createRouter(deps: RouterDeps): Router {
       if (!requested.has(m.id)) report.excludedBecause = 'not-requested';
       // The window must hold what the upstream may write: max_tokens when set, else the expected answer.
       else if (m.contextWindow !== undefined && inputTokens + (input.maxTokens ?? costed.tokens) > m.contextWindow) report.excludedBecause = 'context-window';
-      else if (classifier && !column.has(m.id)) report.excludedBecause = 'unknown-to-classifier';
       report.eligible = report.excludedBecause === undefined;
       return report;
     });
+    // Models the classifier has never seen cannot be judged: beside ones it knows they are left out; when
+    // it knows none that could take the request (a model added since the last retrain, asked for by name;
+    // renamed ids), the cold-start order routes among them all (reason no-known-candidates, below).
+    if (classifier && reports.some((r) => r.eligible && column.has(r.model))) {
+      for (const r of reports) {
+        if (r.eligible && !column.has(r.model)) Object.assign(r, { eligible: false, excludedBecause: 'unknown-to-classifier' });
+      }
+    }
     const eligible = reports.filter((r) => r.eligible);
     if (eligible.length === 0) {
       throw new InvalidInputError(
@@ -371,7 +378,6 @@ export function createRouter(deps: RouterDeps): Router {
     };
 
     if (!classifier) return unjudged('cold-start');
-    // Configured models the classifier has never seen cannot be judged; route among the ones it knows.
     const known = eligible.filter((r) => r.pSuccess !== null);
     if (known.length === 0) return unjudged('no-known-candidates');
     const candidates = known.map((r) => ({ model: r.model, pSuccess: r.pSuccess as number, estimatedCost: r.estimatedCost }));

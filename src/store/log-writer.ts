@@ -114,6 +114,21 @@ export class BatchWriter<T> {
     }
   }
 
+  /**
+   * Writes everything queued, for a reader that wants its own latest rows: impatient tries, again every
+   * `everyMs` while another process holds the lock, for up to `waitMs`; then it resolves with the rest
+   * still queued (they are written once the lock is free). Unlike a patient `flush`, the waiting happens
+   * between turns of the event loop, so other requests are not held up by it.
+   */
+  async settle(waitMs: number, everyMs = 20): Promise<void> {
+    const deadline = this.clock() + waitMs;
+    for (;;) {
+      this.flush(false);
+      if (this.queue.length === 0 || this.clock() >= deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  }
+
   /** Flushes what is queued and stops the timers; later rows are written as they arrive. */
   close(): void {
     this.closed = true;

@@ -21,7 +21,7 @@ interface SampleRow { id: string; prompt: string | null; prompt_hash: string; so
 interface OutcomeRow { sample_id: string; model: string; score: number; cost: number | null }
 
 /** How long a write waits for another connection's write lock before it fails. */
-const BUSY_TIMEOUT_MS = 5000;
+export const BUSY_TIMEOUT_MS = 5000;
 
 /** A write waited busy_timeout for the store's write lock and another connection still held it. */
 export class StoreBusyError extends SwitchyardError {
@@ -88,6 +88,27 @@ export function withBusyTimeout<T>(db: Database.Database, ms: number, fn: () => 
     return fn();
   } finally {
     db.pragma(`busy_timeout = ${before}`);
+  }
+}
+
+/**
+ * A write that may meet another process's write lock, for a server: tried with busy_timeout 0 and again
+ * every `everyMs` until `waitMs` have passed. SQLite's own wait (busy_timeout) sleeps inside the call, on
+ * the event loop, holding up every other request and stream for as long as the lock is held; this waits
+ * between turns of the loop instead. Past `waitMs` it throws StoreBusyError (503) saying how long it waited.
+ */
+export async function writeOffLoop<T>(db: Database.Database, fn: () => T, waitMs: number, everyMs = 20): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return withBusyTimeout(db, 0, fn);
+    } catch (err) {
+      const busy = err instanceof StoreBusyError || isBusy(err);
+      if (!busy) throw err;
+      const waited = Date.now() - started;
+      if (waited >= waitMs) throw new StoreBusyError(displayPath(db.name), waited, err instanceof StoreBusyError ? err.cause : err);
+    }
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
 

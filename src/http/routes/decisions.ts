@@ -8,6 +8,7 @@ import type { CircuitBreaker } from '../../providers/circuit-breaker';
 import type { DecisionStore } from '../../store/decision-store';
 import type { StoredDecision } from '../../store/decision-types';
 import type { BatchWriterStats } from '../../store/log-writer';
+import { BUSY_TIMEOUT_MS, writeOffLoop } from '../../store/sqlite-store';
 import type { OutcomeStore } from '../../store/types';
 import { principalOf, requireAdmin, requireOwnerOrAdmin } from '../auth';
 import { decisionLogJson } from '../decision-log-json';
@@ -18,8 +19,11 @@ export interface InspectionDeps {
   outcomes: OutcomeStore;
   models: readonly ModelConfig[];
   breakers: ReadonlyMap<string, CircuitBreaker>;
-  /** The decision log's queue: flushed before reads, so a client always finds its own latest request. */
-  log: { flush(): void; stats(): BatchWriterStats };
+  /**
+   * The decision log's queue: written out before reads, so a client finds its own latest request (waiting
+   * up to BUSY_TIMEOUT_MS for another process's write lock, off the event loop: BatchWriter.settle).
+   */
+  log: { settle(waitMs: number): Promise<void>; stats(): BatchWriterStats };
   /** Epoch milliseconds. */
   now: () => number;
   /** Whether a stream is still answering this decision (its record is written when it ends). */
@@ -29,8 +33,8 @@ export interface InspectionDeps {
 export function decisionRoutes(deps: InspectionDeps): ExpressRouter {
   const routes = ExpressRouter();
 
-  const find = (id: string): StoredDecision => {
-    deps.log.flush();
+  const find = async (id: string): Promise<StoredDecision> => {
+    await deps.log.settle(BUSY_TIMEOUT_MS);
     const d = deps.decisions.get(id);
     if (!d && deps.streaming?.(id)) {
       throw new ConflictError(`decision "${id}" is still streaming its answer; it can be read and rated once the stream ends`, 'decision_in_progress', 'id');
@@ -39,10 +43,10 @@ export function decisionRoutes(deps: InspectionDeps): ExpressRouter {
     return d;
   };
 
-  routes.get('/v1/decisions', (req, res) => {
+  routes.get('/v1/decisions', async (req, res) => {
     requireAdmin(principalOf(res), 'listing decisions');
     const q = parseBody(decisionListQuerySchema, req.query, 'query');
-    deps.log.flush();
+    await deps.log.settle(BUSY_TIMEOUT_MS);
     const page = deps.decisions.list(
       { model: q.model, status: q.status, reason: q.reason, apiKeyName: q.api_key, since: q.since, until: q.until, before: q.cursor },
       q.limit,
@@ -51,18 +55,18 @@ export function decisionRoutes(deps: InspectionDeps): ExpressRouter {
     res.json({ object: 'list', data: page.rows.map(decisionLogJson), has_more: page.hasMore, next_cursor: page.hasMore && last ? last.id : null });
   });
 
-  routes.get('/v1/decisions/:id', (req, res) => {
-    const d = find(req.params.id);
+  routes.get('/v1/decisions/:id', async (req, res) => {
+    const d = await find(req.params.id);
     requireOwnerOrAdmin(principalOf(res), d.apiKey?.id ?? null, 'reading');
     res.json(decisionLogJson(d));
   });
 
-  routes.post('/v1/decisions/:id/feedback', (req, res) => {
+  routes.post('/v1/decisions/:id/feedback', async (req, res) => {
     const body = parseBody(feedbackBodySchema, req.body);
-    const d = find(req.params.id);
+    const d = await find(req.params.id);
     const principal = principalOf(res);
     requireOwnerOrAdmin(principal, d.apiKey?.id ?? null, 'rating');
-    const result = recordFeedback(deps, d, body, principal.key?.name ?? null);
+    const result = await writeOffLoop(deps.decisions.db, () => recordFeedback(deps, d, body, principal.key?.name ?? null), BUSY_TIMEOUT_MS);
     res.json({
       object: 'switchyard.feedback',
       decision_id: d.id,

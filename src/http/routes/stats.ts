@@ -3,6 +3,7 @@ import { Router as ExpressRouter } from 'express';
 import { InvalidInputError } from '../../errors';
 import { buildStats } from '../../inspection/stats';
 import { aggregateDecisions } from '../../store/decision-stats';
+import { BUSY_TIMEOUT_MS } from '../../store/sqlite-store';
 import { principalOf, requireAdmin } from '../auth';
 import { parseBody, statsQuerySchema } from '../schemas';
 import type { InspectionDeps } from './decisions';
@@ -11,13 +12,13 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 export function statsRoutes(deps: InspectionDeps): ExpressRouter {
   const routes = ExpressRouter();
-  routes.get('/v1/stats', (req, res) => {
+  routes.get('/v1/stats', async (req, res) => {
     requireAdmin(principalOf(res), 'reading stats');
     const q = parseBody(statsQuerySchema, req.query, 'query');
     const until = q.until ?? deps.now() + 1;
     const since = q.since ?? until - DAY_MS;
     if (since >= until) throw new InvalidInputError('"since" must be before "until"', 'since');
-    deps.log.flush();
+    await deps.log.settle(BUSY_TIMEOUT_MS);
     res.json(
       buildStats({
         aggregates: aggregateDecisions(deps.decisions.db, since, until),
