@@ -200,6 +200,10 @@ describe('CLI end to end with the real embedder', () => {
     expect(stderr.join('')).toMatch(/--workers must be a whole number from 1 to 64, got "0"/);
     expect(await runCli(['retrain', '--interval', '19', '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/--interval must be 0 \(no interval\) or a whole number of bootstrap resamples from 20 to 100000, got "19"/);
+    expect(await runCli(['retrain', '--learner', 'logistic', '--learner', 'bogus', '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/--learner: unknown learner "bogus" \(known: sparse, logistic, /);
+    expect(await runCli(['retrain', '--seed', '', '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/--seed must be an integer, got ""/);
     expect(fs.existsSync(path.join(dir, 'router', 'v0001'))).toBe(false);
     stderr = [];
     expect(await runCli(['retrain', '--features', 'embedding+prompt-stats', '--interval', '50', '--config', cfg])).toBe(0);

@@ -9,6 +9,7 @@ import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { type TrainMatrix, seededRandom } from '../training/matrix';
 import { wordSlots } from '../src/routing/word-features';
 import { makeTempDir } from './support/temp-dir';
+import { FEEDBACK_SOURCE } from '../src/inspection/feedback';
 
 const SLOTS = 16;
 const BUCKETS = 1024;
@@ -61,6 +62,10 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     expect(sourceKind('gsm8k')).toBe('gsm8k');
     expect(sourceKind(null)).toBeNull();
     expect(sourceKind('')).toBeNull();
+    // Live feedback (src/inspection/feedback.ts) names where an outcome came from, not a kind of prompt:
+    // however many rows it has, it founds no classifier of its own.
+    expect(sourceKind(FEEDBACK_SOURCE)).toBeNull();
+    expect(expertKinds([...Array<string>(5).fill(FEEDBACK_SOURCE), 'quiz/a', 'quiz/b'].map(sourceKind), 2)).toEqual(['quiz']);
     expect(expertKinds(['b', 'a', 'b', null, 'c', 'a', 'b'], 2)).toEqual(['b', 'a']);
     expect(expertKinds(['b', 'a', 'a', 'b'], 2)).toEqual(['a', 'b']);
     // Rows 0, 2 (a) know both models; rows 1, 3 (b) only the first: b has no outcome of the second.

@@ -20,7 +20,8 @@ describe('switchyard import', () => {
       existingStore: () => store,
       embedder: () => Promise.reject(new Error('import must not embed')),
       classifierDir: path.join(tmp.dir, 'router'),
-      prices: {},
+      // The models of these tests and of the shipped examples are configured.
+      prices: Object.fromEntries(['m', 'n', 'sim-small', 'sim-medium', 'sim-large'].map((m) => [m, { inputPerMTok: 1, outputPerMTok: 1 }])),
       expectedOutputTokens: 256,
       answerLengths: () => new Map(),
       policy: 'per-request',
@@ -55,6 +56,7 @@ describe('switchyard import', () => {
     ['an outcome outside [0,1]', '{"id": "c", "prompt": "x", "outcomes": {"m": 2}}', /line 3: invalid row:\n.*outcomes\.m: outcomes must be in \[0,1\]/],
     ['no outcomes', '{"id": "c", "prompt": "x", "outcomes": {}}', /line 3: invalid row/],
     ['a missing prompt', '{"id": "c", "outcomes": {"m": 1}}', /line 3: invalid row:\n.*prompt/],
+    ['half a character in the prompt', '{"id": "c", "prompt": "bad \\ud800 half", "outcomes": {"m": 1}}', /line 3: invalid row:\n.*prompt: holds half of a UTF-16 surrogate pair/],
   ])('rejects a file with %s, naming the line, and writes nothing', async (_what, bad, message) => {
     store.importSamples([{ id: 'existing', prompt: 'p', source: null, outcomes: { m: 1 }, costs: {}, origin: 'import' }]);
     const file = write('bad.jsonl', [
@@ -101,6 +103,14 @@ describe('switchyard import', () => {
     const text = logs.join('\n');
     expect(text).toMatch(/typos\.jsonl: ignored fields "cost" \(first on line 1\), "meta" \(first on line 2\); a row has id, prompt, source, outcomes, costs/);
     expect(text).toMatch(/typos\.jsonl: 1 row \(first: id "b"\) give costs for models without an outcome; those costs are not stored/);
+  });
+
+  it('warns about models the config does not know, and stores their outcomes all the same', async () => {
+    const file = write('solo.jsonl', ['{"id": "a", "prompt": "first", "outcomes": {"m": 1, "solo-model": 1}}', '{"id": "b", "prompt": "second", "outcomes": {"sim-smal": 0}}']);
+    await importCommand([file], ctx);
+    expect(store.countSamples()).toMatchObject({ samples: 2, outcomes: 3 });
+    expect(logs[0]).toMatch(/^warning: .*solo\.jsonl: outcomes of models not in the config: sim-smal, solo-model \(configured: m, n, sim-small, sim-medium, sim-large\); stored/);
+    expect(logs).toHaveLength(2);
   });
 
   it('takes one file: a second one would otherwise go unread', async () => {

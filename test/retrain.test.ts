@@ -145,10 +145,15 @@ describe('retrain', () => {
     const older = await retrain(deps(), { seed: 1 });
     expect(older.promoted).toBe(false);
     expect(older.why).toMatch(/v0001 was split by id, not by prompt.*--force promotes/);
+    // Split by prompt, but with another seed: its twin trained on most of these validation rows.
+    fs.writeFileSync(v1, JSON.stringify({ ...sidecar, training: { ...sidecar.training, split: 'prompt-mixed-hash', seed: 7 } }));
+    const reseeded = await retrain(deps(), { seed: 1 });
+    expect(reseeded.promoted).toBe(false);
+    expect(reseeded.why).toMatch(/v0001 was split with --seed 7, not 1, .*--force promotes/);
 
     const forced = await retrain(deps(), { seed: 1, force: true });
     expect(forced.promoted).toBe(true);
-    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0004');
+    expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0005');
   });
 
   it('does not promote a first classifier far worse than base rates; nearly certain base rates leave room', async () => {

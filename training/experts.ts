@@ -16,6 +16,7 @@
 // the kind the gate finds likeliest among those that record it: one classifier over every kind chose its
 // learner on a pooled score and lost 0.05 of near-best APGR on MMLU's held-out fifth (README "Kinds of
 // prompt"). A model that no kind records enough of keeps one classifier over every kind.
+import { FEEDBACK_SOURCE } from '../src/inspection/feedback';
 import { type TrainMatrix, pickColumns, pickRows, selectModels, selectRows } from './matrix';
 import { type ClassifierSpec, type GatedSpec, type RefitRows, type Refitted, type ServedSpec, type TrainOptions, type TrainResult, argmaxAmong, componentLogits, componentRecipes, predictSpec, trainClassifier } from './train-classifier';
 
@@ -98,9 +99,13 @@ function shareRows(own: readonly number[], z: Float32Array, covered: readonly (r
   });
 }
 
-/** A row's kind: the first segment of its source; null without one. */
+/**
+ * A row's kind: the first segment of its source; null without one, and for live feedback, whose source
+ * says where the outcome came from, not what the prompt is: 300 rated requests must not found a classifier
+ * of their own, chosen by log loss on one outcome a row, and a gate that tells live traffic from imports.
+ */
 export function sourceKind(source: string | null | undefined): string | null {
-  if (!source) return null;
+  if (!source || source === FEEDBACK_SOURCE) return null;
   return source.split('/')[0] || null;
 }
 

@@ -6,14 +6,21 @@ import { z } from 'zod';
 import { InvalidInputError } from '../src/errors';
 import { formatIssues } from '../src/config/load-config';
 
-const idAsGiven = z.union([z.string().min(1), z.number().int()]);
+/**
+ * JSON's \ud800-style escapes can spell half a character, which SQLite stores as U+FFFD: the stored text
+ * would differ from the file's, and every re-import would "update" the row. Refused with its line instead.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const text = (): z.ZodString =>
+  z.string().refine((v) => !LONE_SURROGATE.test(v), { message: 'holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone): not text' });
+const idAsGiven = z.union([text().min(1), z.number().int()]);
 /** Stored ids are strings: 7 and "7" name the same prompt. */
 const id = idAsGiven.transform((v) => String(v));
 
 export const outcomeRowSchema = z.object({
   id,
-  prompt: z.string(),
-  source: z.string().nullish().transform((v) => v ?? null),
+  prompt: text(),
+  source: text().nullish().transform((v) => v ?? null),
   outcomes: z
     .record(z.string().min(1), z.number().min(0, 'outcomes must be in [0,1]').max(1, 'outcomes must be in [0,1]'))
     .refine((o) => Object.keys(o).length > 0, 'at least one model outcome is needed'),
@@ -25,7 +32,7 @@ export type OutcomeRow = z.infer<typeof outcomeRowSchema>;
  * Rows to score: only `id` and `prompt` are needed; anything else is ignored. The id is echoed as given
  * (a number stays a number), so the scores join back to the input file on it.
  */
-export const promptRowSchema = z.object({ id: idAsGiven, prompt: z.string() });
+export const promptRowSchema = z.object({ id: idAsGiven, prompt: text() });
 export type PromptRow = z.infer<typeof promptRowSchema>;
 
 /**
@@ -84,7 +91,15 @@ function decodeUtf8(bytes: Buffer, file: string): string {
   const strict = new TextDecoder('utf-8', { fatal: true });
   try {
     return strict.decode(bytes);
-  } catch {
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_ENCODING_INVALID_ENCODED_DATA') {
+      // Valid, but longer than one JavaScript string can be (about 512 MiB).
+      throw new InvalidInputError(
+        `${file}: cannot be read whole (${bytes.length} bytes; ${(err as Error).message}): split it into smaller files and give them one at a time`,
+        null,
+        'invalid_file',
+      );
+    }
     let start = 0;
     for (let line = 1; ; line++) {
       const end = bytes.indexOf(0x0a, start);

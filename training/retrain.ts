@@ -235,8 +235,12 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
       promoted = false;
       why = `validation log loss ${current.newLoss.toFixed(4)} is worse than current ${currentVersion}'s ${current.currentLoss!.toFixed(4)}`;
       // A version from before the split was keyed by prompt trained on some of today's validation rows.
-      if (splitSchemeOf(deps.classifierDir, currentVersion) !== SPLIT_SCHEME) {
+      const trained = trainingOf(deps.classifierDir, currentVersion);
+      if (trained?.split !== SPLIT_SCHEME) {
         why += ` (${currentVersion} was split by id, not by prompt, and has trained on some of these validation rows: compare with care, --force promotes)`;
+      } else if (trained.seed !== undefined && trained.seed !== seed) {
+        // The seed draws the split: another seed's twin trained on most of these validation rows.
+        why += ` (${currentVersion} was split with --seed ${trained.seed}, not ${seed}, and has trained on most of these validation rows: compare with care, --force promotes)`;
       }
     }
   }
@@ -375,10 +379,10 @@ function rankCosts(data: { n: number; m: number; Y: Float32Array; mask: Float32A
   return out;
 }
 
-/** The `training.split` a version's sidecar records (absent before prompts keyed the split). */
-function splitSchemeOf(classifierDir: string, version: string): string | null {
+/** What a version's sidecar records of its split: `split` (absent before prompts keyed it) and the `seed` that drew it. */
+function trainingOf(classifierDir: string, version: string): { split?: string; seed?: number } | null {
   try {
-    return readSidecar(path.join(classifierDir, version)).training?.split ?? null;
+    return readSidecar(path.join(classifierDir, version)).training ?? null;
   } catch {
     return null;
   }

@@ -18,7 +18,7 @@ import { formatMetricsTable, mixesModelSets, renderQualityCostSvg } from '../../
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
 import { UsageError, parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
-import type { FoldRunner } from '../../training/train-classifier';
+import { type FoldRunner, learnerNames } from '../../training/train-classifier';
 
 /** The configured prices, with `--prices file` laid over them when given. */
 /** The config's prices, a price file's laid over them, and the answer lengths the router has learned from the log where neither gives one. */
@@ -72,6 +72,15 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   if (costOnly.length > 0) {
     ctx.log(`warning: ${file}: ${costOnly.length} row${costOnly.length === 1 ? '' : 's'} (first: id "${costOnly[0].id}") give costs for models without an outcome; those costs are not stored`);
   }
+  // Stored all the same (a model may be configured later), but a name the config does not know is most
+  // often a typo, and one model without a price makes retrain compare learners with stand-in costs.
+  const unconfigured = [...new Set(rows.flatMap((r) => Object.keys(r.outcomes)))].filter((m) => !Object.hasOwn(ctx.prices, m)).sort();
+  if (unconfigured.length > 0) {
+    ctx.log(
+      `warning: ${file}: outcomes of model${unconfigured.length === 1 ? '' : 's'} not in the config: ${unconfigured.join(', ')} (configured: ${Object.keys(ctx.prices).join(', ')}); ` +
+        'stored, and trained on by retrain, which prices learners with stand-in costs while a model has no price (configure it, or give retrain --prices)',
+    );
+  }
   for (const r of repeated.slice(0, 10)) ctx.log(`warning: ${file}: id "${r.id}" appears on lines ${r.lines.join(', ')}; the last one is kept`);
   if (repeated.length > 10) ctx.log(`warning: ${repeated.length - 10} more ids repeat`);
   const store = ctx.store();
@@ -101,8 +110,14 @@ export async function retrainCommand(argv: string[], ctx: CommandContext): Promi
   if (values.features !== undefined && !Object.hasOwn(FEATURE_KINDS, values.features)) {
     throw new InvalidInputError(`--features: unknown feature kind "${values.features}" (known: ${Object.keys(FEATURE_KINDS).join(', ')})`);
   }
+  // A pattern, not Number(): Number('') is 0, and `--seed ""` would train with a seed nobody asked for.
+  if (values.seed !== undefined && !/^-?\d+$/.test(values.seed.trim())) throw new InvalidInputError(`--seed must be an integer, got "${values.seed}"`);
   const seed = values.seed === undefined ? 1 : Number(values.seed);
-  if (!Number.isInteger(seed)) throw new InvalidInputError(`--seed must be an integer, got "${values.seed}"`);
+  // Checked before the store is embedded, not after.
+  const unknownLearners = (values.learner ?? []).filter((l) => !learnerNames().includes(l));
+  if (unknownLearners.length > 0) {
+    throw new InvalidInputError(`--learner: unknown learner ${unknownLearners.map((l) => `"${l}"`).join(', ')} (known: ${learnerNames().join(', ')})`);
+  }
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) {
     throw new InvalidInputError(`--workers must be a whole number from 1 to 64, got "${values.workers}"`);

@@ -6,6 +6,12 @@ import type { DecisionStore } from '../store/decision-store';
 import type { StoredDecision } from '../store/decision-types';
 import type { OutcomeStore } from '../store/types';
 
+/**
+ * The source of every outcome fed back from live traffic. It names no kind of prompt (training/experts.ts):
+ * feedback is on whatever prompts clients send, and is trained on by the kind the gate reads from each.
+ */
+export const FEEDBACK_SOURCE = 'feedback';
+
 export interface FeedbackDeps {
   decisions: DecisionStore;
   outcomes: OutcomeStore;
@@ -46,7 +52,7 @@ export function recordFeedback(deps: FeedbackDeps, decision: StoredDecision, inp
         {
           id: decision.id,
           prompt,
-          source: 'feedback',
+          source: FEEDBACK_SOURCE,
           origin: 'feedback',
           outcomes: { [model]: score },
           costs: decision.cost === null ? {} : { [model]: decision.cost },
