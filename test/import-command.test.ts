@@ -113,6 +113,12 @@ describe('switchyard import', () => {
     expect(logs).toHaveLength(2);
   });
 
+  it('says so when a file holds no rows', async () => {
+    await importCommand([write('empty.jsonl', ['', '  '])], ctx);
+    expect(logs[0]).toMatch(/^warning: .*empty\.jsonl: no rows \(the file is empty or holds only blank lines\)$/);
+    expect(store.countSamples().samples).toBe(0);
+  });
+
   it('takes one file: a second one would otherwise go unread', async () => {
     const a = write('a.jsonl', ['{"id": "a", "prompt": "first", "outcomes": {"m": 1}}']);
     const b = write('b.jsonl', ['{"id": "b", "prompt": "second", "outcomes": {"m": 1}}']);

@@ -67,6 +67,7 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
     const where = [...found].map(([key, line]) => `"${key}" (first on line ${line})`).join(', ');
     ctx.log(`warning: ${file}: ignored field${found.size === 1 ? '' : 's'} ${where}; a row has ${Object.keys(outcomeRowSchema.shape).join(', ')}`);
   }
+  if (rows.length === 0) ctx.log(`warning: ${file}: no rows (the file is empty or holds only blank lines)`);
   // A cost with no outcome beside it can never be charged: most likely a model name spelt two ways.
   const costOnly = rows.filter((r) => Object.keys(r.costs).some((m) => !Object.hasOwn(r.outcomes, m)));
   if (costOnly.length > 0) {
