@@ -18,7 +18,7 @@ import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, type Evaluation, headlineIntervals, routingCosts } from '../training/evaluate';
 import { DEFAULT_RESAMPLES, intervalLine, isResampleCount, resampleCountError } from '../training/bootstrap';
 import { hashString, mixedHash, putRows, seededRandom, selectRows } from '../training/matrix';
-import { IN_PROCESS_FOLDS, type TrainOptions, predictSpec, trainClassifier } from '../training/train-classifier';
+import { IN_PROCESS_FOLDS, type TrainOptions, isSmallSet, predictSpec, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
 import { trainRouterClassifier } from '../training/experts';
 import { type LabelledPrediction, POLICY_KINDS, formatMetricsTable } from '../training/metrics';
@@ -298,8 +298,8 @@ async function main(): Promise<void> {
           continue;
         }
         // --as-served: what `retrain` serves — trained on 80% of the fold's rows (its stratified split), then
-        // refitted on all of them (a small set's learner chosen afresh; a large one's components refitted,
-        // its stack and calibration kept).
+        // refitted on all of them (in a small store the learner chosen afresh; otherwise the components
+        // refitted, the stack and calibration kept).
         const fitIdx = asServed ? stratifiedSplit(trainIdx.map((i) => rows[i]), 0.2, seed, mixedHash, splitKey).train.map((j) => trainIdx[j]) : trainIdx;
         const result = await trainRouterClassifier(selectRows(all, fitIdx), {
           ...trainOptions(fitIdx),
@@ -308,7 +308,7 @@ async function main(): Promise<void> {
         });
         const { foldKeys, costs, estimates } = trainOptions(trainIdx);
         const spec = asServed
-          ? (await result.refit({ rows: selectRows(all, trainIdx), sources: trainIdx.map((i) => rows[i].source), foldKeys, costs, estimates })).spec
+          ? (await result.refit({ rows: selectRows(all, trainIdx), sources: trainIdx.map((i) => rows[i].source), foldKeys, costs, estimates, rechoose: isSmallSet(trainIdx.length, models.length) })).spec
           : result.spec;
         trainSeconds += (Date.now() - t0) / 1000;
         learners[result.learner] = (learners[result.learner] ?? 0) + 1;

@@ -112,7 +112,7 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     expect(weakAccuracy(await predictSpec(refitted, train.data.X, train.data.n), train.data)).toBeGreaterThan(0.9);
     // Given the rows' sources, the gate is refitted on them too (as retrain does on every stored row): a
     // new gate with the same kinds, still reading them right, and the experts still serving their kind.
-    const { spec: regated } = await gated.refit({ rows: test.data, sources: test.sources });
+    const { spec: regated } = await gated.refit({ rows: test.data, sources: test.sources, rechoose: true });
     if (!isGated(regated) || !isGated(gated.spec)) throw new Error('expected gated classifiers');
     expect(regated.kinds).toEqual(gated.spec.kinds);
     expect(JSON.stringify(regated.gate)).not.toEqual(JSON.stringify(gated.spec.gate));

@@ -317,27 +317,30 @@ describe('draws of the inner folds', () => {
   const costsOf = (n: number): Float64Array => Float64Array.from({ length: n * 2 }, (_, k) => (k % 2 === 0 ? 1 : 10));
   const keysOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `q-${i}`);
 
-  it('refitting a small set chooses its learner afresh on the new rows; without their costs the choice and its stack are kept', async () => {
+  it('refitting a small set chooses its learner afresh on the new rows when asked; otherwise the choice and its stack are kept', async () => {
     const all = numbered(200);
     const part = selectRows(all, Array.from({ length: 120 }, (_, i) => i));
     const first = await trainClassifier(part, { ...options, costs: costsOf(120), foldKeys: keysOf(120) });
     const fresh = await trainClassifier(all, { ...options, costs: costsOf(200), foldKeys: keysOf(200) });
     // What retrain serves is then what training on every row gives, choice, stack and calibration alike.
-    expect(await first.refit({ rows: all, costs: costsOf(200), foldKeys: keysOf(200) })).toEqual({ spec: fresh.spec, learner: fresh.learner });
+    expect(await first.refit({ rows: all, costs: costsOf(200), foldKeys: keysOf(200), rechoose: true })).toEqual({ spec: fresh.spec, learner: fresh.learner });
     expect(fresh.spec.stack).not.toEqual(first.spec.stack);
-    // Without the new rows' costs a routing choice cannot be made: the components are refitted, the rest kept.
-    const kept = await first.refit({ rows: all });
-    expect(kept.learner).toBe(first.learner);
-    expect(kept.spec.stack).toEqual(first.spec.stack);
-    expect(kept.spec.components.map((c) => c.name)).toEqual(first.spec.components.map((c) => c.name));
-    expect(kept.spec.components).not.toEqual(first.spec.components);
+    // Not asked to, or without the new rows' costs (no routing choice can be made): the components are
+    // refitted, the rest kept.
+    for (const input of [{ rows: all, costs: costsOf(200), foldKeys: keysOf(200) }, { rows: all, rechoose: true }]) {
+      const kept = await first.refit(input);
+      expect(kept.learner).toBe(first.learner);
+      expect(kept.spec.stack).toEqual(first.spec.stack);
+      expect(kept.spec.components.map((c) => c.name)).toEqual(first.spec.components.map((c) => c.name));
+      expect(kept.spec.components).not.toEqual(first.spec.components);
+    }
   });
 
   it('refitting a large set keeps its choice and stack and runs no inner folds', async () => {
     const { runner, held } = spy();
     const big = numbered(5000);
     const trained = await trainClassifier(big, { ...options, learners: ['stats'], costs: costsOf(5000), foldKeys: keysOf(5000), foldRunner: runner });
-    const refitted = await trained.refit({ rows: big, costs: costsOf(5000), foldKeys: keysOf(5000) });
+    const refitted = await trained.refit({ rows: big, costs: costsOf(5000), foldKeys: keysOf(5000), rechoose: true });
     expect(held).toHaveLength(4);
     expect(refitted.learner).toBe(trained.learner);
     expect(refitted.spec.stack).toEqual(trained.spec.stack);

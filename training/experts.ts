@@ -248,6 +248,7 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
           share.rows.length >= MIN_REFIT_ROWS
             ? await results[e].refit({
                 rows: expertRows(rows, share, e),
+                rechoose: input.rechoose,
                 foldKeys: input.foldKeys && share.rows.map((r) => input.foldKeys![r]),
                 costs: columnsOf(input.costs, share, e),
                 estimates: columnsOf(input.estimates, share, e),

@@ -18,7 +18,7 @@ import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } fr
 import { exportClassifierOnnx } from './export-onnx';
 import { baseRates, mixedHash, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
-import type { FoldRunner } from './train-classifier';
+import { type FoldRunner, isSmallSet } from './train-classifier';
 import { trainRouterClassifier } from './experts';
 import { formatMetricsTable } from './metrics';
 
@@ -154,6 +154,9 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     const everyCost = routingCosts(rows, models, deps.prices, options.expectedOutputTokens);
     const served = await result.refit({
       rows: all,
+      // A small store's (small kinds') learner is chosen afresh on every row; in a large store the second
+      // choice of its small kinds would add a sixth to a retrain near a minute long (README "Serving the refit").
+      rechoose: isSmallSet(all.n, all.m),
       sources: rows.map((r) => r.source),
       foldKeys: rows.map(splitKey),
       costs: everyCost.costs ?? rankCosts(all),

@@ -156,10 +156,9 @@ export interface TrainResult<S extends ServedSpec = ClassifierSpec> {
   seconds: number;
   /**
    * The classifier fitted on other rows (the same columns). `retrain` uses it to ship a classifier fitted
-   * on every row once the held-out comparison has been made with `spec`. A small set (rows × models under
-   * SMALL_SET_CELLS), given what a choice needs (`RefitRows`), has its learner chosen afresh on the new
-   * rows, which costs a few seconds there; otherwise the chosen learner's components are refitted and its
-   * stack and joint layer kept.
+   * on every row once the held-out comparison has been made with `spec`. Asked to (`rechoose`), a small set
+   * (rows × models under SMALL_SET_CELLS) given what a choice needs has its learner chosen afresh on the
+   * new rows; otherwise the chosen learner's components are refitted and its stack and joint layer kept.
    */
   refit(input: RefitRows): Promise<Refitted<S>>;
 }
@@ -169,6 +168,12 @@ export interface RefitRows {
   rows: TrainMatrix;
   /** The rows' sources: a gated classifier refits its gate on them; a single classifier has no use for them. */
   sources?: readonly (string | null)[];
+  /**
+   * Choose a small set's learner afresh (each small kind's, behind a gate). A second choice costs what the
+   * first did again; `retrain` asks for it when the whole store is small (`isSmallSet`), so a large store's
+   * small kind does not add its price to a retrain that is long already.
+   */
+  rechoose?: boolean;
   foldKeys?: readonly string[];
   costs?: Float64Array;
   estimates?: Float64Array;
@@ -320,6 +325,7 @@ const DEFAULT_ENSEMBLE = 3;
  */
 const DEFAULT_SMALL_REPEATS = 3;
 const SMALL_SET_CELLS = 10_000;
+export const isSmallSet = (n: number, m: number): boolean => n * m < SMALL_SET_CELLS;
 
 /** Seed offset between draws (any odd constant: each draw hashes the fold keys with its own seed). */
 const DRAW_SEED_STEP = 7919;
@@ -522,7 +528,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
 
   // Out-of-fold logits of every needed component, for each draw of the inner folds. The first draw is the
   // one a single draw has always used, so large sets (one draw) train as before.
-  const R = Math.max(1, Math.floor(options.repeats ?? (data.n * data.m < SMALL_SET_CELLS ? DEFAULT_SMALL_REPEATS : 1)));
+  const R = Math.max(1, Math.floor(options.repeats ?? (isSmallSet(data.n, data.m) ? DEFAULT_SMALL_REPEATS : 1)));
   const oofRecipes = recipes.filter((r) => needed.has(r.family));
   const draws: Draw[] = Array.from({ length: R }, (_, r) => {
     const fold = Array.from({ length: data.n }, (_, i) => hashString(options.foldKeys?.[i] ?? String(i), seed + r * DRAW_SEED_STEP) % K);
@@ -687,16 +693,18 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
     return { models: options.models, inputDim: data.d, embeddingDim: options.embeddingDim, components, stack: chosen.stack, ...(joint ? { joint } : {}) };
   };
   const learner = chosenRecipes.map((r) => r.name).join('+') + (joint ? '+joint' : '');
-  // Refitting a small set chooses afresh: as served (`retrain`'s 80% split, then its components refitted
+  // Refitting a small set can choose afresh: as served (`retrain`'s 80% split, then its components refitted
   // on every row) GSM8K read 0.650 / 0.309 over fold seeds 1–10 (near-best), against 0.654 / 0.303 for the
   // same trainer run on every row, and CPT(50%) lost on 8 of the 10 seeds (README "Routing quality"). A
   // choice made on a fifth fewer of 900 rows is a noisier one, and the stack and calibration kept from it
   // saw those fewer rows too. Large sets keep their choice: a second one would double `retrain`'s time.
+  // Keeping its stack instead, with the learner re-fitted through fresh folds on every row, read 0.651 /
+  // 0.304 (per-request 0.618 / 0.340 against 0.625 / 0.335 chosen afresh).
   const refit = async (input: RefitRows): Promise<Refitted> => {
     const { rows } = input;
     const costsKnown = !options.costs || input.costs !== undefined;
     const keysKnown = !options.foldKeys || input.foldKeys !== undefined;
-    if (rows.n * rows.m < SMALL_SET_CELLS && costsKnown && keysKnown) {
+    if (input.rechoose && isSmallSet(rows.n, rows.m) && costsKnown && keysKnown) {
       if (rows.d !== data.d || rows.m !== data.m) throw new Error(`refit needs rows of ${data.d} features × ${data.m} models, got ${rows.d} × ${rows.m}`);
       log(`  choosing the learner afresh on the ${rows.n} rows refitted on (a small set)`);
       const again = await trainClassifier(rows, {
