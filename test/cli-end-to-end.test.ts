@@ -248,6 +248,7 @@ describe('CLI end to end with the real embedder', () => {
     // Served: refitted on all 923 rows; the validation figures are its twin's, fitted on the rest.
     expect(sidecar.training.rows).toBe(923);
     expect(sidecar.training.refit.trainRows + sidecar.validation.rows).toBe(923);
+    expect(sidecar.training.refit.learnerChosenAgain).toBe(true);
     // Better than chance on held-out rows, for the weak model whose failures routing must predict.
     expect(sidecar.validation.perModel['mixtral-8x7b-instruct'].auc).toBeGreaterThan(0.55);
     expect(sidecar.validation.routing.apgr).toBeGreaterThan(0.5);

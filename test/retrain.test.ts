@@ -48,9 +48,10 @@ describe('retrain', () => {
     expect(sidecar.models).toEqual(['sim-large', 'sim-medium', 'sim-small']);
     expect(sidecar.embedder).toEqual({ id: 'fake-bow-32', dimension: 32 });
     expect(sidecar.validation?.rows).toBe(report.validationRows);
-    // It serves the learner refitted on all 40 rows; the twin fitted without the validation rows, which the
-    // validation figures measure and the next retrain compares with, sits in holdout/.
-    expect(sidecar.training).toMatchObject({ rows: 40, refit: { heldOutTwin: 'holdout', trainRows: report.trainRows, validationRows: report.validationRows } });
+    // It serves a classifier trained on all 40 rows, its learner chosen again there (a small store); the twin
+    // fitted without the validation rows, which the validation figures measure and the next retrain
+    // compares with, sits in holdout/.
+    expect(sidecar.training).toMatchObject({ rows: 40, refit: { heldOutTwin: 'holdout', trainRows: report.trainRows, validationRows: report.validationRows, learnerChosenAgain: true } });
     const twin = readSidecar(path.join(tmp.dir, 'router', 'v0001', 'holdout'));
     expect(twin.training?.rows).toBe(report.trainRows);
     expect(twin.validation).toEqual(sidecar.validation);

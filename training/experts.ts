@@ -253,10 +253,14 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
                 costs: columnsOf(input.costs, share, e),
                 estimates: columnsOf(input.estimates, share, e),
               })
-            : { spec: experts[e], learner: results[e].learner },
+            : { spec: experts[e], learner: results[e].learner, rechosen: false },
         );
       }
-      return { spec: { ...refitShell, experts: refitted.map((r) => r.spec) }, learner: expertsLearner(refitted.map((r) => r.learner)) };
+      return {
+        spec: { ...refitShell, experts: refitted.map((r) => r.spec) },
+        learner: expertsLearner(refitted.map((r) => r.learner)),
+        rechosen: refitted.some((r) => r.rechosen),
+      };
     },
   };
 }

@@ -155,7 +155,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     const served = await result.refit({
       rows: all,
       // A small store's (small kinds') learner is chosen afresh on every row; in a large store the second
-      // choice of its small kinds would add a sixth to a retrain near a minute long (README "Serving the refit").
+      // choice of its small kinds would add a quarter to a retrain of some 45 s (README "Serving the refit").
       rechoose: isSmallSet(all.n, all.m),
       sources: rows.map((r) => r.source),
       foldKeys: rows.map(splitKey),
@@ -164,7 +164,11 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     });
     folder = writeClassifierVersion(
       deps.classifierDir,
-      sidecarFor(version, everyRow, { learner: served.learner, refit: { heldOutTwin: HOLDOUT_DIR, trainRows: train.length, validationRows: validation.length } }),
+      sidecarFor(version, everyRow, {
+        learner: served.learner,
+        // The selection scores are the twin's; a learner chosen again was chosen by scores over every row.
+        refit: { heldOutTwin: HOLDOUT_DIR, trainRows: train.length, validationRows: validation.length, learnerChosenAgain: served.rechosen },
+      }),
       exportClassifierOnnx(served.spec),
       reference,
       { sidecar: sidecarFor(version, train), onnx: exportClassifierOnnx(result.spec) },

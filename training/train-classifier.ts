@@ -183,6 +183,8 @@ export interface Refitted<S extends ServedSpec = ClassifierSpec> {
   spec: S;
   /** The learner served: the one chosen in training, or the one chosen afresh on the refit's rows. */
   learner: string;
+  /** Whether the learner was chosen afresh (behind a gate: any kind's). */
+  rechosen: boolean;
 }
 
 type ColumnSet = 'all' | 'embedding' | 'extra';
@@ -698,8 +700,8 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   // same trainer run on every row, and CPT(50%) lost on 8 of the 10 seeds (README "Routing quality"). A
   // choice made on a fifth fewer of 900 rows is a noisier one, and the stack and calibration kept from it
   // saw those fewer rows too. Large sets keep their choice: a second one would double `retrain`'s time.
-  // Keeping its stack instead, with the learner re-fitted through fresh folds on every row, read 0.651 /
-  // 0.304 (per-request 0.618 / 0.340 against 0.625 / 0.335 chosen afresh).
+  // Keeping the learner instead, its variants, stack and calibration fitted again through fresh folds on
+  // every row, read 0.651 / 0.304 (per-request 0.618 / 0.340 against 0.625 / 0.335 chosen afresh).
   const refit = async (input: RefitRows): Promise<Refitted> => {
     const { rows } = input;
     const costsKnown = !options.costs || input.costs !== undefined;
@@ -713,9 +715,9 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
         costs: options.costs && input.costs,
         estimates: options.costs && input.estimates,
       });
-      return { spec: again.spec, learner: again.learner };
+      return { spec: again.spec, learner: again.learner, rechosen: true };
     }
-    return { spec: await specFor(rows), learner };
+    return { spec: await specFor(rows), learner, rechosen: false };
   };
   return {
     spec: await specFor(data),

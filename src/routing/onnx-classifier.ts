@@ -53,7 +53,8 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
     );
   }
   const models = sidecar.models;
-  const run = async (features: Float32Array, rows: number): Promise<Float32Array> => {
+  /** `probe`: the row of zeros run at load, which some graphs (a norm they divide by) may answer with NaN. */
+  const run = async (features: Float32Array, rows: number, probe = false): Promise<Float32Array> => {
     const out = await session.run({ embedding: new ort.Tensor('float32', features, [rows, inputDim]) });
     const data = out.p_success.data as Float32Array;
     if (data.length !== rows * models.length) {
@@ -61,7 +62,7 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
     }
     // A drop-in graph may output logits or NaN; the policies compare probabilities with a target.
     for (let k = 0; k < data.length; k++) {
-      if (!(data[k] >= 0 && data[k] <= 1)) {
+      if (!(data[k] >= 0 && data[k] <= 1) && !(probe && Number.isNaN(data[k]))) {
         throw new ModelMismatchError(`classifier ${sidecar.version} returned p_success ${data[k]} for ${models[k % models.length]} (a probability in [0, 1] is expected)`);
       }
     }
@@ -70,7 +71,7 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
   // One row through the graph before the version is accepted: a graph whose input or output width
   // disagrees with the sidecar would otherwise load, replace the classifier serving, and fail every request.
   try {
-    await run(new Float32Array(inputDim), 1);
+    await run(new Float32Array(inputDim), 1, true);
   } catch (err) {
     await session.release();
     throw new ConfigError(`classifier ${dir} fails on a ${inputDim}-value row of zeros: ${(err as Error).message}`, 'classifier_invalid', err);
