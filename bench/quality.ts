@@ -353,7 +353,10 @@ async function main(): Promise<void> {
           .map(({ kind, evaluation: e }) => `${kind} policy on the same predictions: ${part.targets.map((t) => `${t.metric} ${metricValue(e, t.metric).toFixed(3)}`).join('; ')}`)
           .join('; ');
         const label = ds.parts.length > 1 ? `${part.name} (trained on all of ${ds.name}: ${rows.length} rows)` : part.name;
-        const text = `${label.padEnd(12)} ${n} rows, ${evaluation.routing?.models.length ?? models.length} models, ${policy} policy: ${line}  (${otherLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
+        const reached = evaluation.routing?.twoModel?.reached;
+        // What the headline reads on its policy's reached points alone, no two mixed, as RouteLLM reads curves.
+        const reachedLine = reached ? `; ${policy} policy on its reached points alone: apgr ${reached.apgr.toFixed(3)}; cpt50 ${reached.cpt50.toFixed(3)}` : '';
+        const text = `${label.padEnd(12)} ${n} rows, ${evaluation.routing?.models.length ?? models.length} models, ${policy} policy: ${line}  (${otherLine}${reachedLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
         console.log(text);
         summary.push(text);
         if (resamples > 0) {

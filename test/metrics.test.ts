@@ -380,6 +380,25 @@ describe('two-model metrics (PGR, APGR, CPT)', () => {
   test('a point below the diagonal is dominated by randomising between the anchors', () => {
     const t = twoModelMetrics(weak, strong, [{ strongShare: 0.5, avgCost: 5.5, avgQuality: 0.6 }]);
     expect(t.apgr).toBeCloseTo(0.5, 12);
+    // On the reached points alone (no mixing) the dip counts: PGR 0 → 0.25 over [0, 0.5], 0.25 → 1 after.
+    // Σ_{i≤50} 0.25·i/50 + Σ_{i>50} (0.25 + 0.75·(i−50)/50) = 6.375 + 12.5 + 19.125 = 38.
+    expect(t.reached.apgr).toBeCloseTo(38 / 101, 12);
+    // 0.7 (half the gap) is first reached on (0.5, 0.6) → (1, 0.9) at 0.5 + 0.1/0.3 · 0.5.
+    expect(t.reached.cpt50).toBeCloseTo(0.5 + 0.5 / 3, 12);
+  });
+
+  test('on the reached points alone: straight lines between them, dips and all, the best of equal shares', () => {
+    const t = twoModelMetrics(weak, strong, [
+      { strongShare: 0.5, avgCost: 5.5, avgQuality: 0.82 },
+      { strongShare: 0.5, avgCost: 5.5, avgQuality: 0.7 },
+      { strongShare: 0.2, avgCost: 2.8, avgQuality: 0.5 },
+    ]);
+    // Reached: (0, 0.5), (0.2, 0.5), (0.5, 0.82), (1, 0.9); PGR 0 to 0.2, then 0 → 0.8 over [0.2, 0.5], 0.8 → 1.
+    // Σ_{20<i≤50} 0.8·(i−20)/30 + Σ_{i>50} (0.8 + 0.2·(i−50)/50) = 12.4 + 40 + 5.1 = 57.5.
+    expect(t.reached.apgr).toBeCloseTo(57.5 / 101, 12);
+    expect(t.reached.cpt50).toBeCloseTo(0.2 + 0.3 * (0.2 / 0.32), 12);
+    // The envelope mixes (0, 0.5) with (0.5, 0.82) and reads higher.
+    expect(t.apgr).toBeCloseTo(65.5 / 101, 12);
   });
 
   test('cost saving at 95% of strong quality interpolates on the cost envelope', () => {

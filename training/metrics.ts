@@ -511,6 +511,13 @@ export interface TwoModelMetrics {
   cpt80: number;
   /** 1 − cost/cost(all strong) at the cheapest envelope point reaching 95% of strong quality. */
   costSaving95: number;
+  /**
+   * APGR and CPT(50%) read on the points the sweep reached, joined by straight lines from (0, weak) to
+   * (1, strong), dips included: no two points mixed. That is how RouteLLM reads its curves (and its
+   * published figures); the envelope above lets a router mix two of its points, sending a share of
+   * requests by each threshold, as RouterBench's hull does, which reads higher on the same predictions.
+   */
+  reached: { apgr: number; cpt50: number };
 }
 
 /** Strong = the dearer model by average cost; the other is weak. */
@@ -538,7 +545,12 @@ export function twoModelMetrics(weak: NamedPoint, strong: NamedPoint, points: re
   );
   const cpt = (x: number): number => (degenerate ? NaN : firstXReaching(shareEnvelope, weak.avgQuality + x * gap));
   const c95 = firstXReaching(costEnvelope, 0.95 * strong.avgQuality);
+  const reached = reachedCurve(weak.avgQuality, strong.avgQuality, points);
   return {
+    reached: {
+      apgr: degenerate ? NaN : Array.from({ length: 101 }, (_, i) => (polylineAt(reached, i / 100) - weak.avgQuality) / gap).reduce((a, b) => a + b, 0) / 101,
+      cpt50: degenerate ? NaN : polylineFirstReaching(reached, weak.avgQuality + 0.5 * gap),
+    },
     weak: { model: weak.model, avgCost: weak.avgCost, avgQuality: weak.avgQuality },
     strong: { model: strong.model, avgCost: strong.avgCost, avgQuality: strong.avgQuality },
     shareEnvelope,
@@ -549,6 +561,32 @@ export function twoModelMetrics(weak: NamedPoint, strong: NamedPoint, points: re
     cpt80: cpt(0.8),
     costSaving95: strong.avgCost > 0 ? 1 - c95 / strong.avgCost : NaN,
   };
+}
+
+/** (strong share, quality) of the reached points and both single models, by share; the best of equal shares. */
+function reachedCurve(weakQuality: number, strongQuality: number, points: readonly CurvePoint[]): Vertex[] {
+  const all = [{ x: 0, y: weakQuality }, { x: 1, y: strongQuality }, ...points.map((p) => ({ x: p.strongShare, y: p.avgQuality }))]
+    .filter((v) => Number.isFinite(v.x) && Number.isFinite(v.y))
+    .sort((a, b) => a.x - b.x || b.y - a.y);
+  return all.filter((v, k) => k === 0 || v.x !== all[k - 1].x);
+}
+
+/** The polyline through vertices sorted by x, at x (clamped to its ends). */
+function polylineAt(v: readonly Vertex[], x: number): number {
+  if (x <= v[0].x) return v[0].y;
+  for (let k = 1; k < v.length; k++) {
+    if (x <= v[k].x) return v[k - 1].y + ((v[k].y - v[k - 1].y) * (x - v[k - 1].x)) / (v[k].x - v[k - 1].x);
+  }
+  return v[v.length - 1].y;
+}
+
+/** The smallest x at which the polyline reaches y (NaN when it never does). */
+function polylineFirstReaching(v: readonly Vertex[], y: number): number {
+  if (v[0].y >= y) return v[0].x;
+  for (let k = 1; k < v.length; k++) {
+    if (v[k].y >= y) return v[k - 1].x + ((y - v[k - 1].y) * (v[k].x - v[k - 1].x)) / (v[k].y - v[k - 1].y);
+  }
+  return NaN;
 }
 
 // ---------------------------------------------------------------- N models (RouterBench)
@@ -811,6 +849,7 @@ export function formatMetricsTable(summary: MetricsSummary): string {
     lines.push(
       `Two models (weak ${t.weak.model}, strong ${t.strong.model}): APGR ${num(t.apgr)}, ` +
         `CPT(50%) ${pct(t.cpt50)}, CPT(80%) ${pct(t.cpt80)}, cost saving at 95% of strong ${pct(t.costSaving95)}`,
+      `  on the reached points alone, no two mixed (as RouteLLM reads its curves): APGR ${num(t.reached.apgr)}, CPT(50%) ${pct(t.reached.cpt50)}`,
     );
   }
   lines.push(formatReliability(summary.perModel));
