@@ -407,6 +407,15 @@ describe('two-model metrics (PGR, APGR, CPT)', () => {
     expect(t.costSaving95).toBeCloseTo(0.54, 12);
   });
 
+  test('the table warns when the dearer model is no better, and not otherwise', () => {
+    const ok = [1, 0, 1, 0, 1, 1, 0, 1, 0, 0];
+    const better = summarize(['weak', 'strong'], twoModelRows(new Array(10).fill(0.6), new Array(10).fill(0.8), ok, [1, 1, 1, 1, 1, 1, 1, 1, 0, 1]));
+    expect(formatMetricsTable(better)).not.toContain('mean nothing');
+    // The dearer model (cost 10) right on 3 rows, the cheaper on 5.
+    const worse = summarize(['weak', 'strong'], twoModelRows(new Array(10).fill(0.6), new Array(10).fill(0.8), ok, [1, 0, 0, 1, 0, 0, 1, 0, 0, 0]));
+    expect(formatMetricsTable(worse)).toContain('warning: the dearer model (strong) is no better than weak on these rows, so PGR, APGR and CPT mean nothing here');
+  });
+
   test('equal weak and strong quality gives NaN instead of a division by zero', () => {
     const same = { ...strong, avgQuality: 0.5 };
     const t = twoModelMetrics(weak, same, [{ strongShare: 0.5, avgCost: 5, avgQuality: 0.6 }]);

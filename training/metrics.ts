@@ -851,6 +851,10 @@ export function formatMetricsTable(summary: MetricsSummary): string {
         `CPT(50%) ${pct(t.cpt50)}, CPT(80%) ${pct(t.cpt80)}, cost saving at 95% of strong ${pct(t.costSaving95)}`,
       `  on the reached points alone, no two mixed (as RouteLLM reads its curves): APGR ${num(t.reached.apgr)}, CPT(50%) ${pct(t.reached.cpt50)}`,
     );
+    // PGR divides by strong − weak quality: with the dearer model no better, its figures mean nothing.
+    if (!(t.strong.avgQuality > t.weak.avgQuality)) {
+      lines.push(`  warning: the dearer model (${t.strong.model}) is no better than ${t.weak.model} on these rows, so PGR, APGR and CPT mean nothing here; read the cost and quality columns`);
+    }
   }
   lines.push(formatReliability(summary.perModel));
   if (summary.operatingPoints.length > 0) {
