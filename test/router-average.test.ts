@@ -395,6 +395,15 @@ describe('router: a model costed at its own answer length (models[].expectedOutp
     expect(long.candidates.find((c) => c.model === 'dear')).toMatchObject({ eligible: false, excludedBecause: 'context-window' });
     const short = await router.route({ prompt, maxTokens: 100 });
     expect(short.candidates.find((c) => c.model === 'dear')).toMatchObject({ eligible: true });
+    // 1,500 CJK characters take some 1,500 tokens, not the 375 that four characters a token would say:
+    // with max_tokens 100 they no longer fit a 1,024-token window, while 1,500 ASCII characters still do.
+    const windowed: ModelConfig[] = [MODELS[0], { ...MODELS[1], contextWindow: 1024 }];
+    const small = createRouter({ models: windowed, minSuccess: 0.5, expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => null });
+    const cjk = await small.route({ prompt: '漢'.repeat(1500), maxTokens: 100 });
+    expect(cjk.candidates.find((c) => c.model === 'dear')).toMatchObject({ eligible: false, excludedBecause: 'context-window' });
+    expect(cjk.estimatedTokens.input).toBe(375); // prices still rank by the shared estimate
+    const ascii = await small.route({ prompt: 'a'.repeat(1500), maxTokens: 100 });
+    expect(ascii.candidates.find((c) => c.model === 'dear')).toMatchObject({ eligible: true });
   });
 });
 

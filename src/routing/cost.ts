@@ -4,6 +4,23 @@ import type { ModelPrice } from '../config/schema';
 
 export const estimateTokens = (text: string): number => Math.max(1, Math.ceil(text.length / 4));
 
+/**
+ * Tokens a prompt may take of a context window, for the hard yes/no of fitting one: ASCII at four
+ * characters a token, every other character (CJK, emoji, accented letters) a token of its own, as BPE
+ * tokenizers spend at least that on CJK. `estimateTokens` counts all text at four characters a token: fine
+ * for ranking prices, where a shared bias cancels, but it let 12,000 CJK characters (about 12,000 tokens)
+ * into a 4,096-token window. Never less than `estimateTokens`.
+ */
+export function windowTokens(text: string): number {
+  let ascii = 0;
+  let other = 0;
+  for (const ch of text) {
+    if (ch.charCodeAt(0) < 128) ascii++;
+    else other++;
+  }
+  return Math.max(estimateTokens(text), Math.ceil(ascii / 4) + other);
+}
+
 /** Where a candidate's costed answer length came from. */
 export type OutputTokensBasis = 'model' | 'learned' | 'max_tokens' | 'default';
 

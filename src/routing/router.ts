@@ -5,7 +5,7 @@ import type { ModelConfig } from '../config/schema';
 import { InvalidInputError } from '../errors';
 import type { SuccessClassifier } from './classifier';
 import type { ClassifierReference } from './classifier-reference';
-import { type OutputTokensBasis, estimateCost, estimateTokens, outputTokensFor } from './cost';
+import { type OutputTokensBasis, estimateCost, estimateTokens, outputTokensFor, windowTokens } from './cost';
 import { featureKind, viewText } from './features';
 import { createMicroBatcher } from './micro-batcher';
 import { type DecisionReason, type PolicyKind, choose, chooseByValue, chooseNearBest, coldStartOrder } from './policy';
@@ -285,6 +285,9 @@ export function createRouter(deps: RouterDeps): Router {
     }
     const requested = new Set(input.models && input.models.length > 0 ? input.models : modelIds);
     const inputTokens = estimateTokens(input.prompt);
+    // Counted only when some model has a window to fit: it walks the prompt's characters.
+    let windowed: number | undefined;
+    const promptWindowTokens = (): number => (windowed ??= windowTokens(input.prompt));
     const outputTokens = input.maxTokens ?? deps.expectedOutputTokens;
     const classifier = deps.classifier();
     const column = new Map(classifier ? classifier.models.map((m, i) => [m, i] as const) : []);
@@ -302,7 +305,7 @@ export function createRouter(deps: RouterDeps): Router {
       };
       if (!requested.has(m.id)) report.excludedBecause = 'not-requested';
       // The window must hold what the upstream may write: max_tokens when set, else the expected answer.
-      else if (m.contextWindow !== undefined && inputTokens + (input.maxTokens ?? costed.tokens) > m.contextWindow) report.excludedBecause = 'context-window';
+      else if (m.contextWindow !== undefined && promptWindowTokens() + (input.maxTokens ?? costed.tokens) > m.contextWindow) report.excludedBecause = 'context-window';
       report.eligible = report.excludedBecause === undefined;
       return report;
     });
