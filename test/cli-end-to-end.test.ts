@@ -234,6 +234,16 @@ describe('CLI end to end with the real embedder', () => {
     expect(text).toMatch(/routing\.average\.feedback\.minRatings/);
     expect(text).toMatch(/routing\.answerLengths\.refreshMs/);
     expect(text).toMatch(/routing\.answerLengths: Unrecognized key: "windw"/);
+    // Checks across fields are reported beside the type errors, not after they are fixed.
+    stderr = [];
+    const crossed = path.join(tmp.dir, 'crossed.yaml');
+    fs.writeFileSync(crossed, 'models:\n  - { id: a, provider: sim, price: 5 }\n  - { id: a, provider: openai, price: { inputPerMTok: 1, outputPerMTok: 1 } }\nrouting: { coldStart: zz }\n');
+    expect(await runCli(['retrain', '--config', crossed])).toBe(1);
+    const crossedText = stderr.join('');
+    expect(crossedText).toMatch(/models\.0\.price/);
+    expect(crossedText).toMatch(/models\.1\.id: duplicate model id "a"/);
+    expect(crossedText).toMatch(/models\.1\.baseUrl: required for provider "openai"/);
+    expect(crossedText).toMatch(/routing\.coldStart: "zz" is not a configured model \(configured: a\)/);
   });
 
   (fs.existsSync(SHARED) ? it : it.skip)('learns something real from the public GSM8K outcomes (skipped without ../shared/data)', async () => {

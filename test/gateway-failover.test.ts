@@ -1,20 +1,26 @@
 // Failover and resilience through the whole server: each upstream failure the issue names moves the
 // request to the next model; streams fail over only before their first byte; client disconnects reach
 // the upstream; breakers skip a failing model and show up in /v1/stats.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import OpenAI from 'openai';
 import type { DecisionLogJson } from '../src/http/decision-log-json';
 import type { StatsJson } from '../src/inspection/stats';
 import { completionBody, startFakeUpstream, streamEvents, type Behaviour, type FakeUpstream } from './support/fake-upstream';
 import { type ErrorJson, type TestGateway, eventually, startTestGateway } from './support/gateway';
 
-/** A port nothing listens on: bound once, then released. */
+/**
+ * A port nothing listens on: a privileged one, where no server's listen(0) lands. A port bound and released
+ * here could be taken by another test file's server (the files run side by side) before the gateway
+ * connects, and the attempt then read as that server's error instead of a refused connection.
+ */
 async function deadPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
+  const port = 1;
+  const refused = await new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(false)));
+    socket.once('error', () => resolve(true));
+  });
+  if (!refused) throw new Error(`something listens on 127.0.0.1:${port}; the failover tests need a port that refuses connections`);
   return port;
 }
 

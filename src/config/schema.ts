@@ -146,24 +146,34 @@ export const configSchema = z
       .prefault({}),
     models: z.array(modelConfigSchema).min(1, 'configure at least one model'),
   })
-  .superRefine((cfg, ctx) => {
-    const seen = new Set<string>();
-    cfg.models.forEach((m, i) => {
-      if (seen.has(m.id)) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${m.id}"` });
-      seen.add(m.id);
-      if (m.provider === 'openai' && !m.baseUrl) {
-        ctx.addIssue({ code: 'custom', path: ['models', i, 'baseUrl'], message: 'required for provider "openai"' });
-      }
-    });
-    const cold = cfg.routing.coldStart;
-    if (cold !== undefined && !seen.has(cold)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['routing', 'coldStart'],
-        message: `"${cold}" is not a configured model (configured: ${[...seen].join(', ')})`,
+  .superRefine(
+    (cfg, ctx) => {
+      // Run even when some field is already wrong (`when` below), so every bad field is reported at once:
+      // the value may then be only partly valid, hence the checks of shape before each use.
+      const models: unknown[] = Array.isArray(cfg.models) ? cfg.models : [];
+      const seen = new Set<string>();
+      let everyId = true;
+      models.forEach((raw, i) => {
+        const m = (typeof raw === 'object' && raw !== null ? raw : {}) as { id?: unknown; provider?: unknown; baseUrl?: unknown };
+        if (typeof m.id !== 'string') everyId = false;
+        else if (seen.has(m.id)) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${m.id}"` });
+        else seen.add(m.id);
+        if (m.provider === 'openai' && !m.baseUrl) {
+          ctx.addIssue({ code: 'custom', path: ['models', i, 'baseUrl'], message: 'required for provider "openai"' });
+        }
       });
-    }
-  });
+      const cold: unknown = (cfg.routing as { coldStart?: unknown } | undefined)?.coldStart;
+      // With a model's id itself invalid, an unknown cold-start model may be that one: said once it is fixed.
+      if (typeof cold === 'string' && everyId && !seen.has(cold)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routing', 'coldStart'],
+          message: `"${cold}" is not a configured model (configured: ${[...seen].join(', ')})`,
+        });
+      }
+    },
+    { when: () => true },
+  );
 
 export type SwitchyardConfig = z.infer<typeof configSchema>;
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
