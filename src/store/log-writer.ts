@@ -5,6 +5,7 @@
 // retrain writing embeddings) they give up at once and retry a flush interval later, instead of
 // blocking the event loop, and every request with it, for as long as the lock is held.
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface BatchWriterOptions<T> {
   /**
@@ -125,7 +126,7 @@ export class BatchWriter<T> {
     for (;;) {
       this.flush(false);
       if (this.queue.length === 0 || this.clock() >= deadline) return;
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
+      await sleep(everyMs);
     }
   }
 

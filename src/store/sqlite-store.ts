@@ -2,6 +2,7 @@
 // is a short indexed statement or one transaction, so it never waits on anything but the disk.
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { ConfigError, errorMessage, SwitchyardError } from '../errors';
 import { migrate } from './migrations';
@@ -108,7 +109,7 @@ export async function writeOffLoop<T>(db: Database.Database, fn: () => T, waitMs
       const waited = Date.now() - started;
       if (waited >= waitMs) throw new StoreBusyError(displayPath(db.name), waited, err instanceof StoreBusyError ? err.cause : err);
     }
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
+    await sleep(everyMs);
   }
 }
 
