@@ -5,6 +5,7 @@
 import { InvalidInputError } from '../src/errors';
 import { type ValueStep, valueSteps, walkValueStates } from '../src/routing/value-policy';
 import { type PolicyKind, logPriceShares } from '../src/routing/policy';
+import { mean } from './matrix';
 
 export { POLICY_KINDS, type PolicyKind } from '../src/routing/policy';
 
@@ -548,7 +549,7 @@ export function twoModelMetrics(weak: NamedPoint, strong: NamedPoint, points: re
   const reached = reachedCurve(weak.avgQuality, strong.avgQuality, points);
   return {
     reached: {
-      apgr: degenerate ? NaN : Array.from({ length: 101 }, (_, i) => (polylineAt(reached, i / 100) - weak.avgQuality) / gap).reduce((a, b) => a + b, 0) / 101,
+      apgr: degenerate ? NaN : mean(Array.from({ length: 101 }, (_, i) => (polylineAt(reached, i / 100) - weak.avgQuality) / gap)),
       cpt50: degenerate ? NaN : polylineFirstReaching(reached, weak.avgQuality + 0.5 * gap),
     },
     weak: { model: weak.model, avgCost: weak.avgCost, avgQuality: weak.avgQuality },
@@ -556,7 +557,7 @@ export function twoModelMetrics(weak: NamedPoint, strong: NamedPoint, points: re
     shareEnvelope,
     costEnvelope,
     pgr,
-    apgr: degenerate ? NaN : pgr.reduce((a, b) => a + b, 0) / pgr.length,
+    apgr: degenerate ? NaN : mean(pgr),
     cpt50: cpt(0.5),
     cpt80: cpt(0.8),
     costSaving95: strong.avgCost > 0 ? 1 - c95 / strong.avgCost : NaN,

@@ -150,17 +150,16 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const everyRow = rows.map((_, i) => i);
   let folder: string;
   if (refit) {
-    // What a fresh choice over every row takes, should the set be small enough to make one (TrainResult.refit).
-    const everyCost = routingCosts(rows, models, deps.prices, options.expectedOutputTokens);
+    // A small store's (small kinds') learner is chosen afresh on every row; in a large store the second
+    // choice of its small kinds would add a quarter to a retrain of some 45 s (README "Serving the refit").
+    const rechoose = isSmallSet(all.n, all.m);
+    // What a fresh choice over every row takes (TrainResult.refit), costed only when one is made.
+    const everyCost = rechoose ? routingCosts(rows, models, deps.prices, options.expectedOutputTokens) : null;
     const served = await result.refit({
       rows: all,
-      // A small store's (small kinds') learner is chosen afresh on every row; in a large store the second
-      // choice of its small kinds would add a quarter to a retrain of some 45 s (README "Serving the refit").
-      rechoose: isSmallSet(all.n, all.m),
+      rechoose,
       sources: rows.map((r) => r.source),
-      foldKeys: rows.map(splitKey),
-      costs: everyCost.costs ?? rankCosts(all),
-      estimates: everyCost.estimates,
+      ...(everyCost ? { foldKeys: rows.map(splitKey), costs: everyCost.costs ?? rankCosts(all), estimates: everyCost.estimates } : {}),
     });
     folder = writeClassifierVersion(
       deps.classifierDir,

@@ -353,11 +353,11 @@ const DEFAULT_SIGNIFICANCE = 1;
 export function pairedMeanOverSe(a: readonly number[], b: readonly number[], heldOverFit = 0): number {
   const d = a.map((v, k) => v - b[k]);
   if (d.length === 0) return Infinity;
-  const mean = d.reduce((x, y) => x + y, 0) / d.length;
-  if (d.length === 1) return mean > 0 ? Infinity : -Infinity;
-  const sd = Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (d.length - 1));
-  if (sd === 0) return mean > 0 ? Infinity : mean < 0 ? -Infinity : 0;
-  return mean / (sd * Math.sqrt(1 / d.length + heldOverFit));
+  const avg = mean(d);
+  if (d.length === 1) return avg > 0 ? Infinity : -Infinity;
+  const sd = Math.sqrt(d.reduce((x, y) => x + (y - avg) ** 2, 0) / (d.length - 1));
+  if (sd === 0) return avg > 0 ? Infinity : avg < 0 ? -Infinity : 0;
+  return avg / (sd * Math.sqrt(1 / d.length + heldOverFit));
 }
 
 /** Learners: single components and stacks of them, by name ('logistic', 'logistic+knn', ...). */
