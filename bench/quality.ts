@@ -76,8 +76,28 @@ function metricValue(e: Evaluation, metric: Target['metric']): number {
   return r.nModel.costSaving95OfBest;
 }
 
-/** Fold per row: within each source, rows ordered by a seeded hash and dealt round-robin. */
-function stratifiedFolds(rows: { id: string; source: string | null }[], k: number, seed: number): number[] {
+/**
+ * Each row's fold key: the id of the first row that carries the same prompt. A prompt stored twice (MMLU
+ * holds 54 questions under two subjects each) is then one key, so its copies share an outer and an inner
+ * fold, as `retrain`'s split keyed by the prompt has them; a row whose prompt is unique keeps its own id,
+ * so sets without repeated prompts are split exactly as before.
+ */
+function promptFoldKeys(rows: readonly { id: string; prompt: string }[]): string[] {
+  const first = new Map<string, string>();
+  return rows.map((r) => {
+    const known = first.get(r.prompt);
+    if (known !== undefined) return known;
+    first.set(r.prompt, r.id);
+    return r.id;
+  });
+}
+
+/**
+ * Fold per row: within each source, rows ordered by a seeded hash and dealt round-robin; then a repeated
+ * prompt's later copies join its first copy's fold (they may sit under another source), so no prompt is
+ * both trained on and scored.
+ */
+function stratifiedFolds(rows: readonly { id: string; prompt: string; source: string | null }[], keys: readonly string[], k: number, seed: number): number[] {
   const fold = new Array<number>(rows.length);
   const groups = new Map<string, number[]>();
   rows.forEach((r, i) => groups.set(r.source ?? '', [...(groups.get(r.source ?? '') ?? []), i]));
@@ -87,6 +107,12 @@ function stratifiedFolds(rows: { id: string; source: string | null }[], k: numbe
     idx.forEach((r, j) => (fold[r] = (j + offset) % k));
     offset += idx.length;
   }
+  const foldOfKey = new Map<string, number>();
+  rows.forEach((r, i) => {
+    const first = foldOfKey.get(keys[i]);
+    if (first === undefined) foldOfKey.set(keys[i], fold[i]);
+    else fold[i] = first;
+  });
   return fold;
 }
 
@@ -265,13 +291,14 @@ async function main(): Promise<void> {
       const { X, d, embeddingDim, wordSlots, wordBuckets } = await featureMatrix(values.features ?? DEFAULT_FEATURE_KIND, embedder, prompts, cache);
       const embedSeconds = (Date.now() - started) / 1000;
       const all = buildMatrix(X, d, rows, models);
-      const fold = stratifiedFolds(rows, k, seed);
+      const foldKeyOfRow = promptFoldKeys(rows);
+      const fold = stratifiedFolds(rows, foldKeyOfRow, k, seed);
       const P = new Float32Array(rows.length * models.length);
       const learners: Record<string, number> = {};
       let trainSeconds = 0;
       // What every fit here shares; the rows decide the fold keys and the routing costs.
       const trainOptions = (fitIdx: readonly number[]): TrainOptions => ({
-        models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => rows[i].id), learners: values.learner, ensembleTop, policy, significance, repeats,
+        models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => foldKeyOfRow[i]), learners: values.learner, ensembleTop, policy, significance, repeats,
         foldRunner: pool ?? IN_PROCESS_FOLDS,
         ...(values['select-by-loss'] ? {} : routingCosts(fitIdx.map((i) => rows[i]), models, prices)),
       });

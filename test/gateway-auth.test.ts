@@ -112,11 +112,13 @@ describe('API keys and scopes', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.json.error.code).toBe('decision_not_found');
     const id = await complete(alice);
-    for (const body of [{}, { success: true, score: 1 }, { score: 1.5 }, { success: 'yes' }, { success: true, extra: 1 }]) {
+    // The last: a comment holding half a surrogate pair, which the store would keep as U+FFFD.
+    for (const body of [{}, { success: true, score: 1 }, { score: 1.5 }, { success: 'yes' }, { success: true, extra: 1 }, { success: true, comment: 'ok\ud800' }]) {
       const res = await gw.call<ErrorJson>('POST', `/v1/decisions/${id}/feedback`, { key: alice, body });
       expect(res.status).toBe(400);
       expect(res.json.error.type).toBe('invalid_request_error');
     }
+    expect(gw.rows('SELECT * FROM feedback WHERE decision_id = ?', id)).toHaveLength(0);
     upstream.enqueue({ type: 'error', status: 500, message: 'down' }, { type: 'error', status: 500, message: 'down' });
     const failed = await gw.call('POST', '/v1/chat/completions', { key: alice, body: ask('x') });
     expect(failed.status).toBe(502);

@@ -184,6 +184,8 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     ['empty messages', { model: 'auto', messages: [] }, 400, 'messages'],
     ['no model', { messages: [{ role: 'user', content: 'x' }] }, 400, 'model'],
     ['a bad router target', { model: 'auto', messages: [{ role: 'user', content: 'x' }], router: { min_success: 2 } }, 400, 'router.min_success'],
+    ['half a surrogate pair in a message', { model: 'auto', messages: [{ role: 'user', content: 'x\ud800' }] }, 400, 'messages.0.content'],
+    ['half a surrogate pair in a text part', { model: 'auto', messages: [{ role: 'user', content: [{ type: 'text', text: '\udfffx' }] }] }, 400, 'messages.0.content.0.text'],
   ])('rejects %s with 400 naming the field', async (_what, body, status, param) => {
     const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body });
     expect(res.status).toBe(status);

@@ -68,6 +68,10 @@ describe('HTTP: /healthz and /v1/route', () => {
     ['an unknown model', { prompt: 'x', router: { models: ['gpt-9'] } }, 400, 'router.models'],
     ['an unknown policy', { prompt: 'x', router: { policy: 'cheapest' } }, 400, 'router.policy'],
     ['a zero max_tokens', { prompt: 'x', max_tokens: 0 }, 400, 'max_tokens'],
+    // Half a surrogate pair is no character: the decision log would store U+FFFD in its place.
+    ['a prompt holding half a surrogate pair', { prompt: 'x\ud800' }, 400, 'prompt'],
+    ['a message holding half a surrogate pair', { messages: [{ role: 'user', content: '\udc00y' }] }, 400, 'messages.0.content'],
+    ['a text part holding half a surrogate pair', { messages: [{ role: 'user', content: [{ type: 'text', text: 'y\ud83d' }] }] }, 400, 'messages.0.content.0.text'],
   ])('rejects %s with 400 in OpenAI error shape', async (_what, body, status, param) => {
     const res = await post(body);
     expect(res.status).toBe(status);

@@ -5,14 +5,10 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { InvalidInputError } from '../src/errors';
 import { formatIssues } from '../src/config/load-config';
+import { wellFormedText } from '../src/util/well-formed-text';
 
-/**
- * JSON's \ud800-style escapes can spell half a character, which SQLite stores as U+FFFD: the stored text
- * would differ from the file's, and every re-import would "update" the row. Refused with its line instead.
- */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const text = (): z.ZodString =>
-  z.string().refine((v) => !LONE_SURROGATE.test(v), { message: 'holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone): not text' });
+// Half a surrogate pair would be stored as U+FFFD, and every re-import would "update" the row: refused with its line.
+const text = wellFormedText;
 const idAsGiven = z.union([text().min(1), z.number().int()]);
 /** Stored ids are strings: 7 and "7" name the same prompt. */
 const id = idAsGiven.transform((v) => String(v));

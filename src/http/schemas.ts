@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../errors';
 import { formatIssues } from '../config/load-config';
 import { chatMessageSchema } from '../routing/prompt-text';
+import { wellFormedText } from '../util/well-formed-text';
 import { chatRequestSchema } from '../providers/types';
 import { DECISION_STATUSES } from '../store/decision-types';
 import { DECISION_ID_PATTERN } from '../gateway/decision-id';
@@ -19,7 +20,7 @@ export const routerOptionsSchema = z
 export const routeRequestSchema = z
   .looseObject({
     messages: z.array(chatMessageSchema).min(1).optional(),
-    prompt: z.string().optional(),
+    prompt: wellFormedText().optional(),
     // As in the chat body (providers/types.ts): OpenAI clients send null for "not set".
     max_tokens: z.number().int().positive().nullish(),
     max_completion_tokens: z.number().int().positive().nullish(),
@@ -85,7 +86,7 @@ export const feedbackBodySchema = z
   .strictObject({
     success: z.boolean().optional(),
     score: z.number().min(0).max(1).optional(),
-    comment: z.string().max(4000).optional(),
+    comment: wellFormedText().max(4000).optional(),
   })
   .refine((b) => (b.success === undefined) !== (b.score === undefined), {
     message: 'give either "success" (true/false) or "score" (0..1), not both and not neither',

@@ -3,13 +3,17 @@
 // Nothing here knows about HTTP frameworks; implementations live in the sibling files.
 import { z } from 'zod';
 import { SwitchyardError, type ErrorType } from '../errors';
+import { wellFormedText } from '../util/well-formed-text';
 
 // ---- Requests --------------------------------------------------------------------------------
 
-/** Message content is kept loose: text, multi-part arrays and tool messages all pass through untouched. */
+/**
+ * Message content is kept loose: text, multi-part arrays and tool messages all pass through untouched.
+ * Text is checked for half surrogate pairs, since the routing prompt built from it is logged.
+ */
 const chatMessageSchema = z.looseObject({
   role: z.string().min(1),
-  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
+  content: z.union([wellFormedText(), z.array(z.looseObject({ type: z.string(), text: wellFormedText().optional() })), z.null()]).optional(),
 });
 
 /**

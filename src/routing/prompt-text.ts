@@ -2,11 +2,13 @@
 // no text and are skipped. An assistant message's `tool_calls` are not read (they are a model's own
 // output); what the tools returned arrives as `tool` messages, whose content counts like any other.
 import { z } from 'zod';
+import { wellFormedText } from '../util/well-formed-text';
 
-const contentPart = z.looseObject({ type: z.string(), text: z.string().optional() });
+// Text is checked for half surrogate pairs: it is what the decision log stores.
+const contentPart = z.looseObject({ type: z.string(), text: wellFormedText().optional() });
 export const chatMessageSchema = z.looseObject({
   role: z.string().min(1),
-  content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
+  content: z.union([wellFormedText(), z.array(contentPart), z.null()]).optional(),
   name: z.string().optional(),
 });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
