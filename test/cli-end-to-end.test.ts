@@ -130,6 +130,29 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['score', '--data', input, '--out', tmp.dir, '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/--out .* is a directory; give a file name/);
     expect(fs.readdirSync(path.dirname(tmp.dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    // A disk that fills mid-write: half the scores reach the temporary file, then ENOSPC. The previous
+    // output stays whole, and the temporary file is removed.
+    const previous = fs.readFileSync(out, 'utf8');
+    const realWrite = fs.writeFileSync;
+    const full = jest.spyOn(fs, 'writeFileSync').mockImplementation((file, content, ...rest) => {
+      if (typeof file !== 'string' || !file.endsWith('.tmp')) return realWrite(file, content, ...rest);
+      realWrite(file, String(content).slice(0, String(content).length / 2));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    stderr = [];
+    let failed: number;
+    let tmpWrites: number;
+    try {
+      failed = await runCli(['score', '--data', input, '--out', out, '--config', cfg]);
+      tmpWrites = full.mock.calls.filter(([file]) => String(file).endsWith('.tmp')).length;
+    } finally {
+      full.mockRestore();
+    }
+    expect(failed).toBe(1);
+    expect(tmpWrites).toBe(1);
+    expect(stderr.join('')).toMatch(/cannot write --out .*scores\.jsonl: ENOSPC: no space left on device/);
+    expect(fs.readFileSync(out, 'utf8')).toBe(previous);
+    expect(fs.readdirSync(path.dirname(out)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 
     // Per source: each group of the file's sources on its own rows; groups under the minimum pooled.
     stderr = [];
