@@ -37,8 +37,11 @@ export interface GatewayDeps {
   /** Learned answer lengths for a model named by the client (the router has its own). */
   answerLengths?: () => ReadonlyMap<string, number>;
   storePrompts: boolean;
-  /** Takes the finished record; must be cheap (it is called on the request's path). */
-  record: (row: DecisionRecord) => void;
+  /**
+   * Takes the finished record; must be cheap (it is called on the request's path). May return a promise
+   * when the request must wait for the record (a full log queue): the request settles after it.
+   */
+  record: (row: DecisionRecord) => Promise<void> | undefined | void;
   newId: () => string;
   /** Epoch milliseconds. */
   now?: () => number;
@@ -110,12 +113,12 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
     return work;
   };
 
-  const finish = (p: PreparedChat, end: Ending): void => {
+  const finish = (p: PreparedChat, end: Ending): Promise<void> | undefined | void => {
     const price = end.answeredModel ? prices.get(end.answeredModel) : undefined;
     const usage = end.usage ? { promptTokens: end.usage.prompt_tokens, completionTokens: end.usage.completion_tokens } : null;
     const aborted = end.error instanceof UpstreamError && end.error.kind === 'aborted';
     const d = p.decision;
-    deps.record({
+    return deps.record({
       id: p.id,
       createdAt: p.createdAt,
       apiKey: p.input.caller ? { id: p.input.caller.keyId, name: p.input.caller.keyName } : null,
@@ -173,16 +176,18 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
     return track(
       (async () => {
         const t0 = clock();
+        let result: Awaited<ReturnType<typeof runWithFailover>>;
         try {
-          const result = await runWithFailover(failoverOptions(p, p.input.request, signal));
-          // Clients see which configured model answered, not the upstream's internal name for it.
-          const response: ChatCompletion = { ...result.response, model: result.model };
-          finish(p, { answeredModel: result.model, attempts: result.attempts, usage: result.response.usage ?? null, upstreamMs: clock() - t0, httpStatus: 200, error: null });
-          return { model: result.model, response };
+          result = await runWithFailover(failoverOptions(p, p.input.request, signal));
         } catch (err) {
-          finish(p, { answeredModel: null, attempts: attemptsOf(err), usage: null, upstreamMs: clock() - t0, httpStatus: statusOf(err), error: err });
+          await finish(p, { answeredModel: null, attempts: attemptsOf(err), usage: null, upstreamMs: clock() - t0, httpStatus: statusOf(err), error: err });
           throw err;
         }
+        // Clients see which configured model answered, not the upstream's internal name for it.
+        const response: ChatCompletion = { ...result.response, model: result.model };
+        // Awaited: a full log queue holds up the request that filled it (and only that one).
+        await finish(p, { answeredModel: result.model, attempts: result.attempts, usage: result.response.usage ?? null, upstreamMs: clock() - t0, httpStatus: 200, error: null });
+        return { model: result.model, response };
       })(),
     );
   }
@@ -197,7 +202,7 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
     try {
       started = await track(streamWithFailover(failoverOptions(p, request, signal)));
     } catch (err) {
-      finish(p, { answeredModel: null, attempts: attemptsOf(err), usage: null, upstreamMs: clock() - t0, httpStatus: statusOf(err), error: err });
+      await finish(p, { answeredModel: null, attempts: attemptsOf(err), usage: null, upstreamMs: clock() - t0, httpStatus: statusOf(err), error: err });
       throw err;
     }
     const { model, outcome } = started;
@@ -206,7 +211,7 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
     track(
       outcome.then((o) => {
         try {
-          finish(p, { answeredModel: model, attempts: o.attempts, usage, upstreamMs: clock() - t0, httpStatus: 200, error: o.error ?? null });
+          return finish(p, { answeredModel: model, attempts: o.attempts, usage, upstreamMs: clock() - t0, httpStatus: 200, error: o.error ?? null });
         } finally {
           // Even if logging throws, the id must not answer 409 for the life of the server.
           open.delete(p.id);

@@ -5,7 +5,7 @@ import { errorMessage } from '../errors';
 import { BatchWriter } from './log-writer';
 import type { DecisionStore } from './decision-store';
 import type { DecisionRecord } from './decision-types';
-import { withBusyTimeout } from './sqlite-store';
+import { BUSY_TIMEOUT_MS, withBusyTimeout } from './sqlite-store';
 
 export interface DecisionLogQueueOptions {
   batchRows: number;
@@ -24,6 +24,8 @@ export function createDecisionLogQueue(
 ): BatchWriter<DecisionRecord> {
   return new BatchWriter<DecisionRecord>({
     ...options,
+    // A request that finds the queue full waits for the lock as long as a patient write would.
+    fullWaitMs: BUSY_TIMEOUT_MS,
     // In the background a busy store (another process importing) fails fast and is retried: waiting for
     // it would hold up every request. Someone waiting for the rows (a reader, a full queue) waits.
     write: (rows, patient) => (patient ? decisions.insertMany(rows) : withBusyTimeout(db, 0, () => decisions.insertMany(rows))),

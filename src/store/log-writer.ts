@@ -1,6 +1,8 @@
 // Keeps decision-log writes off the response path: requests only push a row onto an in-memory queue, and
 // rows are written in batches, one transaction each, after the response has gone. The queue is bounded:
-// at the bound the row is written at once (the request pays for the write) rather than dropped.
+// at the bound the row's request waits for the queue to be written (backpressure) rather than the row
+// being dropped; it waits between turns of the event loop, so a lock another process holds stalls that
+// request, not the server.
 // Background flushes are impatient: when another process holds the store's write lock (an import, a
 // retrain writing embeddings) they give up at once and retry a flush interval later, instead of
 // blocking the event loop, and every request with it, for as long as the lock is held.
@@ -18,6 +20,11 @@ export interface BatchWriterOptions<T> {
   flushIntervalMs: number;
   maxRows: number;
   /**
+   * How long a request that finds the queue full waits for it to be written, retrying between turns of
+   * the event loop, before it goes on with its row still queued (default 5,000 ms).
+   */
+  fullWaitMs?: number;
+  /**
    * A failed write; its rows stay queued for the next flush (see `maxRows` for when some must go).
    * `streak`: failures in a row, this one included (1: writes were going through until now).
    */
@@ -34,13 +41,16 @@ export interface BatchWriterStats {
   /** Rows given up after repeated write failures filled the queue past twice its bound. */
   dropped: number;
   batches: number;
-  /** Flushes forced by a full queue (the row's request waited for the write). */
+  /** Rows that found the queue full (their requests waited for the write). */
   forcedFlushes: number;
   failures: number;
   maxBatchRows: number;
   flushMsTotal: number;
   flushMsMax: number;
 }
+
+/** As long as a patient write waits for another process's lock (the store's busy timeout). */
+const DEFAULT_FULL_WAIT_MS = 5_000;
 
 export class BatchWriter<T> {
   private queue: T[] = [];
@@ -57,16 +67,23 @@ export class BatchWriter<T> {
     this.clock = options.clock ?? (() => performance.now());
   }
 
-  enqueue(row: T): void {
+  /**
+   * Queues a row. Below the bound returns nothing: the row is written later. At the bound returns a
+   * promise that settles once the queue is written or `fullWaitMs` has passed (the row then stays queued);
+   * the caller awaits it, so the request that filled the queue is the one held up.
+   */
+  enqueue(row: T): Promise<void> | undefined {
     this.queue.push(row);
     if (this.closed) {
       // Rows that arrive during shutdown (streams cut at the end of the grace period) are written at once.
       this.flush();
-      return;
+      return undefined;
     }
     if (this.queue.length >= this.options.maxRows) {
       this.counters.forcedFlushes += 1;
-      this.flush();
+      // A patient flush here would wait out another process's lock inside SQLite, stopping every request
+      // and stream for up to the busy timeout; settling waits between turns of the event loop instead.
+      return this.settle(this.options.fullWaitMs ?? DEFAULT_FULL_WAIT_MS);
     } else if (this.queue.length >= this.options.batchRows) {
       this.immediate ??= setImmediate(() => {
         this.immediate = null;
@@ -75,6 +92,7 @@ export class BatchWriter<T> {
     } else {
       this.scheduleBackground();
     }
+    return undefined;
   }
 
   /**
