@@ -19,6 +19,41 @@ import { eventually, startTestGateway } from './support/gateway';
 import { makeTempDir } from './support/temp-dir';
 import { loggedDecision } from './support/logged-decision';
 
+interface SecondConnection {
+  store: SqliteStore;
+  decisions: DecisionStore;
+  /** Another process's connection to the same file: it takes the write lock. */
+  other: Database.Database;
+  writer: BatchWriter<DecisionRecord>;
+  /** Timer turns so far: a wait inside SQLite's busy handler allows none. */
+  turns: () => number;
+}
+
+/** A store, another connection to its file, the server's log queue over the store; all closed after `body`. */
+async function withSecondConnection(
+  queue: { batchRows: number; flushIntervalMs: number; maxRows: number },
+  log: (message: string) => void,
+  body: (c: SecondConnection) => Promise<void> | void,
+): Promise<void> {
+  const tmp = makeTempDir();
+  const file = path.join(tmp.dir, 'db.sqlite');
+  const store = new SqliteStore({ path: file });
+  const decisions = new DecisionStore(store.db);
+  const other = new Database(file);
+  const writer = createDecisionLogQueue(store.db, decisions, queue, log);
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 5);
+  try {
+    await body({ store, decisions, other, writer, turns: () => turns });
+  } finally {
+    clearInterval(ticker);
+    writer.close();
+    other.close();
+    store.close();
+    tmp.cleanup();
+  }
+}
+
 describe('BatchWriter', () => {
   const make = (over: Partial<ConstructorParameters<typeof BatchWriter<number>>[0]> = {}) => {
     const batches: number[][] = [];
@@ -115,15 +150,9 @@ describe('BatchWriter', () => {
   });
 
   it('while another process holds the write lock, background flushes fail at once and the rows wait in memory', async () => {
-    const tmp = makeTempDir();
-    const file = path.join(tmp.dir, 'db.sqlite');
-    const store = new SqliteStore({ path: file });
-    const decisions = new DecisionStore(store.db);
-    const other = new Database(file);
     const messages: string[] = [];
-    const writer = createDecisionLogQueue(store.db, decisions, { batchRows: 10, flushIntervalMs: 20, maxRows: 100 }, (m) => messages.push(m));
     const errors = (): string[] => messages.filter((m) => m.startsWith('warning: decision log'));
-    try {
+    await withSecondConnection({ batchRows: 10, flushIntervalMs: 20, maxRows: 100 }, (m) => messages.push(m), async ({ store, decisions, other, writer }) => {
       other.prepare('BEGIN IMMEDIATE').run();
       writer.enqueue(loggedDecision('dec_busy_1', 'small', { small: 0.9 }));
       // Each try waiting out busy_timeout (5 s) would leave the event loop stuck well past this wait.
@@ -136,24 +165,11 @@ describe('BatchWriter', () => {
       await eventually(() => (messages.some((m) => /^decision log: writing again after \d+ failed tries$/.test(m)) ? true : undefined));
       expect(decisions.get('dec_busy_1')).not.toBeNull();
       expect(writer.stats()).toMatchObject({ queued: 0, written: 1 });
-    } finally {
-      writer.close();
-      other.close();
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('a request that fills the queue while another process holds the lock waits between turns of the event loop, not inside SQLite', async () => {
-    const tmp = makeTempDir();
-    const file = path.join(tmp.dir, 'db.sqlite');
-    const store = new SqliteStore({ path: file });
-    const decisions = new DecisionStore(store.db);
-    const other = new Database(file);
-    const writer = createDecisionLogQueue(store.db, decisions, { batchRows: 10, flushIntervalMs: 10_000, maxRows: 3 }, () => {});
-    let turns = 0;
-    const ticker = setInterval(() => turns++, 5);
-    try {
+    await withSecondConnection({ batchRows: 10, flushIntervalMs: 10_000, maxRows: 3 }, () => {}, async ({ decisions, other, writer, turns }) => {
       other.prepare('BEGIN IMMEDIATE').run();
       expect(writer.enqueue(loggedDecision('dec_full_1', 'small', { small: 0.9 }))).toBeUndefined();
       expect(writer.enqueue(loggedDecision('dec_full_2', 'small', { small: 0.9 }))).toBeUndefined();
@@ -166,27 +182,16 @@ describe('BatchWriter', () => {
       void full!.then(() => (settled = true));
       await new Promise((r) => setTimeout(r, 100));
       expect(settled).toBe(false);
-      expect(turns).toBeGreaterThan(5);
+      expect(turns()).toBeGreaterThan(5);
       other.prepare('COMMIT').run();
       await full;
       expect(writer.stats()).toMatchObject({ queued: 0, written: 3, forcedFlushes: 1, dropped: 0 });
       expect(decisions.get('dec_full_3')).not.toBeNull();
-    } finally {
-      clearInterval(ticker);
-      writer.close();
-      other.close();
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 
-  it("a feedback write while another process holds the lock is the store's busy error (a 503), not a raw SQLite one", () => {
-    const tmp = makeTempDir();
-    const file = path.join(tmp.dir, 'db.sqlite');
-    const store = new SqliteStore({ path: file });
-    const decisions = new DecisionStore(store.db);
-    const other = new Database(file);
-    try {
+  it("a feedback write while another process holds the lock is the store's busy error (a 503), not a raw SQLite one", async () => {
+    await withSecondConnection({ batchRows: 10, flushIntervalMs: 10_000, maxRows: 100 }, () => {}, ({ store, decisions, other }) => {
       other.prepare('BEGIN IMMEDIATE').run();
       // busy_timeout 0 so the test need not wait out the 5 s the server would.
       const tried = (): unknown => withBusyTimeout(store.db, 0, () => decisions.transaction(() => 1));
@@ -194,30 +199,17 @@ describe('BatchWriter', () => {
       expect(toErrorResponse(catchError(tried))).toMatchObject({ status: 503, body: { error: { code: 'store_busy' } } });
       other.prepare('COMMIT').run();
       expect(decisions.transaction(() => 1)).toBe(1);
-    } finally {
-      other.close();
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('readers and feedback wait for another process\'s lock between turns of the event loop, not inside SQLite', async () => {
-    const tmp = makeTempDir();
-    const file = path.join(tmp.dir, 'db.sqlite');
-    const store = new SqliteStore({ path: file });
-    const decisions = new DecisionStore(store.db);
-    const other = new Database(file);
-    const writer = createDecisionLogQueue(store.db, decisions, { batchRows: 10, flushIntervalMs: 10_000, maxRows: 100 }, () => {});
-    // Timer turns while they wait: a wait inside SQLite's busy handler would allow none.
-    let turns = 0;
-    const ticker = setInterval(() => turns++, 5);
-    try {
+    await withSecondConnection({ batchRows: 10, flushIntervalMs: 10_000, maxRows: 100 }, () => {}, async ({ store, decisions, other, writer, turns }) => {
       other.prepare('BEGIN IMMEDIATE').run();
       writer.enqueue(loggedDecision('dec_read_1', 'small', { small: 0.9 }));
       setTimeout(() => other.prepare('COMMIT').run(), 150);
       const [settled, written] = await Promise.all([writer.settle(5000), writeOffLoop(store.db, () => decisions.transaction(() => 'fed back'), 5000)]);
       expect([settled, written]).toEqual([undefined, 'fed back']);
-      expect(turns).toBeGreaterThan(10);
+      expect(turns()).toBeGreaterThan(10);
       expect(decisions.get('dec_read_1')).not.toBeNull();
       expect(store.db.pragma('busy_timeout', { simple: true })).toBe(5000);
 
@@ -228,13 +220,7 @@ describe('BatchWriter', () => {
       expect(writer.stats().queued).toBe(1);
       await expect(writeOffLoop(store.db, () => decisions.transaction(() => 1), 60)).rejects.toThrow(/gave up after waiting \d{2,} ms/);
       other.prepare('COMMIT').run();
-    } finally {
-      clearInterval(ticker);
-      writer.close();
-      other.close();
-      store.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('close() flushes; rows after close are written at once', () => {
