@@ -4,9 +4,9 @@
 import { z } from 'zod';
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
-export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-export const NOT_TEXT_MESSAGE = 'holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone): not text';
+const NOT_TEXT_MESSAGE = 'holds half of a UTF-16 surrogate pair (an escape such as \\ud800 alone): not text';
 
 /** A string with no lone surrogate. */
 export const wellFormedText = (): z.ZodString => z.string().refine((v) => !LONE_SURROGATE.test(v), { message: NOT_TEXT_MESSAGE });
