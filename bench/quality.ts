@@ -241,7 +241,7 @@ async function main(): Promise<void> {
     options: {
       'data-dir': { type: 'string' }, only: { type: 'string' }, folds: { type: 'string' }, seed: { type: 'string' },
       learner: { type: 'string', multiple: true }, features: { type: 'string' }, 'models-dir': { type: 'string' }, cache: { type: 'string' }, verbose: { type: 'boolean' }, 'select-by-loss': { type: 'boolean' }, dump: { type: 'string' }, ensemble: { type: 'string' }, policy: { type: 'string' },
-      significance: { type: 'string' }, repeats: { type: 'string' }, interval: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, 'kmeans-experts': { type: 'string' }, 'no-experts': { type: 'boolean' },
+      significance: { type: 'string' }, margin: { type: 'string' }, repeats: { type: 'string' }, interval: { type: 'string' }, workers: { type: 'string' }, 'as-served': { type: 'boolean' }, 'kmeans-experts': { type: 'string' }, 'no-experts': { type: 'boolean' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -256,6 +256,8 @@ async function main(): Promise<void> {
   const repeats = values.repeats === undefined ? undefined : Number(values.repeats);
   if (repeats !== undefined && !(Number.isInteger(repeats) && repeats >= 1)) throw new Error(`--repeats must be a whole number ≥ 1, got "${values.repeats}"`);
   const significance = values.significance === undefined ? undefined : Number(values.significance);
+  const margin = values.margin === undefined ? undefined : Number(values.margin);
+  if (margin !== undefined && !(Number.isFinite(margin) && margin >= 0)) throw new Error(`--margin must be a number ≥ 0, got "${values.margin}"`);
   if (significance !== undefined && !(Number.isFinite(significance) && significance >= 0)) {
     throw new Error(`--significance must be a number ≥ 0, got "${values.significance}"`);
   }
@@ -298,7 +300,7 @@ async function main(): Promise<void> {
       let trainSeconds = 0;
       // What every fit here shares; the rows decide the fold keys and the routing costs.
       const trainOptions = (fitIdx: readonly number[]): TrainOptions => ({
-        models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => foldKeyOfRow[i]), learners: values.learner, ensembleTop, policy, significance, repeats,
+        models, embeddingDim, wordSlots, wordBuckets, seed, foldKeys: fitIdx.map((i) => foldKeyOfRow[i]), learners: values.learner, ensembleTop, policy, significance, margin, repeats,
         foldRunner: pool ?? IN_PROCESS_FOLDS,
         ...(values['select-by-loss'] ? {} : routingCosts(fitIdx.map((i) => rows[i]), models, prices)),
       });
