@@ -349,13 +349,12 @@ const DEFAULT_SIGNIFICANCE = 1;
 
 /**
  * Rows from which a set counts as large for the inner cross-validation: it gets 4 inner folds rather than
- * 5, and the paired test is off by default (the margin stays). There the test's standard error comes
- * from one draw's 4 fold differences and is itself a guess: gating on it kept MMLU on simpler learners
- * than its best (the largest stack, fixed
- * with `--learner`, read 0.718 / 0.718 / 0.716). With the test off and the margin kept, MMLU's APGR went
- * from 0.706 / 0.704 / 0.708 to 0.715 / 0.716 / 0.714 (near-best, fold seeds 1–3; README "Routing
- * quality"). Off on RouterBench (2,225 rows) it cost 4 points of saving at the same gain (fold seeds 1–3),
- * so smaller sets keep the test.
+ * 5, and the paired test is off by default (the margin stays). There the test's standard error comes from
+ * one draw's 4 fold differences and is itself a guess: gating on it kept MMLU on simpler learners than its
+ * best (the largest stack, fixed with `--learner`, read 0.718 / 0.718 / 0.716). With the test off, MMLU's
+ * APGR went from 0.706 / 0.704 / 0.708 to 0.715 / 0.716 / 0.714 (near-best, fold seeds 1–3; README
+ * "Routing quality"). Off on RouterBench (2,225 rows) it cost 4 points of saving at the same gain (fold
+ * seeds 1–3), so smaller sets keep the test.
  */
 const LARGE_SET_ROWS = 3000;
 
