@@ -97,7 +97,7 @@ function promptFoldKeys(rows: readonly { id: string; prompt: string }[]): string
  * prompt's later copies join its first copy's fold (they may sit under another source), so no prompt is
  * both trained on and scored.
  */
-function stratifiedFolds(rows: readonly { id: string; prompt: string; source: string | null }[], keys: readonly string[], k: number, seed: number): number[] {
+function stratifiedFolds(rows: readonly { id: string; source: string | null }[], keys: readonly string[], k: number, seed: number): number[] {
   const fold = new Array<number>(rows.length);
   const groups = new Map<string, number[]>();
   rows.forEach((r, i) => groups.set(r.source ?? '', [...(groups.get(r.source ?? '') ?? []), i]));

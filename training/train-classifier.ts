@@ -622,8 +622,8 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const margin = options.margin ?? ROUTING_MARGIN;
   // With several draws every fold of every draw is one paired difference. Three draws of the same rows
   // triple their number, not the evidence, so their standard error takes Nadeau and Bengio's correction
-  // (`pairedMeanOverSe`). On large sets (LARGE_SET_ROWS) the test is off by default; asked for
-  // with one draw, it is the plain one: corrected there, it cost MMLU 0.005 / 0.001 of APGR and RouterBench 0.003 /
+  // (`pairedMeanOverSe`). On large sets (LARGE_SET_ROWS) the test is off by default; asked for with one
+  // draw, it is the plain one: corrected there, it cost MMLU 0.005 / 0.001 of APGR and RouterBench 0.003 /
   // 0 of gain (near-best, fold seeds 1; 2) for no gain anywhere (README "Routing quality").
   const heldOverFit = R > 1 ? 1 / (K - 1) : 0;
   // A challenger replaces the incumbent when its routing score is higher by the margin and, fold by fold,
