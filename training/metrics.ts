@@ -468,7 +468,7 @@ export function monotoneUpperHull(points: readonly Vertex[]): Vertex[] {
   return hull.slice(0, peak + 1);
 }
 
-/** The envelope's y at x: linear between vertices, flat after the last, NaN left of the first. */
+/** The envelope's (or any x-sorted polyline's) y at x: linear between vertices, flat after the last, NaN left of the first. */
 export function envelopeAt(hull: readonly Vertex[], x: number): number {
   if (hull.length === 0 || !(x >= hull[0].x)) return NaN;
   for (let i = 0; i + 1 < hull.length; i++) {
@@ -479,7 +479,7 @@ export function envelopeAt(hull: readonly Vertex[], x: number): number {
   return hull[hull.length - 1].y;
 }
 
-/** The smallest x at which the envelope reaches y (with a rounding tolerance), or NaN if never. */
+/** The smallest x at which the envelope (or any x-sorted polyline) reaches y (with a rounding tolerance), or NaN if never. */
 export function firstXReaching(hull: readonly Vertex[], y: number): number {
   const goal = y - 1e-12 * Math.max(1, Math.abs(y));
   if (hull.length === 0 || Number.isNaN(y)) return NaN;
@@ -549,8 +549,8 @@ export function twoModelMetrics(weak: NamedPoint, strong: NamedPoint, points: re
   const reached = reachedCurve(weak.avgQuality, strong.avgQuality, points);
   return {
     reached: {
-      apgr: degenerate ? NaN : mean(Array.from({ length: 101 }, (_, i) => (polylineAt(reached, i / 100) - weak.avgQuality) / gap)),
-      cpt50: degenerate ? NaN : polylineFirstReaching(reached, weak.avgQuality + 0.5 * gap),
+      apgr: degenerate ? NaN : mean(Array.from({ length: 101 }, (_, i) => (envelopeAt(reached, i / 100) - weak.avgQuality) / gap)),
+      cpt50: degenerate ? NaN : firstXReaching(reached, weak.avgQuality + 0.5 * gap),
     },
     weak: { model: weak.model, avgCost: weak.avgCost, avgQuality: weak.avgQuality },
     strong: { model: strong.model, avgCost: strong.avgCost, avgQuality: strong.avgQuality },
@@ -570,24 +570,6 @@ function reachedCurve(weakQuality: number, strongQuality: number, points: readon
     .filter((v) => Number.isFinite(v.x) && Number.isFinite(v.y))
     .sort((a, b) => a.x - b.x || b.y - a.y);
   return all.filter((v, k) => k === 0 || v.x !== all[k - 1].x);
-}
-
-/** The polyline through vertices sorted by x, at x (clamped to its ends). */
-function polylineAt(v: readonly Vertex[], x: number): number {
-  if (x <= v[0].x) return v[0].y;
-  for (let k = 1; k < v.length; k++) {
-    if (x <= v[k].x) return v[k - 1].y + ((v[k].y - v[k - 1].y) * (x - v[k - 1].x)) / (v[k].x - v[k - 1].x);
-  }
-  return v[v.length - 1].y;
-}
-
-/** The smallest x at which the polyline reaches y (NaN when it never does). */
-function polylineFirstReaching(v: readonly Vertex[], y: number): number {
-  if (v[0].y >= y) return v[0].x;
-  for (let k = 1; k < v.length; k++) {
-    if (v[k].y >= y) return v[k - 1].x + ((y - v[k - 1].y) * (v[k].x - v[k - 1].x)) / (v[k].y - v[k - 1].y);
-  }
-  return NaN;
 }
 
 // ---------------------------------------------------------------- N models (RouterBench)
