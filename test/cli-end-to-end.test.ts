@@ -50,6 +50,10 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['import', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--config', cfg])).toBe(0);
     expect(await runCli(['retrain', '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/promoted to current/);
+    // Validation names what the policies not configured would score on the same rows.
+    expect(stderr.join('')).toMatch(
+      /The other policies on the same predictions \(routing\.policy serves one, router\.policy a request\); the learner was chosen for per-request:\n {2}near-best: gain vs Zero [+-]\d\.\d{4}, .*\n {2}average: gain vs Zero [+-]\d\.\d{4}, /,
+    );
     const sidecar = JSON.parse(fs.readFileSync(path.join(tmp.dir, 'router', 'v0001', 'classifier.json'), 'utf8'));
     expect(sidecar.embedder.id).toMatch(/^switchyard-glove-sif-100d@/);
     expect(sidecar.features).toMatchObject({ kind: 'embedding+prompt-stats-v2+words', dimension: 100 + 25 + 2 * 512 });
@@ -107,6 +111,29 @@ describe('CLI end to end with the real embedder', () => {
     expect(stderr.join('')).not.toMatch(/outcome store/);
     expect(fs.existsSync(path.join(elsewhere, 'db.sqlite'))).toBe(false);
 
+    // Each run names the two policies it did not use, scored on the same predictions: what `--policy`
+    // (or routing.policy) would print for them.
+    const examples = path.join(ROOT, 'data', 'examples', 'outcomes.jsonl');
+    const gains: Record<string, { own: number; others: Record<string, number> }> = {};
+    for (const policy of ['per-request', 'near-best', 'average']) {
+      stderr = [];
+      expect(await runCli(['eval', '--data', examples, '--svg', svg, '--policy', policy, '--interval', '0', '--config', cfg])).toBe(0);
+      const text = stderr.join('');
+      const block = text.match(/The other policies on the same predictions \(routing\.policy serves one, router\.policy a request\):\n((?: {2}[a-z-]+: .*\n)+)/);
+      expect(block).not.toBeNull();
+      const others = Object.fromEntries(
+        block![1].trimEnd().split('\n').map((line) => {
+          const m = line.match(/^ {2}([a-z-]+): gain vs Zero ([+-]\d\.\d{4}), saving at 95% of best (?:\d+\.\d%|n\/a)$/);
+          expect(m).not.toBeNull();
+          return [m![1], Number(m![2])];
+        }),
+      );
+      expect(Object.keys(others)).toEqual(['per-request', 'near-best', 'average'].filter((p) => p !== policy));
+      gains[policy] = { own: Number(text.match(/Router vs Zero router: gain ([-+]?\d\.\d{4})/)![1]), others };
+    }
+    for (const [policy, { others }] of Object.entries(gains)) {
+      for (const [other, gain] of Object.entries(others)) expect({ policy, other, gain }).toEqual({ policy, other, gain: gains[other].own });
+    }
     stderr = [];
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--policy', 'average', '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/average policy[\s\S]*Router vs Zero router: gain/);
@@ -156,7 +183,6 @@ describe('CLI end to end with the real embedder', () => {
 
     // Per source: each group of the file's sources on its own rows; groups under the minimum pooled.
     stderr = [];
-    const examples = path.join(ROOT, 'data', 'examples', 'outcomes.jsonl');
     expect(await runCli(['eval', '--data', examples, '--svg', svg, '--by-source', '2', '--min-source-rows', '8', '--config', cfg])).toBe(0);
     const report = stderr.join('').split('By source (the first 2 segments')[1];
     expect(report.match(/^ {2}\S.*$/gm)).toEqual([

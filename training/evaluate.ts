@@ -8,7 +8,7 @@ import { costedOutputTokens, estimateCost, estimateTokens } from '../src/routing
 import type { LabelledRow } from './dataset';
 import { type BootstrapOptions, type Interval, bootstrapIntervals } from './bootstrap';
 import { pickRows } from './matrix';
-import { type LabelledPrediction, type MetricsSummary, type PolicyKind, auc, brier, summarize } from './metrics';
+import { type LabelledPrediction, type MetricsSummary, POLICY_KINDS, type PolicyKind, auc, brier, summarize } from './metrics';
 
 /** Per model: its price, and its typical answer length when it has its own (models[].expectedOutputTokens). */
 export type PriceTable = Readonly<Record<string, ModelPrice & { expectedOutputTokens?: number }>>;
@@ -237,27 +237,55 @@ export function evaluateRows(
  * One line of a per-source report: the headline metrics and each model's AUC; with `intervals`, each
  * headline figure is followed by its 95% interval over the group's rows ("APGR 0.786 [0.650, 0.905]").
  */
-export function formatSourceLine(label: string, rows: number, e: Evaluation, intervals?: Record<string, Interval | null> | null): string {
-  const f = (v: number | null, digits = 3): string => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
-  const pc = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
-  const signed = (v: number | null): string => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(4)}`);
+const fixed = (v: number | null, digits = 3): string => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
+const percent = (v: number | null): string => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
+const signed = (v: number | null): string => (v === null ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(4)}`);
+
+/**
+ * The headline routing figures of an evaluation in one phrase ("APGR 0.786, CPT(50%) 23.8%; gain vs Zero
+ * +0.0123, saving at 95% of best 70.1%"); with `intervals`, each followed by its 95% interval.
+ */
+export function formatHeadline(e: Evaluation, intervals?: Record<string, Interval | null> | null): string {
+  if (!e.routing) return 'no routing metrics (fewer than two models with known costs)';
   const h = headline(e);
   const show = (key: string, format: (v: number | null) => string): string => {
     const iv = intervals?.[key];
     return `${format(h[key])}${iv ? ` [${format(iv.lo)}, ${format(iv.hi)}]` : ''}`;
   };
   const parts: string[] = [];
-  if (!e.routing) parts.push('no routing metrics (fewer than two models with known costs)');
-  else {
-    if (e.routing.twoModel) parts.push(`APGR ${show('apgr', f)}, CPT(50%) ${show('cpt50', pc)}`);
-    parts.push(`gain vs Zero ${show('gainVsZero', signed)}, saving at 95% of best ${show('costSaving95OfBest', pc)}`);
-  }
+  if (e.routing.twoModel) parts.push(`APGR ${show('apgr', fixed)}, CPT(50%) ${show('cpt50', percent)}`);
+  parts.push(`gain vs Zero ${show('gainVsZero', signed)}, saving at 95% of best ${show('costSaving95OfBest', percent)}`);
+  return parts.join('; ');
+}
+
+export function formatSourceLine(label: string, rows: number, e: Evaluation, intervals?: Record<string, Interval | null> | null): string {
   // Models the group records no outcome of (another kind's models, in a mixed store) have no AUC to show.
   const aucs = Object.entries(e.perModel)
     .filter(([, v]) => v.rows > 0)
-    .map(([model, v]) => `${model} ${f(v.auc)}`);
-  parts.push(`AUC ${aucs.join(', ')}`);
-  return `  ${label} (${rows} rows): ${parts.join('; ')}`;
+    .map(([model, v]) => `${model} ${fixed(v.auc)}`);
+  return `  ${label} (${rows} rows): ${formatHeadline(e, intervals)}; AUC ${aucs.join(', ')}`;
+}
+
+export const OTHER_POLICIES_HEADER = 'The other policies on the same predictions (routing.policy serves one, router.policy a request)';
+
+/**
+ * The policies other than `policy`, each routing the same predictions over the same rows, one line each
+ * ("  near-best: APGR 0.715, …"). The figures say which policy would serve these prompts better before
+ * anyone changes `routing.policy`: on the public sets the per-request bar reads 0.02–0.05 below the other
+ * two (README "Routing quality"). A learner chosen for `policy` can read a little lower under another one
+ * than a learner chosen for it.
+ */
+export function otherPolicyLines(
+  models: readonly string[],
+  P: Float32Array,
+  rows: readonly LabelledRow[],
+  prices: PriceTable,
+  outputTokens: number | undefined,
+  policy: PolicyKind,
+): string[] {
+  return POLICY_KINDS.filter((kind) => kind !== policy).map(
+    (kind) => `  ${kind}: ${formatHeadline(evaluate(models, P, rows, prices, outputTokens, kind))}`,
+  );
 }
 
 /**

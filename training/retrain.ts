@@ -13,7 +13,10 @@ import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifie
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, SPLIT_SCHEME, buildMatrix, featureMatrix, modelsOf, splitKey, stratifiedSplit } from './dataset';
-import { type Evaluation, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, groupBySource, headline, headlineIntervals, intervalMetrics, perModelLines, routingCosts, sourceLine } from './evaluate';
+import {
+  type Evaluation, OTHER_POLICIES_HEADER, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, groupBySource, headline, headlineIntervals, intervalMetrics, otherPolicyLines, perModelLines,
+  routingCosts, sourceLine,
+} from './evaluate';
 import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } from './bootstrap';
 import { exportClassifierOnnx } from './export-onnx';
 import { baseRates, mixedHash, selectRows } from './matrix';
@@ -274,6 +277,11 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   if (intervals) log(intervalLine(intervals, resamples, valRows.length, intervalMetrics(evaluation)));
   else if (evaluation.routing && options.intervalResamples === undefined) {
     log(skippedIntervalLine(valRows.length, evaluation.routing.models.length, 'retrain --interval 200 draws it'));
+  }
+  if (evaluation.routing) {
+    const policy = options.policy ?? 'per-request';
+    log(`${OTHER_POLICIES_HEADER}; the learner was chosen for ${policy}:`);
+    for (const line of otherPolicyLines(models, P, valRows, deps.prices, options.expectedOutputTokens, policy)) log(line);
   }
   if (sourceEvaluations) {
     log(`Validation by source (the first segment of each row's source, groups of ${sourceRows} rows or more):`);

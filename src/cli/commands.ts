@@ -12,7 +12,9 @@ import { type UnknownKeys, lastRowPerId, outcomeRowSchema, readJsonlFileWithLine
 import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { type LabelledRow, featureMatrix } from '../../training/dataset';
-import { type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headlineIntervals, intervalMetrics, perModelLines, sourceLine } from '../../training/evaluate';
+import {
+  OTHER_POLICIES_HEADER, type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headlineIntervals, intervalMetrics, otherPolicyLines, perModelLines, sourceLine,
+} from '../../training/evaluate';
 import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, isResampleCount, resampleCountError, skippedIntervalLine } from '../../training/bootstrap';
 import { formatMetricsTable, mixesModelSets, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
@@ -324,6 +326,8 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   } else if (asked === null) {
     ctx.log(skippedIntervalLine(rows.length, costedModels, `pass --interval ${DEFAULT_RESAMPLES} to draw it`));
   }
+  ctx.log(`${OTHER_POLICIES_HEADER}:`);
+  for (const line of otherPolicyLines(models, P, rows, prices, ctx.expectedOutputTokens, policy)) ctx.log(line);
   // Pooled figures that mix kinds with their own models: the lines by kind are shown without being asked for.
   const by = depth ?? (mixesModelSets(evaluation.routing) ? 1 : null);
   if (by !== null) logBySource(ctx, { models, P, rows, prices, policy, depth: by, minRows: minSourceRows, resamples });
