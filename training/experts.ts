@@ -1,7 +1,7 @@
 // One classifier per kind of prompt, behind a gate learned from the prompts' features. Trained on a mix (MMLU
 // and GSM8K in one store), a single classifier's learner, stack and weights are chosen for the larger kind
 // and the smaller kind's own signals are drowned: GSM8K's APGR fell from 0.654 to 0.58–0.60 in 5-fold CV
-// (README "Routing quality"). Here each kind with enough rows gets the trainer's full choice on its own
+// (docs/routing-quality.md). Here each kind with enough rows gets the trainer's full choice on its own
 // rows, and a row is served by the classifier of the kind the gate reads in its features (logistic
 // regression over the embedding and the prompt statistics: on MMLU and GSM8K it reads every held-out
 // prompt right, where one over the hashed words missed 3% of GSM8K's at best).

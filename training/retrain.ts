@@ -154,7 +154,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   let folder: string;
   if (refit) {
     // A small store's (small kinds') learner is chosen afresh on every row; in a large store the second
-    // choice of its small kinds would add a quarter to a retrain of some 45 s (README "Serving the refit").
+    // choice of its small kinds would add a quarter to a retrain of some 45 s (docs/routing-quality.md, "Serving the refit").
     const rechoose = isSmallSet(all.n, all.m);
     // What a fresh choice over every row takes (TrainResult.refit), costed only when one is made.
     const everyCost = rechoose ? routingCosts(rows, models, deps.prices, options.expectedOutputTokens) : null;
@@ -198,7 +198,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     ? headlineIntervals(models, P, valRows, deps.prices, { resamples, seed, policy: options.policy, outputTokens: options.expectedOutputTokens })
     : null;
   // Stored rows from more than one kind of source: each kind on its own, since the pooled figures can hide
-  // one served far worse than the rest (README "Routing quality": MMLU and GSM8K in one classifier), and
+  // one served far worse than the rest (docs/routing-quality.md: MMLU and GSM8K in one classifier), and
   // mean nothing at all when the kinds record different models.
   const sourceRows = options.sourceReportRows ?? VALIDATION_SOURCE_ROWS;
   const { groups } = groupBySource(valRows, 1, sourceRows);

@@ -3,7 +3,7 @@
 // Newton step would give) is tried, and kept only when it lowers the model's cross-validated log loss by
 // at least `minGain`. On small sets a full logistic regression over every prompt statistic spreads its
 // weight over features that are noise there; the selection keeps the two or three that carry the signal
-// (GSM8K: length for Mixtral, decimals and fractions for GPT-4) and nothing else (README "Routing quality").
+// (GSM8K: length for Mixtral, decimals and fractions for GPT-4) and nothing else (docs/routing-quality.md).
 // The result is an ordinary logistic layer with zero weights for unselected features, so it is served and
 // exported exactly like the dense one. Deterministic given the seed.
 import { fitMaskedLogistic, solve } from './calibrate';

@@ -294,7 +294,7 @@ function wordsRecipe(family: string, layout: RowLayout, options: WordFitOptions)
 
 /**
  * The hyperparameter grid, per family. Small on purpose: each variant costs one out-of-fold pass. The
- * values come from 5-fold cross-validation on the public outcome data (README "Routing quality"):
+ * values come from 5-fold cross-validation on the public outcome data (docs/routing-quality.md):
  * weak regularisation suits 10k-row sets, strong suits 1k-row ones, so both are tried.
  */
 export function componentRecipes(layout: RowLayout, seed: number): ComponentRecipe[] {
@@ -318,7 +318,7 @@ export function componentRecipes(layout: RowLayout, seed: number): ComponentReci
 /**
  * Members of the small ensemble tried after the single learners. In 5-fold CV on the public sets, over two
  * fold seeds, it nudged most figures up (MMLU APGR +0.005 / +0.001, LLMRouter gain +0.002 / +0.008) and
- * moved none by more than fold noise (README "Routing quality").
+ * moved none by more than fold noise (docs/routing-quality.md).
  */
 const DEFAULT_ENSEMBLE = 3;
 
@@ -343,7 +343,7 @@ const ROUTING_MARGIN = 0.005;
  * One standard error, as in the one-standard-error rule of model selection. In 5-fold CV under the
  * average policy, with stacks scored cross-fitted, GSM8K APGR went from 0.626 / 0.647 (two fold seeds)
  * to 0.655 / 0.656: complex learners no longer beat the sparse one by noise. MMLU, RouterBench and
- * LLMRouter moved inside their seed noise (README "Routing quality").
+ * LLMRouter moved inside their seed noise (docs/routing-quality.md).
  */
 const DEFAULT_SIGNIFICANCE = 1;
 
@@ -530,7 +530,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   // Inner folds: the more there are, the closer each out-of-fold model is to the one served, and the better
   // the stack and the learner choice fitted on their logits. Small sets get 5. Large ones get 4: on MMLU
   // (5-fold CV, average policy, fold seeds 1–3) 3 gave APGR 0.695 / 0.696 / 0.698, 4 gave 0.704 / 0.710 /
-  // 0.704 and 5 gave 0.712 / 0.699 / 0.703 for a fifth more training time again (README "Routing quality").
+  // 0.704 and 5 gave 0.712 / 0.699 / 0.703 for a fifth more training time again (docs/routing-quality.md).
   const K = Math.max(2, Math.min(options.folds ?? (data.n < LARGE_SET_ROWS ? 5 : 4), data.n));
   const layout: RowLayout = { embeddingDim: options.embeddingDim, wordSlots: options.wordSlots ?? 0, wordBuckets: options.wordBuckets ?? 0 };
   if (layout.wordSlots > 0 && !(layout.wordBuckets > 0)) throw new Error('wordSlots needs wordBuckets');
@@ -624,11 +624,11 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   // triple their number, not the evidence, so their standard error takes Nadeau and Bengio's correction
   // (`pairedMeanOverSe`). On large sets (LARGE_SET_ROWS) the test is off by default; asked for with one
   // draw, it is the plain one: corrected there, it cost MMLU 0.005 / 0.001 of APGR and RouterBench 0.003 /
-  // 0 of gain (near-best, fold seeds 1; 2) for no gain anywhere (README "Routing quality").
+  // 0 of gain (near-best, fold seeds 1; 2) for no gain anywhere (docs/routing-quality.md).
   const heldOverFit = R > 1 ? 1 / (K - 1) : 0;
   // A challenger replaces the incumbent when its routing score is higher by the margin and, fold by fold,
   // higher by more than `significance` standard errors of the paired differences: on a 900-row set the
-  // overall score alone lets a complex learner win by noise (README "Routing quality").
+  // overall score alone lets a complex learner win by noise (docs/routing-quality.md).
   const beats = (quality: number, folds: number[], incumbent: { quality: number; folds: number[] }, margin: number): boolean =>
     quality > incumbent.quality + margin && (significance <= 0 || pairedMeanOverSe(folds, incumbent.folds, heldOverFit) > significance);
   for (const names of wanted) {
@@ -712,7 +712,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const learner = chosenRecipes.map((r) => r.name).join('+') + (joint ? '+joint' : '');
   // Refitting a small set can choose afresh: as served (`retrain`'s 80% split, then its components refitted
   // on every row) GSM8K read 0.650 / 0.309 over fold seeds 1–10 (near-best), against 0.654 / 0.303 for the
-  // same trainer run on every row, and CPT(50%) lost on 8 of the 10 seeds (README "Routing quality"). A
+  // same trainer run on every row, and CPT(50%) lost on 8 of the 10 seeds (docs/routing-quality.md). A
   // choice made on a fifth fewer of 900 rows is a noisier one, and the stack and calibration kept from it
   // saw those fewer rows too. Large sets keep their choice: a second one would double `retrain`'s time.
   // Keeping the learner instead, its variants, stack and calibration fitted again through fresh folds on

@@ -245,7 +245,7 @@ const DEFAULT_MIN_SOURCE_ROWS = 50;
 
 /**
  * Each group of sources scored on its own rows, with its own curve: a classifier trained on a mix can serve
- * one kind of prompt far worse than the pooled figures say (README "Routing quality").
+ * one kind of prompt far worse than the pooled figures say (docs/routing-quality.md).
  */
 function logBySource(
   ctx: CommandContext,

@@ -74,8 +74,8 @@ export const FEATURE_KINDS: Record<string, FeatureKind> = {
 /**
  * What `retrain` trains on unless told otherwise. In 5-fold CV on the public sets the prompt statistics
  * beat the embedding alone on MMLU, GSM8K and RouterBench's gain, the hashed words then added to MMLU and
- * LLMRouter, and v2's five statistics to MMLU's CPT(50%) and GSM8K on three fold seeds (README "Routing
- * quality"); the trainer still picks, per dataset, which components use them. The older kinds stay for
+ * LLMRouter, and v2's five statistics to MMLU's CPT(50%) and GSM8K on three fold seeds
+ * (docs/routing-quality.md); the trainer still picks, per dataset, which components use them. The older kinds stay for
  * the classifiers trained on them.
  */
 export const DEFAULT_FEATURE_KIND = 'embedding+prompt-stats-v2+words';

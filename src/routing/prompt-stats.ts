@@ -1,7 +1,7 @@
 // Cheap, language-agnostic prompt statistics that say something about difficulty which an averaged word
 // embedding cannot: how long the prompt is, how many numbers it juggles, whether it is a multiple-choice
 // question, a negated question, code or arithmetic. Measured on the public outcome data, these add more
-// to GSM8K routing than the embedding does (see README "Routing quality"). A fixed, versioned list: a
+// to GSM8K routing than the embedding does (see docs/routing-quality.md). A fixed, versioned list: a
 // classifier trained on these values records the version in its sidecar (through its feature kind, which
 // names the version it reads), so a later version only ever appends: v1 rows stay what they were.
 
@@ -21,7 +21,7 @@ export const PROMPT_STAT_NAMES = [
  * problem tracks) carried the largest routing signal on GSM8K; on MMLU the answer options' word overlap
  * did (options that differ in a word or two: GPT-4 0.74 against Mixtral 0.55 in the top quarter, 0.82
  * against 0.75 in the bottom one), then the distinct-word share and the options' numeric share and length
- * (README "Routing quality" has the cross-validated result).
+ * (docs/routing-quality.md has the cross-validated result).
  */
 export const PROMPT_STAT_V2_NAMES = [
   ...PROMPT_STAT_NAMES, 'log_capitalised_words', 'distinct_word_share', 'numeric_option_share', 'log_option_length',

@@ -2,7 +2,7 @@
 // out as a fixed number of (bucket, weight) slots, so a sparse text feature travels in the same dense
 // float row as the embedding. An averaged word embedding blurs exactly what predicts an answer's
 // difficulty on multiple-choice and chat data (a "NOT"/"EXCEPT", a subject's jargon, a unit); the words
-// keep it, and a logistic model over them adds to the embedding in 5-fold CV (README "Routing quality").
+// keep it, and a logistic model over them adds to the embedding in 5-fold CV (docs/routing-quality.md).
 // The classifier learns the per-bucket IDF and weights; this file only counts. Pure and deterministic.
 
 export const WORD_FEATURES_VERSION = 'hashed-words-v1';
