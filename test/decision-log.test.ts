@@ -9,7 +9,7 @@ import { toErrorResponse } from '../src/http/error-handler';
 import { createDecisionLogQueue } from '../src/store/decision-log-queue';
 import { DecisionStore } from '../src/store/decision-store';
 import type { DecisionRecord } from '../src/store/decision-types';
-import { aggregateDecisions, ratedGap, recentAnswerLengths } from '../src/store/decision-stats';
+import { aggregateDecisions, ratedAnswers, ratedGap, recentAnswerLengths } from '../src/store/decision-stats';
 import { createAnswerLengths, learnedLengths, roundLength } from '../src/routing/answer-lengths';
 import { buildStats } from '../src/inspection/stats';
 import { modelConfigSchema } from '../src/config/schema';
@@ -317,12 +317,13 @@ describe('migration 5: the answering model\'s predicted success', () => {
     db.close();
     const store = new SqliteStore({ path: file });
     try {
-      const rows = store.db.prepare('SELECT id, answered_p_success AS p FROM decisions ORDER BY id').all();
+      // Migration 7 copies it as the classifier's own prediction: no row was recalibrated before it.
+      const rows = store.db.prepare('SELECT id, answered_p_success AS p, answered_p_classifier AS own FROM decisions ORDER BY id').all();
       expect(rows).toEqual([
-        { id: 'd1', p: 0.75 },
-        { id: 'd2', p: null },
-        { id: 'd3', p: null },
-        { id: 'd4', p: null },
+        { id: 'd1', p: 0.75, own: 0.75 },
+        { id: 'd2', p: null, own: null },
+        { id: 'd3', p: null, own: null },
+        { id: 'd4', p: null, own: null },
       ]);
     } finally {
       store.close();
@@ -405,6 +406,39 @@ describe('rated answers of a classifier version, newest ratings first', () => {
       expect(two.meanSquare).toBeCloseTo((0.36 + 0.04) / 2, 6);
       expect(ratedGap(store.db, 'v1', 100)!.count).toBe(3);
       expect(ratedGap(store.db, 'v3', 100)).toBeNull();
+    });
+  });
+});
+
+describe('rated answers per model, for routing.recalibration', () => {
+  it("lists each model's last `window` rated answers of that version with the classifier's own prediction", () => {
+    withTempStore((store) => {
+      const decisions = new DecisionStore(store.db);
+      const at = (id: string, model: string, version: string, p: number | null) => loggedDecision(id, model, { [model]: p }, { classifierVersion: version });
+      // r1 was routed with its p recalibrated: the log keeps what the policy used and the classifier's own.
+      const recalibrated = loggedDecision('r1', 'a', {}, {
+        candidates: [{ model: 'a', pSuccess: 0.5, pClassifier: 0.9, logitShift: Math.log(1 / 9), estimatedCost: 1, eligible: true }],
+        classifierVersion: 'v1',
+      });
+      decisions.insertMany([
+        recalibrated, at('a1', 'a', 'v1', 0.8), at('a2', 'a', 'v1', 0.7), at('b1', 'b', 'v1', 0.6),
+        at('x1', 'a', 'v2', 0.1), at('n1', 'a', 'v1', null), at('u1', 'a', 'v1', 0.3), loggedDecision('e1', null, { a: 0.4 }, { classifierVersion: 'v1' }),
+      ]);
+      // Rated in this order (r1 first); u1 is never rated, e1 (nothing answered) is rated all the same.
+      ['r1', 'a1', 'a2', 'b1', 'x1', 'n1', 'e1'].forEach((id, k) =>
+        decisions.upsertFeedback(id, { model: 'a', score: id === 'a2' ? 1 : 0, success: null, comment: null, apiKeyName: null }, 100 + k),
+      );
+      expect(ratedAnswers(store.db, 'v1', 100)).toEqual([
+        { model: 'a', predicted: 0.7, rated: 1 },
+        { model: 'a', predicted: 0.8, rated: 0 },
+        { model: 'a', predicted: 0.9, rated: 0 },
+        { model: 'b', predicted: 0.6, rated: 0 },
+      ]);
+      // A window of 2: each model's two newest ratings.
+      expect(ratedAnswers(store.db, 'v1', 2).map((r) => `${r.model}:${r.predicted}`)).toEqual(['a:0.7', 'a:0.8', 'b:0.6']);
+      expect(ratedAnswers(store.db, 'v3', 100)).toEqual([]);
+      // The average policy's gap reads the classifier's own prediction too: (0.9 + 0.8 + 0.7 + 0.6) / 4.
+      expect(ratedGap(store.db, 'v1', 100)!.predicted).toBeCloseTo(0.75, 6);
     });
   });
 });

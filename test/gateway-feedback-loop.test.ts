@@ -7,6 +7,7 @@ import { retrain } from '../training/retrain';
 import { createFakeEmbedder } from './support/fake-embedder';
 import { type TestGateway, eventually, startTestGateway } from './support/gateway';
 import type { DecisionLogJson } from '../src/http/decision-log-json';
+import type { CandidateJson } from '../src/http/decision-json';
 import type { StatsJson } from '../src/inspection/stats';
 
 const CONFIG = `
@@ -18,10 +19,16 @@ routing:
   coldStart: sim-large
   reloadIntervalMs: 50
   average: { feedback: { enabled: true, minRatings: 5, refreshMs: 0 } }
+  recalibration: { enabled: true, minRatings: 5, refreshMs: 0 }
 models:
   - { id: sim-small, provider: sim, price: { inputPerMTok: 0.15, outputPerMTok: 0.6 }, sim: { reply: "small answer" } }
   - { id: sim-large, provider: sim, price: { inputPerMTok: 5, outputPerMTok: 15 }, sim: { reply: "large answer" } }
 `;
+
+interface DecisionJson {
+  model: string;
+  candidates: CandidateJson[];
+}
 
 const NAMES = ['anna', 'ben', 'carla', 'dev', 'ema', 'finn', 'gus', 'hana', 'ivo', 'jun', 'kai', 'lea'];
 const greeting = (name: string) => `hello ${name} how are you today friend`;
@@ -119,8 +126,30 @@ describe('requests → feedback → retrain → a changed decision', () => {
     expect(correctedLog.decision).toMatchObject({ policy: 'average', target: 0.6 });
     // The gap is the whole mean prediction of the rated answers (all failed); the target is capped at 1.
     expect(correctedLog.decision.target_correction).toBeCloseTo(Math.min(rated.predicted_success, 0.4), 5);
-    // Per request, the bar is the bar: no correction.
-    const plain = await gw.call('POST', '/v1/route', { body: { prompt: greeting('zoe') } });
+    // Per request, the bar is the bar: no correction of the target...
+    const plain = await gw.call<DecisionJson>('POST', '/v1/route', { body: { prompt: greeting('zoe') } });
     expect(plain.json).toMatchObject({ policy: 'per-request', target_correction: null });
+    // ...but routing.recalibration: the same ratings (v0001's greetings on sim-small, all failed) say the
+    // classifier over-predicts sim-small, so its p is shifted down by them before it meets the bar, and the
+    // greeting that went to sim-small now goes to sim-large. The average policy sets λ on the classifier's
+    // own predictions and is left alone: its p for sim-small is the classifier's.
+    const own = (await gw.call<DecisionJson>('POST', '/v1/route', { body: { prompt: greeting('zoe'), router: average } })).json;
+    const ownSmall = own.candidates.find((c) => c.model === 'sim-small')!;
+    expect(ownSmall.p_classifier).toBeUndefined();
+    const shifted = plain.json.candidates.find((c) => c.model === 'sim-small')!;
+    expect(shifted.p_classifier).toBeCloseTo(ownSmall.p_success!, 6);
+    expect(shifted.logit_shift).toBeLessThan(-1);
+    const logit = (p: number) => Math.log(p / (1 - p));
+    expect(logit(shifted.p_success!)).toBeCloseTo(logit(shifted.p_classifier!) + shifted.logit_shift!, 4);
+    expect(shifted.p_success!).toBeLessThan(0.7);
+    expect(ownSmall.p_success!).toBeGreaterThanOrEqual(0.7);
+    expect(plain.json.model).toBe('sim-large');
+    // sim-large has no rated answers under v0001: its prediction stands.
+    expect(plain.json.candidates.find((c) => c.model === 'sim-large')!.logit_shift).toBeUndefined();
+    // The log keeps both, and the fits keep reading the classifier's own prediction.
+    const recalibrated = await chat('auto', greeting('zoe'));
+    expect(recalibrated.model).toBe('sim-large');
+    const entry = (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${recalibrated.id}`)).json;
+    expect(entry.decision.candidates.find((c) => c.model === 'sim-small')).toMatchObject({ p_classifier: shifted.p_classifier, logit_shift: shifted.logit_shift });
   });
 });

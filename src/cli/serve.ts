@@ -6,8 +6,9 @@ import type { LoadedConfig } from './context';
 import { ClassifierRegistry } from '../routing/classifier-registry';
 import { createRouter } from '../routing/router';
 import { createFeedbackCorrection } from '../routing/feedback-correction';
+import { createRecalibration } from '../routing/recalibration';
 import { createAnswerLengths } from '../routing/answer-lengths';
-import { ratedGap, recentAnswerLengths } from '../store/decision-stats';
+import { ratedAnswers, ratedGap, recentAnswerLengths } from '../store/decision-stats';
 import { createApp } from '../http/app';
 import { InFlightRequests, settlesWithin } from '../http/in-flight';
 import type { Embedder } from '../embedding/embedder';
@@ -69,6 +70,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   await registry.refresh();
   const store = new SqliteStore({ path: resolve(config.storage.path) });
   const feedback = config.routing.average.feedback;
+  const recalibration = config.routing.recalibration;
   const lengthOptions = config.routing.answerLengths;
   const answerLengths = lengthOptions.enabled
     ? createAnswerLengths({ read: () => recentAnswerLengths(store.db, lengthOptions.window), minAnswers: lengthOptions.minAnswers })
@@ -90,6 +92,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             read: (version) => ratedGap(store.db, version, feedback.window),
             minRatings: feedback.minRatings,
             refreshMs: feedback.refreshMs,
+            now: Date.now,
+          }),
+        }
+      : {}),
+    ...(recalibration.enabled
+      ? {
+          recalibration: createRecalibration({
+            read: (version) => ratedAnswers(store.db, version, recalibration.window),
+            minRatings: recalibration.minRatings,
+            refreshMs: recalibration.refreshMs,
             now: Date.now,
           }),
         }

@@ -115,6 +115,19 @@ export const configSchema = z
               .prefault({}),
           })
           .prefault({}),
+        /**
+         * Opt-in: per-request and near-best policies correct each model's predicted success by its last
+         * `window` rated answers (a logit shift fitted to them, once `minRatings` and when beyond twice its
+         * standard error), re-read at most every `refreshMs`. Right when rated answers are a fair sample.
+         */
+        recalibration: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            window: z.number().int().min(1).max(100_000).default(1000),
+            minRatings: z.number().int().min(2).default(100),
+            refreshMs: z.number().int().nonnegative().default(30_000),
+          })
+          .prefault({}),
         /** Model used while no classifier has been trained. */
         coldStart: z.string().min(1).optional(),
         /** Completion length assumed when estimating a request's cost and the request sets no max_tokens. */

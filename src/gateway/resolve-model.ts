@@ -122,6 +122,7 @@ export function fromRouterDecision(d: Decision): RouteDecision {
       outputTokensBasis: c.outputTokensBasis,
       eligible: c.eligible,
       ...(c.excludedBecause ? { excludedBecause: c.excludedBecause } : {}),
+      ...(c.pClassifier !== undefined ? { pClassifier: c.pClassifier, logitShift: c.logitShift } : {}),
     })),
     classifierVersion: d.classifierVersion,
     embedderId: d.embedderId,

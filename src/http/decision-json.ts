@@ -11,6 +11,9 @@ export interface CandidateJson {
   output_tokens_basis?: string;
   eligible: boolean;
   excluded_because?: string;
+  /** Present when the clients' ratings recalibrated the model: the classifier's own p and the logit shift applied. */
+  p_classifier?: number;
+  logit_shift?: number;
 }
 
 /** One candidate, as both the decision and the decision log show it. */
@@ -22,6 +25,7 @@ export function candidateJson(c: LoggedCandidate): CandidateJson {
     ...(c.outputTokens !== undefined ? { output_tokens: c.outputTokens, output_tokens_basis: c.outputTokensBasis } : {}),
     eligible: c.eligible,
     ...(c.excludedBecause ? { excluded_because: c.excludedBecause } : {}),
+    ...(c.pClassifier !== undefined ? { p_classifier: c.pClassifier, logit_shift: c.logitShift } : {}),
   };
 }
 

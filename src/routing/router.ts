@@ -9,6 +9,7 @@ import { type OutputTokensBasis, estimateCost, estimateTokens, outputTokensFor, 
 import { featureKind, viewText } from './features';
 import { createMicroBatcher } from './micro-batcher';
 import { type DecisionReason, type PolicyKind, choose, chooseByValue, chooseNearBest, coldStartOrder } from './policy';
+import { recalibrated } from './recalibration';
 import { TrafficWindow } from './traffic-window';
 import { type ValueCurve, lambdaForTarget, valueCurve } from './value-policy';
 
@@ -36,6 +37,12 @@ export interface CandidateReport {
   outputTokensBasis: OutputTokensBasis;
   eligible: boolean;
   excludedBecause?: 'not-requested' | 'unknown-to-classifier' | 'context-window';
+  /**
+   * Set when the clients' ratings recalibrated this model (routing.recalibration; per-request and near-best
+   * policies): the classifier's own prediction, and the logit shift that turned it into `pSuccess`.
+   */
+  pClassifier?: number;
+  logitShift?: number;
 }
 
 export interface Decision {
@@ -121,6 +128,12 @@ export interface RouterDeps {
    * nothing. Called per request, so it must answer from memory.
    */
   targetCorrection?: (version: string) => number | null;
+  /**
+   * Per-request and near-best policies: each model's logit shift for the classifier `version`, fitted to
+   * its recent rated answers where significant (recalibration.ts); models not in the map keep the
+   * classifier's predictions. Called per request, so it must answer from memory.
+   */
+  recalibration?: (version: string) => ReadonlyMap<string, number>;
   /**
    * Each model's typical answer length learned from the log (answer-lengths.ts), for models without a
    * configured expectedOutputTokens. The same map while nothing changed: the average policy's reference
@@ -356,6 +369,19 @@ export function createRouter(deps: RouterDeps): Router {
         state.cols.map((j) => p![j]),
         state.configured.map((i) => reports[i].estimatedCost),
       );
+    }
+    // The bar compares this request's own p with the target: where the ratings say the classifier over- or
+    // under-predicts a model, that model's p is corrected first. The average policy sets λ on the
+    // classifier's own predictions (reference and traffic) and has its own correction, so it is left alone.
+    const shifts = classifier && lambda === null ? deps.recalibration?.(classifier.version) : undefined;
+    if (shifts && shifts.size > 0) {
+      for (const r of reports) {
+        const shift = shifts.get(r.model);
+        if (r.pSuccess === null || shift === undefined) continue;
+        r.pClassifier = r.pSuccess;
+        r.logitShift = shift;
+        r.pSuccess = recalibrated(r.pSuccess, shift);
+      }
     }
     const base = {
       target,

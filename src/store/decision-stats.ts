@@ -3,6 +3,7 @@
 import type Database from 'better-sqlite3';
 import type { AnswerLengthRow } from '../routing/answer-lengths';
 import type { RatedGap } from '../routing/feedback-correction';
+import type { RatedAnswer } from '../routing/recalibration';
 
 export interface ModelAggregate {
   /** The answering model, or for requests nothing answered, the routed one. */
@@ -59,10 +60,10 @@ export function aggregateDecisions(db: Database.Database, since: number, until: 
 // sparse among other versions' (just after a retrain).
 const RATED_SQL = `
   SELECT COUNT(*) AS count, AVG(p) AS predicted, AVG(y) AS rated, AVG((p - y) * (p - y)) AS meanSquare
-  FROM (SELECT d.answered_p_success AS p, f.score AS y
+  FROM (SELECT d.answered_p_classifier AS p, f.score AS y
         FROM (SELECT decision_id, score, updated_at FROM feedback ORDER BY updated_at DESC LIMIT ?) f
         CROSS JOIN decisions d ON d.id = f.decision_id
-        WHERE d.classifier_version = ? AND d.answered_p_success IS NOT NULL
+        WHERE d.classifier_version = ? AND d.answered_p_classifier IS NOT NULL
         ORDER BY f.updated_at DESC
         LIMIT ?)`;
 
@@ -71,12 +72,33 @@ const RATED_SCAN_FACTOR = 10;
 
 /**
  * The last `window` rated answers of classifier `version` that had a prediction (by when they were rated),
- * among the newest 10 × `window` ratings: their mean predicted and mean rated success. Null when there are
- * none. Costs the window, not the log.
+ * among the newest 10 × `window` ratings: their mean predicted (the classifier's own prediction, before
+ * any recalibration: the average policy sets λ on those) and mean rated success. Null when there are none.
+ * Costs the window, not the log.
  */
 export function ratedGap(db: Database.Database, version: string, window: number): RatedGap | null {
   const row = db.prepare<[number, string, number], RatedGap>(RATED_SQL).get(window * RATED_SCAN_FACTOR, version, window);
   return row && row.count > 0 ? row : null;
+}
+
+// As RATED_SQL, one window per answering model.
+const RATED_ANSWERS_SQL = `
+  SELECT model, predicted, rated
+  FROM (SELECT d.answered_model AS model, d.answered_p_classifier AS predicted, f.score AS rated,
+               ROW_NUMBER() OVER (PARTITION BY d.answered_model ORDER BY f.updated_at DESC, f.decision_id) AS rn
+        FROM (SELECT decision_id, score, updated_at FROM feedback ORDER BY updated_at DESC LIMIT ?) f
+        CROSS JOIN decisions d ON d.id = f.decision_id
+        WHERE d.classifier_version = ? AND d.answered_p_classifier IS NOT NULL AND d.answered_model IS NOT NULL)
+  WHERE rn <= ?
+  ORDER BY model, rn`;
+
+/**
+ * Per answering model, its last `window` rated answers under classifier `version` that had a prediction
+ * (by when they were rated), among the newest 10 × `window` ratings: the classifier's own prediction and
+ * the rating. What routing.recalibration fits each model's shift on.
+ */
+export function ratedAnswers(db: Database.Database, version: string, window: number): RatedAnswer[] {
+  return db.prepare<[number, string, number], RatedAnswer>(RATED_ANSWERS_SQL).all(window * RATED_SCAN_FACTOR, version, window);
 }
 
 // Newest first on the created_at index, bounded by a scan of the newest rows: a model that is rarely routed gets the

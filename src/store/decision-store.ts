@@ -62,7 +62,7 @@ const INSERT_COLUMNS = [
   'answered_model', 'reason', 'target', 'policy', 'lambda', 'lambda_basis', 'lambda_prompts', 'classifier_version', 'embedder_id', 'candidates', 'fallbacks', 'attempts',
   'failed_over', 'est_input_tokens', 'est_output_tokens', 'prompt_tokens', 'completion_tokens', 'cost', 'embed_ms',
   'classify_ms', 'upstream_ms', 'total_ms', 'status', 'http_status', 'error_code', 'error_message', 'answered_p_success',
-  'target_correction',
+  'target_correction', 'answered_p_classifier',
 ] as const;
 
 const SELECT = `SELECT d.*, f.model AS f_model, f.score AS f_score, f.success AS f_success, f.comment AS f_comment,
@@ -144,6 +144,7 @@ export class DecisionStore {
 }
 
 function toRow(r: DecisionRecord): (string | number | null)[] {
+  const answered = r.answeredModel === null ? undefined : r.candidates.find((c) => c.model === r.answeredModel);
   const values: Record<(typeof INSERT_COLUMNS)[number], string | number | null> = {
     id: r.id,
     created_at: r.createdAt,
@@ -183,7 +184,10 @@ function toRow(r: DecisionRecord): (string | number | null)[] {
     error_code: r.error?.code ?? null,
     error_message: r.error?.message ?? null,
     // What the classifier predicted for the answer the client got (and may rate): /v1/stats compares them.
-    answered_p_success: r.answeredModel === null ? null : (r.candidates.find((c) => c.model === r.answeredModel)?.pSuccess ?? null),
+    answered_p_success: answered?.pSuccess ?? null,
+    // The classifier's own prediction, before any recalibration by ratings: what the recalibration and the
+    // average policy's correction are fitted on.
+    answered_p_classifier: answered ? (answered.pClassifier ?? answered.pSuccess) : null,
   };
   return INSERT_COLUMNS.map((c) => values[c]);
 }

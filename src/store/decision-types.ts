@@ -20,6 +20,9 @@ export interface LoggedCandidate {
   outputTokensBasis?: string;
   eligible: boolean;
   excludedBecause?: string;
+  /** Set when the clients' ratings recalibrated the model (routing.recalibration): the classifier's own p and the logit shift. */
+  pClassifier?: number;
+  logitShift?: number;
 }
 
 export interface DecisionRecord {

@@ -142,6 +142,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX feedback_updated_at ON feedback (updated_at);
     `,
   },
+  {
+    version: 7,
+    name: 'the classifier\'s own prediction for the answering model',
+    // answered_p_success is what the policy used, recalibrated by ratings when routing.recalibration is on;
+    // the fits read the classifier's own. Older rows were never recalibrated: the same value.
+    sql: `
+      ALTER TABLE decisions ADD COLUMN answered_p_classifier REAL;
+      UPDATE decisions SET answered_p_classifier = answered_p_success;
+    `,
+  },
 ];
 
 export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {

@@ -1,0 +1,97 @@
+// The per-request and near-best policies compare each request's own predicted success with the target,
+// so a classifier that over-predicts one model on this traffic (its rated answers succeed less often than
+// predicted) makes the bar mean less than it says, for that model alone. The clients' ratings show it: a
+// shift of that model's logit, fitted to its recent rated answers, brings its predictions back to what the
+// ratings say. One shift per model (not one gap for all: one model may be over-predicted while another is
+// under-predicted), applied only where it is beyond twice its standard error. Opt-in
+// (routing.recalibration): it trusts that rated answers are a fair sample of each model's answers, which
+// only the operator can know. Pure apart from the injected reader and clock.
+import { perVersionCache } from './per-version-cache';
+
+/** One rated answer: what the classifier predicted for the model that answered, and the client's rating in [0, 1]. */
+export interface RatedAnswer {
+  model: string;
+  predicted: number;
+  rated: number;
+}
+
+export interface LogitShift {
+  /** Added to the model's logit: σ(logit(p) + shift). */
+  shift: number;
+  /** Its standard error (from the log-likelihood's curvature at the fit). */
+  se: number;
+  count: number;
+}
+
+/** Predictions are clamped this far from 0 and 1 before their logit is taken: a stored 1 stays finite. */
+const P_CLAMP = 1e-4;
+/**
+ * A weak normal prior on the shift (standard deviation 2 in logits): with every rated answer a success the
+ * likelihood alone would push the shift without end; the prior keeps it finite and leaves well-fed fits
+ * as they are.
+ */
+const PRIOR_PRECISION = 1 / 4;
+
+export const logit = (p: number): number => {
+  const q = Math.min(1 - P_CLAMP, Math.max(P_CLAMP, p));
+  return Math.log(q / (1 - q));
+};
+const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
+
+/** The logit shift that best explains the ratings given the predictions (Newton's method; the objective is concave). */
+export function fitLogitShift(answers: readonly Pick<RatedAnswer, 'predicted' | 'rated'>[]): LogitShift {
+  const z = answers.map((a) => logit(a.predicted));
+  let shift = 0;
+  let curvature = PRIOR_PRECISION;
+  for (let iter = 0; iter < 50; iter++) {
+    let gradient = -PRIOR_PRECISION * shift;
+    curvature = PRIOR_PRECISION;
+    for (let i = 0; i < z.length; i++) {
+      const p = sigmoid(z[i] + shift);
+      gradient += answers[i].rated - p;
+      curvature += p * (1 - p);
+    }
+    const step = gradient / curvature;
+    shift += step;
+    if (Math.abs(step) < 1e-9) break;
+  }
+  return { shift, se: 1 / Math.sqrt(curvature), count: answers.length };
+}
+
+/**
+ * Per model, the shift to apply: fitted on its rated answers once there are `minRatings` of them, and kept
+ * only when beyond twice its standard error (so a few unlucky ratings do not move the bar). Models not in
+ * the map keep the classifier's predictions.
+ */
+export function shiftsFrom(answers: readonly RatedAnswer[], minRatings: number): Map<string, number> {
+  const byModel = new Map<string, RatedAnswer[]>();
+  for (const a of answers) {
+    const list = byModel.get(a.model);
+    if (list) list.push(a);
+    else byModel.set(a.model, [a]);
+  }
+  const shifts = new Map<string, number>();
+  for (const [model, list] of byModel) {
+    if (list.length < Math.max(2, minRatings)) continue;
+    const fit = fitLogitShift(list);
+    if (Math.abs(fit.shift) > 2 * fit.se) shifts.set(model, fit.shift);
+  }
+  return shifts;
+}
+
+/** A model's predicted success with its shift applied. */
+export const recalibrated = (p: number, shift: number): number => sigmoid(logit(p) + shift);
+
+export interface RecalibrationDeps {
+  /** The latest rated answers of a classifier version, per model (a SQL query: store/decision-stats.ts). */
+  read: (version: string) => RatedAnswer[];
+  minRatings: number;
+  /** Least time between two reads for a version. */
+  refreshMs: number;
+  now: () => number;
+}
+
+/** The router's `recalibration`: each model's shift per classifier version, re-read at most every refreshMs. */
+export function createRecalibration(deps: RecalibrationDeps): (version: string) => ReadonlyMap<string, number> {
+  return perVersionCache((version) => shiftsFrom(deps.read(version), deps.minRatings), deps.refreshMs, deps.now);
+}
