@@ -271,7 +271,7 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['score', '--nope'])).toBe(2);
     expect(await runCli(['frobnicate'])).toBe(2);
     const broken = path.join(tmp.dir, 'broken.yaml');
-    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    baseUrl: localhost:11434/v1\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5, feedback: { enabled: yes-please, minRatings: 1 } }, answerLengths: { refreshMs: 10, windw: 5 } }\n');
+    fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    baseUrl: localhost:11434/v1\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5, feedback: { enabled: yes-please, minRatings: 1 } }, recalibration: { window: 0, minRating: 5 }, answerLengths: { refreshMs: 10, windw: 5 } }\n');
     expect(await runCli(['retrain', '--config', broken])).toBe(1);
     const text = stderr.join('');
     expect(text).toMatch(/models\.0\.price\.inputPerMTok/);
@@ -281,6 +281,8 @@ describe('CLI end to end with the real embedder', () => {
     expect(text).toMatch(/routing\.average\.trafficWindow/);
     expect(text).toMatch(/routing\.average\.feedback\.enabled/);
     expect(text).toMatch(/routing\.average\.feedback\.minRatings/);
+    expect(text).toMatch(/routing\.recalibration\.window/);
+    expect(text).toMatch(/routing\.recalibration: Unrecognized key: "minRating"/);
     expect(text).toMatch(/routing\.answerLengths\.refreshMs/);
     expect(text).toMatch(/routing\.answerLengths: Unrecognized key: "windw"/);
     // Checks across fields are reported beside the type errors, not after they are fixed.

@@ -42,6 +42,20 @@ export const modelConfigSchema = z.strictObject({
   sim: simOptions.optional(),
 });
 
+/**
+ * A correction read from the clients' ratings (opt-in): the last `window` rated answers, once there are
+ * `minRatings`, re-read at most every `refreshMs`.
+ */
+const ratingsWindow = () =>
+  z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      window: z.number().int().min(1).max(100_000).default(1000),
+      minRatings: z.number().int().min(2).default(100),
+      refreshMs: z.number().int().nonnegative().default(30_000),
+    })
+    .prefault({});
+
 export const configSchema = z
   .strictObject({
     server: z
@@ -105,14 +119,7 @@ export const configSchema = z
              * answers (mean predicted − mean rated success, once `minRatings` and when beyond twice its
              * standard error), re-read at most every `refreshMs`. Right when rated answers are a fair sample.
              */
-            feedback: z
-              .strictObject({
-                enabled: z.boolean().default(false),
-                window: z.number().int().min(1).max(100_000).default(1000),
-                minRatings: z.number().int().min(2).default(100),
-                refreshMs: z.number().int().nonnegative().default(30_000),
-              })
-              .prefault({}),
+            feedback: ratingsWindow(),
           })
           .prefault({}),
         /**
@@ -120,14 +127,7 @@ export const configSchema = z
          * `window` rated answers (a logit shift fitted to them, once `minRatings` and when beyond twice its
          * standard error), re-read at most every `refreshMs`. Right when rated answers are a fair sample.
          */
-        recalibration: z
-          .strictObject({
-            enabled: z.boolean().default(false),
-            window: z.number().int().min(1).max(100_000).default(1000),
-            minRatings: z.number().int().min(2).default(100),
-            refreshMs: z.number().int().nonnegative().default(30_000),
-          })
-          .prefault({}),
+        recalibration: ratingsWindow(),
         /** Model used while no classifier has been trained. */
         coldStart: z.string().min(1).optional(),
         /** Completion length assumed when estimating a request's cost and the request sets no max_tokens. */
