@@ -19,7 +19,7 @@ routing:
   coldStart: sim-large
   reloadIntervalMs: 50
   average: { feedback: { enabled: true, minRatings: 5, refreshMs: 0 } }
-  recalibration: { enabled: true, minRatings: 5, refreshMs: 0 }
+  recalibration: { enabled: true, minRatings: 5, refreshMs: 20 }
 models:
   - { id: sim-small, provider: sim, price: { inputPerMTok: 0.15, outputPerMTok: 0.6 }, sim: { reply: "small answer" } }
   - { id: sim-large, provider: sim, price: { inputPerMTok: 5, outputPerMTok: 15 }, sim: { reply: "large answer" } }
@@ -127,25 +127,30 @@ describe('requests → feedback → retrain → a changed decision', () => {
     // The gap is the whole mean prediction of the rated answers (all failed); the target is capped at 1.
     expect(correctedLog.decision.target_correction).toBeCloseTo(Math.min(rated.predicted_success, 0.4), 5);
     // Per request, the bar is the bar: no correction of the target...
-    const plain = await gw.call<DecisionJson>('POST', '/v1/route', { body: { prompt: greeting('zoe') } });
+    const plain = await gw.call('POST', '/v1/route', { body: { prompt: greeting('zoe') } });
     expect(plain.json).toMatchObject({ policy: 'per-request', target_correction: null });
     // ...but routing.recalibration: the same ratings (v0001's greetings on sim-small, all failed) say the
     // classifier over-predicts sim-small, so its p is shifted down by them before it meets the bar, and the
     // greeting that went to sim-small now goes to sim-large. The average policy sets λ on the classifier's
     // own predictions and is left alone: its p for sim-small is the classifier's.
+    // The ratings are re-read on a timer (refreshMs), not by the request.
+    const recalibratedRoute = await eventually(async () => {
+      const r = await gw.call<DecisionJson>('POST', '/v1/route', { body: { prompt: greeting('zoe') } });
+      return r.json.candidates.some((c) => c.logit_shift !== undefined) ? r.json : undefined;
+    });
     const own = (await gw.call<DecisionJson>('POST', '/v1/route', { body: { prompt: greeting('zoe'), router: average } })).json;
     const ownSmall = own.candidates.find((c) => c.model === 'sim-small')!;
     expect(ownSmall.p_classifier).toBeUndefined();
-    const shifted = plain.json.candidates.find((c) => c.model === 'sim-small')!;
+    const shifted = recalibratedRoute.candidates.find((c) => c.model === 'sim-small')!;
     expect(shifted.p_classifier).toBeCloseTo(ownSmall.p_success!, 6);
     expect(shifted.logit_shift).toBeLessThan(-1);
     const logit = (p: number) => Math.log(p / (1 - p));
     expect(logit(shifted.p_success!)).toBeCloseTo(logit(shifted.p_classifier!) + shifted.logit_shift!, 4);
     expect(shifted.p_success!).toBeLessThan(0.7);
     expect(ownSmall.p_success!).toBeGreaterThanOrEqual(0.7);
-    expect(plain.json.model).toBe('sim-large');
+    expect(recalibratedRoute.model).toBe('sim-large');
     // sim-large has no rated answers under v0001: its prediction stands.
-    expect(plain.json.candidates.find((c) => c.model === 'sim-large')!.logit_shift).toBeUndefined();
+    expect(recalibratedRoute.candidates.find((c) => c.model === 'sim-large')!.logit_shift).toBeUndefined();
     // The log keeps both, and the fits keep reading the classifier's own prediction.
     const recalibrated = await chat('auto', greeting('zoe'));
     expect(recalibrated.model).toBe('sim-large');

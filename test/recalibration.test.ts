@@ -3,7 +3,7 @@
 import type { SuccessClassifier } from '../src/routing/classifier';
 import type { ModelConfig } from '../src/config/schema';
 import { createRouter } from '../src/routing/router';
-import { type RatedAnswer, createRecalibration, fitLogitShift, logit, recalibrated, shiftsFrom } from '../src/routing/recalibration';
+import { type RatedAnswer, applyShift, createRecalibration, fitLogitShift, logit, shiftsFrom } from '../src/routing/recalibration';
 import { createFakeEmbedder } from './support/fake-embedder';
 
 const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
@@ -37,8 +37,8 @@ describe('the logit shift fitted to rated answers', () => {
   it('treats a stored certainty as nearly certain, not as infinite', () => {
     expect(Number.isFinite(logit(1))).toBe(true);
     expect(Number.isFinite(logit(0))).toBe(true);
-    expect(recalibrated(0.8, 0)).toBeCloseTo(0.8, 12);
-    expect(recalibrated(0.5, Math.log(3))).toBeCloseTo(0.75, 12);
+    expect(applyShift(0.8, 0)).toBeCloseTo(0.8, 12);
+    expect(applyShift(0.5, Math.log(3))).toBeCloseTo(0.75, 12);
   });
 });
 
@@ -50,9 +50,9 @@ describe('shifts per model', () => {
     const shifts = shiftsFrom([...rated('over', 0.9, 60, 100), ...rated('under', 0.3, 60, 100), ...rated('fine', 0.7, 71, 100)], 100);
     expect([...shifts.keys()].sort()).toEqual(['over', 'under']);
     // 60% success where 90% was predicted: the shifted prediction lands near 0.6 (a little above: the prior).
-    expect(recalibrated(0.9, shifts.get('over')!)).toBeCloseTo(0.6, 1);
+    expect(applyShift(0.9, shifts.get('over')!)).toBeCloseTo(0.6, 1);
     expect(shifts.get('over')!).toBeLessThan(0);
-    expect(recalibrated(0.3, shifts.get('under')!)).toBeCloseTo(0.6, 1);
+    expect(applyShift(0.3, shifts.get('under')!)).toBeCloseTo(0.6, 1);
   });
 
   it('waits for minRatings and ignores a gap within twice its standard error', () => {
@@ -62,28 +62,33 @@ describe('shifts per model', () => {
     expect(shiftsFrom(rated('noisy', 0.9, 8, 10), 2).size).toBe(0);
   });
 
-  it('re-reads the ratings of a version at most every refreshMs', () => {
-    let clock = 0;
+  it('serves the shifts of the version last refreshed, and none for another until the next refresh', () => {
     let reads = 0;
     let answers = rated('a', 0.9, 50, 100);
-    const shifts = createRecalibration({
+    const recalibration = createRecalibration({
       read: (version) => {
         reads++;
         return version === 'v1' ? answers : [];
       },
       minRatings: 100,
-      refreshMs: 1000,
-      now: () => clock,
     });
-    expect(shifts('v1').has('a')).toBe(true);
+    expect(recalibration.current('v1').size).toBe(0);
+    expect(recalibration.refresh('v1')).toBe(true);
+    expect(recalibration.current('v1').has('a')).toBe(true);
+    // Reading is the refresh's job: the ratings changed, the shifts served did not.
     answers = rated('a', 0.9, 90, 100);
-    clock = 999;
-    expect(shifts('v1').has('a')).toBe(true);
+    expect(recalibration.current('v1').has('a')).toBe(true);
     expect(reads).toBe(1);
-    clock = 1000;
-    expect(shifts('v1').has('a')).toBe(false);
-    expect(shifts('v2').size).toBe(0);
-    expect(reads).toBe(3);
+    expect(recalibration.refresh('v1')).toBe(true);
+    expect(recalibration.current('v1').size).toBe(0);
+    expect(recalibration.refresh('v1')).toBe(false);
+    // A newly promoted version has no ratings of its own yet; before any classifier, nothing is read.
+    answers = rated('a', 0.9, 50, 100);
+    recalibration.refresh('v1');
+    expect(recalibration.current('v2').size).toBe(0);
+    expect(recalibration.refresh(null)).toBe(true);
+    expect(recalibration.current('v1').size).toBe(0);
+    expect(reads).toBe(4);
   });
 });
 

@@ -6,7 +6,7 @@ import type { LoadedConfig } from './context';
 import { ClassifierRegistry } from '../routing/classifier-registry';
 import { createRouter } from '../routing/router';
 import { createFeedbackCorrection } from '../routing/feedback-correction';
-import { createRecalibration } from '../routing/recalibration';
+import { applyShift, createRecalibration } from '../routing/recalibration';
 import { createAnswerLengths } from '../routing/answer-lengths';
 import { ratedAnswers, ratedGap, recentAnswerLengths } from '../store/decision-stats';
 import { createApp } from '../http/app';
@@ -52,6 +52,12 @@ function describeLengths(lengths: ReadonlyMap<string, number>, models: LoadedCon
   return parts.join(', ') || 'none yet';
 }
 
+/** "sim-small −1.85 (p 0.80 → 0.40)": each shifted model, with what the shift does to a prediction of 0.8. */
+function describeShifts(shifts: ReadonlyMap<string, number>): string {
+  const parts = [...shifts].map(([model, shift]) => `${model} ${shift >= 0 ? '+' : '−'}${Math.abs(shift).toFixed(2)} (p 0.80 → ${applyShift(0.8, shift).toFixed(2)})`);
+  return parts.join(', ') || 'no model shifted';
+}
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
@@ -76,6 +82,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ? createAnswerLengths({ read: () => recentAnswerLengths(store.db, lengthOptions.window), minAnswers: lengthOptions.minAnswers })
     : null;
   answerLengths?.refresh();
+  const recalibrated = recalibration.enabled
+    ? createRecalibration({ read: (version) => ratedAnswers(store.db, version, recalibration.window), minRatings: recalibration.minRatings })
+    : null;
+  // Off the request path, like the answer lengths; said in the log when a shift changes.
+  const recalibrate = (): void => {
+    const version = registry.current()?.version ?? null;
+    if (recalibrated?.refresh(version) && version !== null) log(`recalibration by ratings of ${version}: ${describeShifts(recalibrated.current(version))}`);
+  };
+  recalibrate();
   const router = createRouter({
     models: config.models,
     minSuccess: config.routing.minSuccess,
@@ -96,16 +111,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           }),
         }
       : {}),
-    ...(recalibration.enabled
-      ? {
-          recalibration: createRecalibration({
-            read: (version) => ratedAnswers(store.db, version, recalibration.window),
-            minRatings: recalibration.minRatings,
-            refreshMs: recalibration.refreshMs,
-            now: Date.now,
-          }),
-        }
-      : {}),
+    ...(recalibrated ? { recalibration: recalibrated.current } : {}),
   });
 
   const decisions = new DecisionStore(store.db);
@@ -161,7 +167,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   router.warm();
   const poll =
     config.routing.reloadIntervalMs > 0
-      ? setInterval(() => void registry.refresh().then((swapped) => swapped && router.warm()), config.routing.reloadIntervalMs)
+      ? setInterval(
+          () =>
+            void registry.refresh().then((swapped) => {
+              if (!swapped) return;
+              router.warm();
+              recalibrate();
+            }),
+          config.routing.reloadIntervalMs,
+        )
       : null;
   poll?.unref();
   // Re-read off the request path; when a length moved, the average policy's reference curve is re-priced
@@ -174,6 +188,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }, lengthOptions.refreshMs)
     : null;
   lengthsPoll?.unref();
+  const recalibrationPoll = recalibrated ? setInterval(recalibrate, recalibration.refreshMs) : null;
+  recalibrationPoll?.unref();
+  const stopTimers = (): void => {
+    for (const timer of [poll, lengthsPoll, recalibrationPoll]) if (timer) clearInterval(timer);
+  };
 
   const inFlight = new InFlightRequests();
   const server = http.createServer(app);
@@ -184,8 +203,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       server.listen(options.port ?? config.server.port, host, () => resolveListen());
     });
   } catch (err) {
-    if (poll) clearInterval(poll);
-    if (lengthsPoll) clearInterval(lengthsPoll);
+    stopTimers();
     store.close();
     ownFetch?.close();
     await registry.dispose();
@@ -207,8 +225,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   let closing: Promise<void> | null = null;
   const shutdown = async (): Promise<void> => {
-    if (poll) clearInterval(poll);
-    if (lengthsPoll) clearInterval(lengthsPoll);
+    stopTimers();
     inFlight.drain();
     const closed = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();

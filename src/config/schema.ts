@@ -44,15 +44,16 @@ export const modelConfigSchema = z.strictObject({
 
 /**
  * A correction read from the clients' ratings (opt-in): the last `window` rated answers, once there are
- * `minRatings`, re-read at most every `refreshMs`.
+ * `minRatings`, re-read at most every `refreshMs` (at least `minRefreshMs`: one re-read on a timer must not
+ * follow the last without a pause).
  */
-const ratingsWindow = () =>
+const ratingsWindow = (minRefreshMs = 0) =>
   z
     .strictObject({
       enabled: z.boolean().default(false),
       window: z.number().int().min(1).max(100_000).default(1000),
       minRatings: z.number().int().min(2).default(100),
-      refreshMs: z.number().int().nonnegative().default(30_000),
+      refreshMs: z.number().int().min(minRefreshMs).default(30_000),
     })
     .prefault({});
 
@@ -125,9 +126,9 @@ export const configSchema = z
         /**
          * Opt-in: per-request and near-best policies correct each model's predicted success by its last
          * `window` rated answers (a logit shift fitted to them, once `minRatings` and when beyond twice its
-         * standard error), re-read at most every `refreshMs`. Right when rated answers are a fair sample.
+         * standard error), re-read every `refreshMs` on a timer. Right when rated answers are a fair sample.
          */
-        recalibration: ratingsWindow(),
+        recalibration: ratingsWindow(10),
         /** Model used while no classifier has been trained. */
         coldStart: z.string().min(1).optional(),
         /** Completion length assumed when estimating a request's cost and the request sets no max_tokens. */

@@ -4,7 +4,6 @@
 // that gap; adding the gap to the target closes it. Opt-in (routing.average.feedback): it trusts that
 // rated answers are a fair sample of all answers, which only the operator can know.
 // Pure apart from the injected reader and clock.
-import { perVersionCache } from './per-version-cache';
 
 /** Recent rated answers of one classifier version: mean prediction, mean rating, mean squared difference. */
 export interface RatedGap {
@@ -38,5 +37,15 @@ export interface FeedbackCorrectionDeps {
 
 /** The router's `targetCorrection`: the correction per classifier version, re-read at most every refreshMs. */
 export function createFeedbackCorrection(deps: FeedbackCorrectionDeps): (version: string) => number {
-  return perVersionCache((version) => targetCorrectionFrom(deps.read(version), deps.minRatings), deps.refreshMs, deps.now);
+  const cache = new Map<string, { at: number; value: number }>();
+  return (version) => {
+    const t = deps.now();
+    const hit = cache.get(version);
+    if (hit && t - hit.at < deps.refreshMs) return hit.value;
+    // Versions come and go with retrains; only the serving one is asked for in practice.
+    if (!hit && cache.size >= 8) cache.clear();
+    const value = targetCorrectionFrom(deps.read(version), deps.minRatings);
+    cache.set(version, { at: t, value });
+    return value;
+  };
 }

@@ -5,8 +5,8 @@
 // ratings say. One shift per model (not one gap for all: one model may be over-predicted while another is
 // under-predicted), applied only where it is beyond twice its standard error. Opt-in
 // (routing.recalibration): it trusts that rated answers are a fair sample of each model's answers, which
-// only the operator can know. Pure apart from the injected reader and clock.
-import { perVersionCache } from './per-version-cache';
+// only the operator can know. Pure apart from the injected reader; the server calls `refresh` on a timer,
+// never on a request (reading each model's window costs ≈ 20 ms on a busy log).
 
 /** One rated answer: what the classifier predicted for the model that answered, and the client's rating in [0, 1]. */
 export interface RatedAnswer {
@@ -80,18 +80,33 @@ export function shiftsFrom(answers: readonly RatedAnswer[], minRatings: number):
 }
 
 /** A model's predicted success with its shift applied. */
-export const recalibrated = (p: number, shift: number): number => sigmoid(logit(p) + shift);
+export const applyShift = (p: number, shift: number): number => sigmoid(logit(p) + shift);
 
 export interface RecalibrationDeps {
   /** The latest rated answers of a classifier version, per model (a SQL query: store/decision-stats.ts). */
   read: (version: string) => RatedAnswer[];
   minRatings: number;
-  /** Least time between two reads for a version. */
-  refreshMs: number;
-  now: () => number;
 }
 
-/** The router's `recalibration`: each model's shift per classifier version, re-read at most every refreshMs. */
-export function createRecalibration(deps: RecalibrationDeps): (version: string) => ReadonlyMap<string, number> {
-  return perVersionCache((version) => shiftsFrom(deps.read(version), deps.minRatings), deps.refreshMs, deps.now);
+export interface Recalibration {
+  /** Each model's shift for classifier `version` as of the last refresh; empty for any other version. */
+  current(version: string): ReadonlyMap<string, number>;
+  /** Re-reads the ratings of `version` (the serving classifier's; null: none yet); true when a shift changed. */
+  refresh(version: string | null): boolean;
+}
+
+const NONE: ReadonlyMap<string, number> = new Map();
+
+export function createRecalibration(deps: RecalibrationDeps): Recalibration {
+  let state: { version: string | null; shifts: ReadonlyMap<string, number> } = { version: null, shifts: NONE };
+  return {
+    // A classifier promoted since the last refresh has no ratings of its own yet: nothing to shift.
+    current: (version) => (version === state.version ? state.shifts : NONE),
+    refresh(version) {
+      const shifts = version === null ? NONE : shiftsFrom(deps.read(version), deps.minRatings);
+      const same = version === state.version && shifts.size === state.shifts.size && [...shifts].every(([m, v]) => state.shifts.get(m) === v);
+      state = { version, shifts };
+      return !same;
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { type OutputTokensBasis, estimateCost, estimateTokens, outputTokensFor, 
 import { featureKind, viewText } from './features';
 import { createMicroBatcher } from './micro-batcher';
 import { type DecisionReason, type PolicyKind, choose, chooseByValue, chooseNearBest, coldStartOrder } from './policy';
-import { recalibrated } from './recalibration';
+import { applyShift } from './recalibration';
 import { TrafficWindow } from './traffic-window';
 import { type ValueCurve, lambdaForTarget, valueCurve } from './value-policy';
 
@@ -380,7 +380,7 @@ export function createRouter(deps: RouterDeps): Router {
         if (r.pSuccess === null || shift === undefined) continue;
         r.pClassifier = r.pSuccess;
         r.logitShift = shift;
-        r.pSuccess = recalibrated(r.pSuccess, shift);
+        r.pSuccess = applyShift(r.pSuccess, shift);
       }
     }
     const base = {
