@@ -149,6 +149,7 @@ describe('requests → feedback → retrain → a changed decision', () => {
     expect(shifted.p_success!).toBeLessThan(0.7);
     expect(ownSmall.p_success!).toBeGreaterThanOrEqual(0.7);
     expect(recalibratedRoute.model).toBe('sim-large');
+    expect(gw.logs.join('\n')).toMatch(/recalibration by ratings of v0001: sim-small −\d\.\d\d \(p 0\.80 → 0\.\d\d\)/);
     // sim-large has no rated answers under v0001: its prediction stands.
     expect(recalibratedRoute.candidates.find((c) => c.model === 'sim-large')!.logit_shift).toBeUndefined();
     // The log keeps both, and the fits keep reading the classifier's own prediction.
