@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   try {
     store.importSamples(train.map((r) => ({ ...r, origin: 'import' as const })));
     const report = await retrain({ store, embedder, classifierDir: path.join(tmp, 'router'), prices, log: () => {} }, { seed: 1 });
-    console.log(`classifier: ${report.learner}, trained on ${report.trainRows} rows of ${trainFile} (minus a held-out fifth), per-request policy`);
+    console.log(`classifier: ${report.learner}, served as retrain serves it, from the ${train.length} rows of ${trainFile} outside its held-out fifth; per-request policy`);
     const registry = new ClassifierRegistry({ dir: path.join(tmp, 'router'), expectEmbedderId: embedder.id });
     await registry.refresh();
     const models = registry.current()!.models;
