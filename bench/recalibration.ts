@@ -6,12 +6,8 @@
 // the mean predicted success of the chosen models beside the realised one: the bar holds when they agree.
 //   npm run bench:recalibration -- [--data-dir ../shared/data] [--train routellm/mmlu.train.jsonl]
 //     [--traffic routellm/gsm8k.train.jsonl,...] [--prices routellm/models.json] [--min-ratings 100]
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SqliteStore } from '../src/store/sqlite-store';
-import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedding/transformers-embedder';
 import { ClassifierRegistry } from '../src/routing/classifier-registry';
 import { type Decision, createRouter } from '../src/routing/router';
 import { type RatedAnswer, shiftsFrom } from '../src/routing/recalibration';
@@ -21,6 +17,7 @@ import { readOutcomeFile } from '../training/outcome-file';
 import { readPriceFile } from '../training/prices';
 import { retrain } from '../training/retrain';
 import { resolveDataDir } from './data-dir';
+import { loadDefaultEmbedder, withImportedStore } from './setup';
 
 const TARGETS = [0.6, 0.7, 0.8, 0.9];
 
@@ -57,66 +54,61 @@ async function main(): Promise<void> {
     ...trafficFiles.map((f): [string, LabelledRow[]] => [f, readOutcomeFile(path.join(dataDir, f))]),
   ];
 
-  const modelsDir = path.resolve(values['models-dir'] ?? 'models/embedder');
-  await ensureDefaultEmbedder({ modelsDir, onProgress: (m) => console.error(m) });
-  const embedder = createTransformersEmbedder({ model: 'default', modelsDir });
-  await embedder.load();
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-'));
-  const store = new SqliteStore({ path: path.join(tmp, 'bench.db') });
+  const embedder = await loadDefaultEmbedder(values['models-dir']);
   try {
-    store.importSamples(train.map((r) => ({ ...r, origin: 'import' as const })));
-    const report = await retrain({ store, embedder, classifierDir: path.join(tmp, 'router'), prices, log: () => {} }, { seed: 1 });
-    console.log(`classifier: ${report.learner}, served as retrain serves it, from the ${train.length} rows of ${trainFile} outside its held-out fifth; per-request policy`);
-    const registry = new ClassifierRegistry({ dir: path.join(tmp, 'router'), expectEmbedderId: embedder.id });
-    await registry.refresh();
-    const models = registry.current()!.models;
-    let shifts: ReadonlyMap<string, number> = new Map();
-    const router = createRouter({
-      models: models.map((id) => ({ id, provider: 'sim' as const, price: prices[id] ?? { inputPerMTok: 1, outputPerMTok: 1 }, timeouts: { connectMs: 1000, totalMs: 1000 } })),
-      minSuccess: 0.7,
-      expectedOutputTokens: 256,
-      embedder,
-      classifier: () => registry.current(),
-      recalibration: () => shifts,
-    });
-    for (const [name, rows] of sets) {
-      const half = Math.floor(rows.length / 2);
-      console.log(`\n${name}: ${half} prompts routed and rated, ${rows.length - half} routed after`);
-      for (const target of TARGETS) {
-        shifts = new Map();
-        const ratings: RatedAnswer[] = [];
-        for (const row of rows.slice(0, half)) {
-          const a = answered(await router.route({ prompt: row.prompt, minSuccess: target }), row);
-          if (a) ratings.push({ model: a.model, predicted: a.own, rated: a.outcome });
-        }
-        const fitted = shiftsFrom(ratings, minRatings);
-        const line = async (label: string, use: ReadonlyMap<string, number>): Promise<string> => {
-          shifts = use;
-          let read = 0;
-          let realised = 0;
-          let n = 0;
-          const share = new Map<string, number>();
-          for (const row of rows.slice(half)) {
+    await withImportedStore(train, async (store, tmp) => {
+      const report = await retrain({ store, embedder, classifierDir: path.join(tmp, 'router'), prices, log: () => {} }, { seed: 1 });
+      console.log(`classifier: ${report.learner}, served as retrain serves it, from the ${train.length} rows of ${trainFile} outside its held-out fifth; per-request policy`);
+      const registry = new ClassifierRegistry({ dir: path.join(tmp, 'router'), expectEmbedderId: embedder.id });
+      await registry.refresh();
+      const models = registry.current()!.models;
+      let shifts: ReadonlyMap<string, number> = new Map();
+      const router = createRouter({
+        models: models.map((id) => ({ id, provider: 'sim' as const, price: prices[id] ?? { inputPerMTok: 1, outputPerMTok: 1 }, timeouts: { connectMs: 1000, totalMs: 1000 } })),
+        minSuccess: 0.7,
+        expectedOutputTokens: 256,
+        embedder,
+        classifier: () => registry.current(),
+        recalibration: () => shifts,
+      });
+      for (const [name, rows] of sets) {
+        const half = Math.floor(rows.length / 2);
+        console.log(`\n${name}: ${half} prompts routed and rated, ${rows.length - half} routed after`);
+        for (const target of TARGETS) {
+          shifts = new Map();
+          const ratings: RatedAnswer[] = [];
+          for (const row of rows.slice(0, half)) {
             const a = answered(await router.route({ prompt: row.prompt, minSuccess: target }), row);
-            if (!a) continue;
-            n++;
-            read += a.read;
-            realised += a.outcome;
-            share.set(a.model, (share.get(a.model) ?? 0) + 1);
+            if (a) ratings.push({ model: a.model, predicted: a.own, rated: a.outcome });
           }
-          const mix = [...share].sort().map(([m, c]) => `${m} ${((100 * c) / n).toFixed(1)}%`).join(', ');
-          return `    ${label}: predicted ${(read / n).toFixed(3)}, realised ${(realised / n).toFixed(3)} (${mix})`;
-        };
-        const described = [...fitted].map(([m, s]) => `${m} ${s >= 0 ? '+' : '−'}${Math.abs(s).toFixed(2)}`).join(', ') || 'none passes its test';
-        console.log(`  target ${target}: shifts from ${ratings.length} ratings: ${described}`);
-        console.log(await line('without', new Map()));
-        if (fitted.size > 0) console.log(await line('with   ', fitted));
+          const fitted = shiftsFrom(ratings, minRatings);
+          const line = async (label: string, use: ReadonlyMap<string, number>): Promise<string> => {
+            shifts = use;
+            let read = 0;
+            let realised = 0;
+            let n = 0;
+            const share = new Map<string, number>();
+            for (const row of rows.slice(half)) {
+              const a = answered(await router.route({ prompt: row.prompt, minSuccess: target }), row);
+              if (!a) continue;
+              n++;
+              read += a.read;
+              realised += a.outcome;
+              share.set(a.model, (share.get(a.model) ?? 0) + 1);
+            }
+            const mix = [...share].sort().map(([m, c]) => `${m} ${((100 * c) / n).toFixed(1)}%`).join(', ');
+            return `    ${label}: predicted ${(read / n).toFixed(3)}, realised ${(realised / n).toFixed(3)} (${mix})`;
+          };
+          const described = [...fitted].map(([m, s]) => `${m} ${s >= 0 ? '+' : '−'}${Math.abs(s).toFixed(2)}`).join(', ') || 'none passes its test';
+          console.log(`  target ${target}: shifts from ${ratings.length} ratings: ${described}`);
+          console.log(await line('without', new Map()));
+          if (fitted.size > 0) console.log(await line('with   ', fitted));
+        }
       }
-    }
-    await registry.dispose();
+      await registry.dispose();
+    });
   } finally {
-    store.close();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    await embedder.dispose();
   }
 }
 
