@@ -6,6 +6,7 @@
 // the mean predicted success of the chosen models beside the realised one: the bar holds when they agree.
 //   npm run bench:recalibration -- [--data-dir ../shared/data] [--train routellm/mmlu.train.jsonl]
 //     [--traffic routellm/gsm8k.train.jsonl,...] [--prices routellm/models.json] [--min-ratings 100]
+//     [--policy per-request|near-best] (the average policy reads no shifts)
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClassifierRegistry } from '../src/routing/classifier-registry';
@@ -16,6 +17,7 @@ import type { LabelledRow } from '../training/dataset';
 import { readOutcomeFile } from '../training/outcome-file';
 import { readPriceFile } from '../training/prices';
 import { retrain } from '../training/retrain';
+import { parsePolicyKind } from '../src/routing/policy';
 import { resolveDataDir } from './data-dir';
 import { loadDefaultEmbedder, withImportedStore } from './setup';
 
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'data-dir': { type: 'string' }, train: { type: 'string' }, traffic: { type: 'string' }, prices: { type: 'string' },
-      'min-ratings': { type: 'string' }, 'models-dir': { type: 'string' },
+      'min-ratings': { type: 'string' }, 'models-dir': { type: 'string' }, policy: { type: 'string' },
     },
   });
   const dataDir = resolveDataDir(values['data-dir'], process.env);
@@ -45,6 +47,8 @@ async function main(): Promise<void> {
   const trafficFiles = (values.traffic ?? 'routellm/gsm8k.train.jsonl').split(',');
   const prices = readPriceFile(path.join(dataDir, values.prices ?? 'routellm/models.json'));
   const minRatings = Number(values['min-ratings'] ?? 100);
+  const policy = parsePolicyKind(values.policy ?? 'per-request', '--policy');
+  if (policy === 'average') throw new Error('--policy average: that policy reads no shifts (see README "Recalibration by ratings")');
   const all = readOutcomeFile(path.join(dataDir, trainFile));
   // A fifth held out by the prompt's hash, so copies of one prompt fall on one side.
   const heldOut = (r: LabelledRow): boolean => parseInt(promptHash(r.prompt).slice(0, 8), 16) % 5 === 0;
@@ -58,32 +62,33 @@ async function main(): Promise<void> {
   try {
     await withImportedStore(train, async (store, tmp) => {
       const report = await retrain({ store, embedder, classifierDir: path.join(tmp, 'router'), prices, log: () => {} }, { seed: 1 });
-      console.log(`classifier: ${report.learner}, served as retrain serves it, from the ${train.length} rows of ${trainFile} outside its held-out fifth; per-request policy`);
+      console.log(`classifier: ${report.learner}, served as retrain serves it, from the ${train.length} rows of ${trainFile} outside its held-out fifth; ${policy} policy`);
       const registry = new ClassifierRegistry({ dir: path.join(tmp, 'router'), expectEmbedderId: embedder.id });
       await registry.refresh();
       const models = registry.current()!.models;
-      let shifts: ReadonlyMap<string, number> = new Map();
-      const router = createRouter({
+      // A router per pass: the average policy's λ follows the traffic it has routed, which must be this pass's.
+      const routerWith = (shifts: ReadonlyMap<string, number>) => createRouter({
         models: models.map((id) => ({ id, provider: 'sim' as const, price: prices[id] ?? { inputPerMTok: 1, outputPerMTok: 1 }, timeouts: { connectMs: 1000, totalMs: 1000 } })),
         minSuccess: 0.7,
         expectedOutputTokens: 256,
         embedder,
         classifier: () => registry.current(),
+        policy,
         recalibration: () => shifts,
       });
       for (const [name, rows] of sets) {
         const half = Math.floor(rows.length / 2);
         console.log(`\n${name}: ${half} prompts routed and rated, ${rows.length - half} routed after`);
         for (const target of TARGETS) {
-          shifts = new Map();
+          const unshifted = routerWith(new Map());
           const ratings: RatedAnswer[] = [];
           for (const row of rows.slice(0, half)) {
-            const a = answered(await router.route({ prompt: row.prompt, minSuccess: target }), row);
+            const a = answered(await unshifted.route({ prompt: row.prompt, minSuccess: target }), row);
             if (a) ratings.push({ model: a.model, predicted: a.own, rated: a.outcome });
           }
           const fitted = shiftsFrom(ratings, minRatings);
           const line = async (label: string, use: ReadonlyMap<string, number>): Promise<string> => {
-            shifts = use;
+            const router = routerWith(use);
             let read = 0;
             let realised = 0;
             let n = 0;

@@ -89,7 +89,7 @@ export interface RecalibrationDeps {
 }
 
 export interface Recalibration {
-  /** Each model's shift for classifier `version` as of the last refresh; empty for any other version. */
+  /** Each model's shift for classifier `version` as of the last refresh (the same map until one changes); empty for any other version. */
   current(version: string): ReadonlyMap<string, number>;
   /** Re-reads the ratings of `version` (the serving classifier's; null: none yet); true when a shift changed. */
   refresh(version: string | null): boolean;
@@ -105,8 +105,9 @@ export function createRecalibration(deps: RecalibrationDeps): Recalibration {
     refresh(version) {
       const shifts = version === null ? NONE : shiftsFrom(deps.read(version), deps.minRatings);
       const same = version === state.version && shifts.size === state.shifts.size && [...shifts].every(([m, v]) => state.shifts.get(m) === v);
+      if (same) return false;
       state = { version, shifts };
-      return !same;
+      return true;
     },
   };
 }
