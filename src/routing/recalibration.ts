@@ -7,6 +7,7 @@
 // (routing.recalibration): it trusts that rated answers are a fair sample of each model's answers, which
 // only the operator can know. Pure apart from the injected reader; the server calls `refresh` on a timer,
 // never on a request (reading each model's window costs ≈ 20 ms on a busy log).
+import { logit as clampedLogit, sigmoid } from '../../training/matrix';
 
 /** One rated answer: what the classifier predicted for the model that answered, and the client's rating in [0, 1]. */
 export interface RatedAnswer {
@@ -32,11 +33,7 @@ const P_CLAMP = 1e-4;
  */
 const PRIOR_PRECISION = 1 / 4;
 
-export const logit = (p: number): number => {
-  const q = Math.min(1 - P_CLAMP, Math.max(P_CLAMP, p));
-  return Math.log(q / (1 - q));
-};
-const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
+export const logit = (p: number): number => clampedLogit(p, P_CLAMP);
 
 /** The logit shift that best explains the ratings given the predictions (Newton's method; the objective is concave). */
 export function fitLogitShift(answers: readonly Pick<RatedAnswer, 'predicted' | 'rated'>[]): LogitShift {
