@@ -15,7 +15,7 @@ import { createTransformersEmbedder, ensureDefaultEmbedder } from '../src/embedd
 import { readOutcomeFile } from '../training/outcome-file';
 import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, splitKey, stratifiedSplit } from '../training/dataset';
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
-import { costMatrix, evaluate, evaluateRows, type Evaluation, headlineIntervals, type PriceTable, routingCosts } from '../training/evaluate';
+import { costMatrix, evaluate, evaluateRows, type Evaluation, headlineIntervals, type PriceTable, randomRouterReading, routingCosts } from '../training/evaluate';
 import { DEFAULT_RESAMPLES, intervalLine, isResampleCount, resampleCountError } from '../training/bootstrap';
 import { hashString, mixedHash, putRows, seededRandom, selectRows } from '../training/matrix';
 import { IN_PROCESS_FOLDS, type TrainOptions, isSmallSet, predictSpec, trainClassifier } from '../training/train-classifier';
@@ -86,7 +86,7 @@ function metricValue(e: Evaluation, metric: Target['metric']): number {
  */
 function perFoldLine(
   models: string[], P: Float32Array, rows: LabelledRow[], foldOfRow: readonly number[], k: number,
-  prices: PriceTable, policy: PolicyKind, targets: readonly Target[], seed: number,
+  prices: PriceTable, policy: PolicyKind, targets: readonly Target[], seed: number, pooled: Evaluation,
 ): string {
   const folds = Array.from({ length: k }, (_, f) => foldOfRow.flatMap((g, i) => (g === f ? [i] : []))).filter((idx) => idx.length > 0);
   const evaluations = folds.map((idx) => evaluateRows(models, P, rows, idx, prices, undefined, policy));
@@ -95,23 +95,14 @@ function perFoldLine(
     const mean = v.reduce((a, b) => a + b, 0) / v.length;
     return `${t.metric} ${mean.toFixed(3)} (${Math.min(...v).toFixed(3)} to ${Math.max(...v).toFixed(3)})`;
   });
-  let random = '';
-  const strong = evaluations[0].routing?.twoModel?.strong.model;
-  if (strong !== undefined) {
-    const rand = seededRandom(seed);
-    const s = models.indexOf(strong);
-    // The mean of 10 draws on each set: the bar upgrades that set's prompts in a random order.
-    const randomReads = (sets: readonly (readonly number[])[]): string => {
-      const reads = sets.flatMap((idx) => Array.from({ length: 10 }, () => {
-        const R = new Float32Array(idx.length * models.length).map((_, j) => (j % models.length === s ? 1 : rand()));
-        const e = evaluate(models, R, idx.map((i) => rows[i]), prices, undefined, 'per-request');
-        return [metricValue(e, 'apgr'), metricValue(e, 'cpt50')];
-      }));
-      const mean = (j: number): number => reads.reduce((a, r) => a + r[j], 0) / reads.length;
-      return `apgr ${mean(0).toFixed(3)}, cpt50 ${mean(1).toFixed(3)}`;
-    };
-    random = `; a random router reads ${randomReads(folds)} on a fold, ${randomReads([rows.map((_, i) => i)])} on all ${rows.length} rows`;
-  }
+  // What a router with no signal reads, on average over sets of a fold's size and on all the rows.
+  const randomOn = (sets: readonly (readonly number[])[], of: readonly Evaluation[]): string | null => {
+    const reads = sets.map((idx, j) => randomRouterReading(models, idx.map((i) => rows[i]), prices, undefined, of[j], seed));
+    const mean = (key: 'apgr' | 'cpt50'): number => reads.reduce((a, r) => a + (r?.[key] ?? NaN), 0) / reads.length;
+    return reads.every((r) => r !== null) ? `apgr ${mean('apgr').toFixed(3)}, cpt50 ${mean('cpt50').toFixed(3)}` : null;
+  };
+  const onFold = randomOn(folds, evaluations);
+  const random = onFold === null ? '' : `; a random router reads ${onFold} on a fold, ${randomOn([rows.map((_, i) => i)], [pooled])} on all ${rows.length} rows`;
   return `mean of the ${folds.length} folds, each scored on its own rows (as a held-out set of ${Math.round(rows.length / folds.length)} rows reads one classifier): ${stats.join('; ')}${random}`;
 }
 
@@ -427,7 +418,7 @@ async function main(): Promise<void> {
         const text = `${label.padEnd(12)} ${n} rows, ${evaluation.routing?.models.length ?? models.length} models, ${policy} policy: ${line}  (${otherLine}${reachedLine})  [${evaluation.chargedRecordedCosts ? 'chosen by price × estimated tokens, charged the recorded costs; ' : ''}${trained}]`;
         console.log(text);
         summary.push(text);
-        const foldText = `${''.padEnd(12)} ${perFoldLine(models, ownP, own, fold.slice(from - n, from), k, prices, policy, part.targets, seed)}`;
+        const foldText = `${''.padEnd(12)} ${perFoldLine(models, ownP, own, fold.slice(from - n, from), k, prices, policy, part.targets, seed, evaluation)}`;
         console.log(foldText);
         summary.push(foldText);
         if (resamples > 0) {

@@ -19,7 +19,7 @@ import {
 } from '../training/metrics';
 import { seededRandom } from '../src/util/seeded-random';
 import { chooseNearBest } from '../src/routing/policy';
-import { NO_SOURCE, costOf, estimateMatrix, evaluate, evaluateRows, formatSourceLine, groupBySource } from '../training/evaluate';
+import { NO_SOURCE, costOf, estimateMatrix, evaluate, evaluateRows, formatRandomReading, formatSourceLine, groupBySource, randomRouterReading } from '../training/evaluate';
 import type { LabelledRow } from '../training/dataset';
 
 const rng = seededRandom;
@@ -256,6 +256,47 @@ describe('recorded costs: the policy chooses by its estimate and is charged what
     expect(at.avgCost).toBeCloseTo(0.004, 12);
     // The single models are charged as recorded too.
     expect(e.routing!.perModel.map((s) => s.avgCost)).toEqual([expect.closeTo(0.004, 12), expect.closeTo(0.0015, 12)]);
+  });
+});
+
+describe('what a random router reads (eval, retrain, bench:quality)', () => {
+  const prices = { weak: { inputPerMTok: 1, outputPerMTok: 1 }, strong: { inputPerMTok: 10, outputPerMTok: 10 } };
+  const rowsOf = (weak: number[], strong: number[]): LabelledRow[] =>
+    weak.map((w, i) => ({ id: `r${i}`, prompt: `prompt ${i}`, source: null, outcomes: { weak: w, strong: strong[i] }, costs: {} }));
+  const readingOf = (rows: LabelledRow[], seed = 1) => {
+    const P = new Float32Array(rows.length * 2).fill(0.5);
+    return randomRouterReading(['weak', 'strong'], rows, prices, undefined, evaluate(['weak', 'strong'], P, rows, prices), seed, 20);
+  };
+
+  test('where the strong model answers exactly the rows the weak one misses, every order is the diagonal: 0.5', () => {
+    // Weak never right, strong always: each upgrade adds 1/n, in any order, so the curve is the chord.
+    const r = readingOf(rowsOf(new Array(10).fill(0), new Array(10).fill(1)));
+    expect(r!.apgr).toBeCloseTo(0.5, 12);
+    expect(r!.reachedApgr).toBeCloseTo(0.5, 12);
+    expect(r!.cpt50).toBeCloseTo(0.5, 12);
+  });
+
+  test('on mixed outcomes the envelope reads a random order above 0.5, the more so on fewer rows; the reached points stay near it', () => {
+    const rand = rng(7);
+    const draw = (n: number): LabelledRow[] => rowsOf(Array.from({ length: n }, () => (rand() < 0.65 ? 1 : 0)), Array.from({ length: n }, () => (rand() < 0.85 ? 1 : 0)));
+    const small = readingOf(draw(40))!;
+    const large = readingOf(draw(2000))!;
+    expect(small.apgr).toBeGreaterThan(large.apgr);
+    expect(large.apgr).toBeGreaterThan(0.5);
+    expect(Math.abs(large.reachedApgr - 0.5)).toBeLessThan(0.05);
+    // Seeded: the same rows and seed read the same; the line says what it is.
+    const tiny = rowsOf([1, 0, 1, 0], [1, 1, 0, 1]);
+    expect(readingOf(tiny)).toEqual(readingOf(tiny));
+    expect(readingOf(tiny, 2)).not.toEqual(readingOf(tiny));
+    expect(formatRandomReading(small, 40)).toMatch(/^ {2}a random router on these 40 rows reads APGR 0\.\d{3}, CPT\(50%\) \d+\.\d% \(reached points: APGR 0\.\d{3}; 20 random orders\)/);
+  });
+
+  test('no reading without two models', () => {
+    const rows = rowsOf([1, 0], [1, 1]);
+    const three = { ...prices, other: prices.weak };
+    const P = Float32Array.from([0.5, 0.6, 0.7, 0.5, 0.6, 0.7]);
+    const withOther = rows.map((r) => ({ ...r, outcomes: { ...r.outcomes, other: 1 } }));
+    expect(randomRouterReading(['weak', 'strong', 'other'], withOther, three, undefined, evaluate(['weak', 'strong', 'other'], P, withOther, three))).toBeNull();
   });
 });
 

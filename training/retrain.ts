@@ -14,7 +14,7 @@ import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, SPLIT_SCHEME, buildMatrix, featureMatrix, modelsOf, splitKey, stratifiedSplit } from './dataset';
 import {
-  type Evaluation, OTHER_POLICIES_HEADER, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, groupBySource, headline, headlineIntervals, intervalMetrics, otherPolicyLines, perModelLines,
+  type Evaluation, OTHER_POLICIES_HEADER, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatRandomReading, groupBySource, headline, headlineIntervals, intervalMetrics, otherPolicyLines, perModelLines, randomRouterReading,
   routingCosts, sourceLine,
 } from './evaluate';
 import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } from './bootstrap';
@@ -279,6 +279,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     log(skippedIntervalLine(valRows.length, evaluation.routing.models.length, 'retrain --interval 200 draws it'));
   }
   if (evaluation.routing) {
+    const random = randomRouterReading(models, valRows, deps.prices, options.expectedOutputTokens, evaluation, seed);
+    if (random) log(formatRandomReading(random, valRows.length));
     const policy = options.policy ?? 'per-request';
     log(`${OTHER_POLICIES_HEADER}; the learner was chosen for ${policy}:`);
     for (const line of otherPolicyLines(models, P, valRows, deps.prices, options.expectedOutputTokens, policy)) log(line);

@@ -13,7 +13,7 @@ import { retrain } from '../../training/retrain';
 import { FEATURE_KINDS } from '../routing/features';
 import { type LabelledRow, featureMatrix } from '../../training/dataset';
 import {
-  OTHER_POLICIES_HEADER, type PriceTable, RECORDED_COSTS_NOTE, evaluate, groupBySource, headlineIntervals, intervalMetrics, otherPolicyLines, perModelLines, sourceLine,
+  OTHER_POLICIES_HEADER, type PriceTable, RECORDED_COSTS_NOTE, evaluate, formatRandomReading, groupBySource, headlineIntervals, intervalMetrics, otherPolicyLines, perModelLines, randomRouterReading, sourceLine,
 } from '../../training/evaluate';
 import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, isResampleCount, resampleCountError, skippedIntervalLine } from '../../training/bootstrap';
 import { formatMetricsTable, mixesModelSets, renderQualityCostSvg } from '../../training/metrics';
@@ -326,6 +326,8 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   } else if (asked === null) {
     ctx.log(skippedIntervalLine(rows.length, costedModels, `pass --interval ${DEFAULT_RESAMPLES} to draw it`));
   }
+  const random = randomRouterReading(models, rows, prices, ctx.expectedOutputTokens, evaluation);
+  if (random) ctx.log(formatRandomReading(random, rows.length));
   ctx.log(`${OTHER_POLICIES_HEADER}:`);
   for (const line of otherPolicyLines(models, P, rows, prices, ctx.expectedOutputTokens, policy)) ctx.log(line);
   // Pooled figures that mix kinds with their own models: the lines by kind are shown without being asked for.
