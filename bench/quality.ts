@@ -26,19 +26,7 @@ import { type Realised, averageUnderShift } from '../training/average-shift';
 import { type PolicyKind, parsePolicyKind } from '../src/routing/policy';
 import { readPriceFile } from '../training/prices';
 import { DATA_HELP, resolveDataDir } from './data-dir';
-
-interface Target {
-  metric: 'apgr' | 'cpt50' | 'gainVsZero' | 'costSaving95OfBest';
-  goal: number;
-  /** true: higher is better. */
-  atLeast: boolean;
-}
-
-interface Part {
-  name: string;
-  file: string;
-  targets: Target[];
-}
+import { GSM8K, LLMROUTER, MMLU, type Part, ROUTERBENCH, type Target, meets, metricValue } from './targets';
 
 interface Dataset {
   name: string;
@@ -50,12 +38,6 @@ interface Dataset {
   optIn?: boolean;
 }
 
-const MMLU: Part = { name: 'mmlu', file: 'routellm/mmlu.train.jsonl', targets: [{ metric: 'apgr', goal: 0.7, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] };
-const GSM8K: Part = { name: 'gsm8k', file: 'routellm/gsm8k.train.jsonl', targets: [{ metric: 'apgr', goal: 0.65, atLeast: true }, { metric: 'cpt50', goal: 0.3, atLeast: false }] };
-
-const ROUTERBENCH: Part = { name: 'routerbench', file: 'routerbench/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }, { metric: 'costSaving95OfBest', goal: 0.5, atLeast: true }] };
-const LLMROUTER: Part = { name: 'llmrouter', file: 'llmrouter/train.jsonl', targets: [{ metric: 'gainVsZero', goal: 0.02, atLeast: true }] };
-
 const DATASETS: Dataset[] = [
   { name: 'mmlu', prices: ['routellm/models.json'], parts: [MMLU] },
   { name: 'gsm8k', prices: ['routellm/models.json'], parts: [GSM8K] },
@@ -66,15 +48,6 @@ const DATASETS: Dataset[] = [
   // Every family in one store: kinds that record different models (2, 11 and 9 of them), one classifier each.
   { name: 'all', prices: ['routellm/models.json', 'routerbench/models.json', 'llmrouter/models.json'], parts: [MMLU, GSM8K, ROUTERBENCH, LLMROUTER], optIn: true },
 ];
-
-function metricValue(e: Evaluation, metric: Target['metric']): number {
-  const r = e.routing;
-  if (!r) return NaN;
-  if (metric === 'apgr') return r.twoModel?.apgr ?? NaN;
-  if (metric === 'cpt50') return r.twoModel?.cpt50 ?? NaN;
-  if (metric === 'gainVsZero') return r.nModel.gainVsZero;
-  return r.nModel.costSaving95OfBest;
-}
 
 /**
  * Each fold's rows scored on their own and the figures averaged (the usual k-fold estimate): what a held-out
@@ -404,7 +377,7 @@ async function main(): Promise<void> {
         const line = part.targets
           .map((t) => {
             const v = metricValue(evaluation, t.metric);
-            const ok = t.atLeast ? v >= t.goal : v <= t.goal;
+            const ok = meets(v, t);
             return `${t.metric} ${v.toFixed(3)} (target ${t.atLeast ? '≥' : '≤'} ${t.goal}) ${ok ? 'PASS' : 'MISS'}`;
           })
           .join('; ');

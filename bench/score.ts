@@ -11,15 +11,10 @@ import { parseArgs } from 'node:util';
 import { runCli } from '../src/main';
 import { readOutcomeFile } from '../training/outcome-file';
 import { seededRandom } from '../training/matrix';
+import { wholeNumber } from './args';
 import { resolveDataDir } from './data-dir';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-function wholeNumber(value: string | undefined, fallback: number, flag: string): number {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a whole number ≥ 1, got "${value}"`);
-  return n;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
