@@ -36,6 +36,8 @@ interface SplitResult {
   /** Per policy, the figure of each of the file's targets. */
   figures: Record<PolicyKind, number[]>;
   randomApgr: number | null;
+  /** Two models: the served policy's APGR and CPT(50%) on its reached points alone (no envelope). */
+  reached: [number, number] | null;
 }
 
 const writeJsonl = (file: string, rows: readonly object[]): void => fs.writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
@@ -91,12 +93,14 @@ async function runSplit(file: Part & { prices: string }, rows: LabelledRow[], pr
     });
     const byPolicy = Object.fromEntries(POLICY_KINDS.map((kind) => [kind, evaluate(classifierModels, P, held, prices, undefined, kind)])) as Record<PolicyKind, Evaluation>;
     const random = randomRouterReading(classifierModels, held, prices, undefined, byPolicy[policy]);
+    const served = byPolicy[policy].routing?.twoModel?.reached;
     return {
       held: held.length,
       trained: train.length,
       retrainSeconds,
       figures: Object.fromEntries(POLICY_KINDS.map((kind) => [kind, file.targets.map((t) => metricValue(byPolicy[kind], t.metric))])) as Record<PolicyKind, number[]>,
       randomApgr: random?.apgr ?? null,
+      reached: served ? [served.apgr, served.cpt50] : null,
     };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -129,6 +133,7 @@ async function main(): Promise<void> {
       const figures = POLICY_KINDS.map((kind) => `${kind} ${file.targets.map((t, i) => `${t.metric} ${r.figures[kind][i].toFixed(3)}`).join(', ')}`).join('; ');
       console.log(
         `${file.name} split ${split}: ${r.held} held out, ${r.trained} trained on (retrain ${r.retrainSeconds.toFixed(1)} s): ${figures}` +
+          (r.reached === null ? '' : `; ${policy} on its reached points alone: apgr ${r.reached[0].toFixed(3)}, cpt50 ${r.reached[1].toFixed(3)}`) +
           (r.randomApgr === null ? '' : `; a random router: apgr ${r.randomApgr.toFixed(3)}`),
       );
     }
@@ -140,6 +145,10 @@ async function main(): Promise<void> {
         return `${t.metric} ${mean(v).toFixed(3)} (${Math.min(...v).toFixed(3)} to ${Math.max(...v).toFixed(3)}; target ${t.atLeast ? '≥' : '≤'} ${t.goal} met on ${passing} of ${v.length})`;
       });
       summary.push(`${file.name.padEnd(12)} ${kind.padEnd(12)} ${parts.join('; ')}${kind === policy ? '  (served)' : ''}`);
+    }
+    const reached = results.flatMap((r) => (r.reached === null ? [] : [r.reached]));
+    if (reached.length) {
+      summary.push(`${''.padEnd(12)} ${policy} on its reached points alone, no two mixed: apgr ${mean(reached.map((r) => r[0])).toFixed(3)}; cpt50 ${mean(reached.map((r) => r[1])).toFixed(3)}`);
     }
     const randoms = results.flatMap((r) => (r.randomApgr === null ? [] : [r.randomApgr]));
     const held = mean(results.map((r) => r.held));
