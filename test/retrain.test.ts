@@ -116,6 +116,15 @@ describe('retrain', () => {
     expect(logs.join('\n')).not.toMatch(/Validation by source/);
   });
 
+  it('on two models, says what a random router reads on the same validation rows', async () => {
+    const two = ['sim-small', 'sim-large'];
+    store.importSamples(rows().map((r) => ({ ...r, outcomes: Object.fromEntries(Object.entries(r.outcomes).filter(([m]) => two.includes(m))) })));
+    await retrain({ ...deps(), prices: Object.fromEntries(two.map((m) => [m, PRICES[m as keyof typeof PRICES]])) }, { seed: 1 });
+    const text = logs.join('\n');
+    expect(text).toMatch(/Two models \(weak sim-small, strong sim-large\): APGR/);
+    expect(text).toMatch(/\n {2}a random router on these \d+ rows reads APGR (0\.[5-9]\d\d|1\.000), CPT\(50%\) [\d.]+% \(reached points: APGR [\d.]+; 20 random orders\)/);
+  });
+
   it('refuses to promote a model that is worse on the same validation rows, unless forced', async () => {
     const good = rows();
     store.importSamples(good);

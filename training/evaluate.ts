@@ -300,8 +300,8 @@ export interface RandomReading {
  * What a router with no signal reads on these rows under the same metrics: the cheap model's p drawn at
  * random and the dear one's set to 1, so the bar upgrades the rows in a random order (the mean of `draws`
  * seeded orders). The envelope keeps whichever points landed high and is never below the chord, so on a
- * few hundred rows this sits well above the 0.5 a random router is said to score (GSM8K: 0.578 on 185 rows,
- * 0.529 on 923): a figure is worth its distance from this as much as from 0.5. Two-model evaluations only.
+ * few hundred rows this sits well above the 0.5 a random router is said to score (GSM8K: 0.577 on 185 rows,
+ * 0.534 on 923): a figure is worth its distance from this as much as from 0.5. Two-model evaluations only.
  */
 export function randomRouterReading(
   models: readonly string[],
