@@ -65,7 +65,9 @@ async function runSplit(file: Part & { prices: string }, rows: LabelledRow[], pr
     writeJsonl(path.join(tmp, 'train.jsonl'), train.map((r) => ({ id: r.id, source: r.source ?? undefined, prompt: r.prompt, outcomes: r.outcomes, costs: r.costs })));
     writeJsonl(path.join(tmp, 'held-out.jsonl'), held.map((r) => ({ id: r.id, prompt: r.prompt })));
     const models = Object.entries(prices).map(
-      ([id, p]) => `  - { id: ${JSON.stringify(id)}, provider: sim, price: { inputPerMTok: ${p.inputPerMTok}, outputPerMTok: ${p.outputPerMTok} } }`,
+      ([id, p]) =>
+        `  - { id: ${JSON.stringify(id)}, provider: sim, price: { inputPerMTok: ${p.inputPerMTok}, outputPerMTok: ${p.outputPerMTok} }` +
+        `${p.expectedOutputTokens === undefined ? '' : `, expectedOutputTokens: ${p.expectedOutputTokens}`} }`,
     );
     const config = path.join(tmp, 'switchyard.yaml');
     fs.writeFileSync(
