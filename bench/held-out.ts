@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCli } from '../src/main';
 import { type PolicyKind, parsePolicyKind } from '../src/routing/policy';
 import type { LabelledRow } from '../training/dataset';
 import { type Evaluation, type PriceTable, evaluate, randomRouterReading } from '../training/evaluate';
@@ -18,8 +17,9 @@ import { POLICY_KINDS } from '../training/metrics';
 import { readOutcomeFile } from '../training/outcome-file';
 import { readPriceFile } from '../training/prices';
 import { wholeNumber } from './args';
+import { runCliQuietly } from './cli';
 import { DATA_HELP, resolveDataDir } from './data-dir';
-import { GSM8K, LLMROUTER, MMLU, type Part, ROUTERBENCH, meets, metricValue } from './targets';
+import { GSM8K, LLMROUTER, MMLU, type Part, ROUTERBENCH, describeTarget, meets, metricValue } from './targets';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FILES: readonly (Part & { prices: string })[] = [
@@ -42,20 +42,6 @@ interface SplitResult {
 
 const writeJsonl = (file: string, rows: readonly object[]): void => fs.writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 
-/** The CLI's own output is kept out of the report, and shown when a command fails. */
-async function cli(args: string[]): Promise<void> {
-  const write = process.stderr.write.bind(process.stderr);
-  const log: string[] = [];
-  process.stderr.write = ((chunk: string | Uint8Array) => log.push(String(chunk)) > 0) as typeof process.stderr.write;
-  let code: number;
-  try {
-    code = await runCli(args);
-  } finally {
-    process.stderr.write = write;
-  }
-  if (code !== 0) throw new Error(`switchyard ${args.join(' ')} failed (exit ${code}):\n${log.join('')}`);
-}
-
 async function runSplit(file: Part & { prices: string }, rows: LabelledRow[], prices: PriceTable, split: number, fraction: number, policy: PolicyKind): Promise<SplitResult> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-held-out-'));
   try {
@@ -75,11 +61,11 @@ async function runSplit(file: Part & { prices: string }, rows: LabelledRow[], pr
       `storage: { path: store.db }\nembedding: { model: default, modelsDir: ${JSON.stringify(path.join(ROOT, 'models', 'embedder'))} }\n` +
         `routing: { classifierDir: router, policy: ${policy} }\nmodels:\n${models.join('\n')}\n`,
     );
-    await cli(['import', path.join(tmp, 'train.jsonl'), '--config', config]);
+    await runCliQuietly(['import', path.join(tmp, 'train.jsonl'), '--config', config]);
     const started = process.hrtime.bigint();
-    await cli(['retrain', '--config', config]);
+    await runCliQuietly(['retrain', '--config', config]);
     const retrainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    await cli(['score', '--data', path.join(tmp, 'held-out.jsonl'), '--out', path.join(tmp, 'scores.jsonl'), '--config', config]);
+    await runCliQuietly(['score', '--data', path.join(tmp, 'held-out.jsonl'), '--out', path.join(tmp, 'scores.jsonl'), '--config', config]);
 
     const scored = new Map<string, Record<string, number>>();
     for (const line of fs.readFileSync(path.join(tmp, 'scores.jsonl'), 'utf8').split('\n').filter(Boolean)) {
@@ -144,7 +130,7 @@ async function main(): Promise<void> {
       const parts = file.targets.map((t, i) => {
         const v = results.map((r) => r.figures[kind][i]);
         const passing = v.filter((x) => meets(x, t)).length;
-        return `${t.metric} ${mean(v).toFixed(3)} (${Math.min(...v).toFixed(3)} to ${Math.max(...v).toFixed(3)}; target ${t.atLeast ? '≥' : '≤'} ${t.goal} met on ${passing} of ${v.length})`;
+        return `${t.metric} ${mean(v).toFixed(3)} (${Math.min(...v).toFixed(3)} to ${Math.max(...v).toFixed(3)}; target ${describeTarget(t)} met on ${passing} of ${v.length})`;
       });
       summary.push(`${file.name.padEnd(12)} ${kind.padEnd(12)} ${parts.join('; ')}${kind === policy ? '  (served)' : ''}`);
     }

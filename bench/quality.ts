@@ -26,7 +26,7 @@ import { type Realised, averageUnderShift } from '../training/average-shift';
 import { type PolicyKind, parsePolicyKind } from '../src/routing/policy';
 import { readPriceFile } from '../training/prices';
 import { DATA_HELP, resolveDataDir } from './data-dir';
-import { GSM8K, LLMROUTER, MMLU, type Part, ROUTERBENCH, type Target, meets, metricValue } from './targets';
+import { GSM8K, LLMROUTER, MMLU, type Part, ROUTERBENCH, type Target, describeTarget, meets, metricValue } from './targets';
 
 interface Dataset {
   name: string;
@@ -378,7 +378,7 @@ async function main(): Promise<void> {
           .map((t) => {
             const v = metricValue(evaluation, t.metric);
             const ok = meets(v, t);
-            return `${t.metric} ${v.toFixed(3)} (target ${t.atLeast ? '≥' : '≤'} ${t.goal}) ${ok ? 'PASS' : 'MISS'}`;
+            return `${t.metric} ${v.toFixed(3)} (target ${describeTarget(t)}) ${ok ? 'PASS' : 'MISS'}`;
           })
           .join('; ');
         const otherLine = others

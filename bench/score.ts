@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCli } from '../src/main';
 import { readOutcomeFile } from '../training/outcome-file';
 import { seededRandom } from '../training/matrix';
 import { wholeNumber } from './args';
+import { runCliQuietly } from './cli';
 import { resolveDataDir } from './data-dir';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -34,16 +34,9 @@ async function main(): Promise<void> {
         // The classifier knows the data's models; the config needs one model of its own to be valid.
         'routing: { classifierDir: router }\nmodels:\n  - { id: sim, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 } }\n',
     );
-    const quiet = { write: process.stderr.write.bind(process.stderr) };
-    const log: string[] = [];
-    process.stderr.write = ((chunk: string | Uint8Array) => log.push(String(chunk)) > 0) as typeof process.stderr.write;
-    let trained: number;
-    try {
-      trained = (await runCli(['import', source, '--config', config])) || (await runCli(['retrain', '--config', config, '--workers', '1']));
-    } finally {
-      process.stderr.write = quiet.write;
-    }
-    if (trained !== 0) throw new Error(`training the classifier on ${source} failed (exit ${trained}):\n${log.join('')}`);
+    // The classifier is trained through the CLI; its output is shown only if that fails.
+    await runCliQuietly(['import', source, '--config', config]);
+    await runCliQuietly(['retrain', '--config', config, '--workers', '1']);
 
     // Distinct prompts: two to four of the data's prompts stitched together, numbered.
     const pieces = readOutcomeFile(source).map((r) => r.prompt);

@@ -35,3 +35,6 @@ export function metricValue(e: Evaluation, metric: Target['metric']): number {
 
 /** Whether a figure meets its target. */
 export const meets = (v: number, t: Target): boolean => (t.atLeast ? v >= t.goal : v <= t.goal);
+
+/** `≥ 0.7`, `≤ 0.3`: the target as printed beside a figure. */
+export const describeTarget = (t: Target): string => `${t.atLeast ? '≥' : '≤'} ${t.goal}`;
