@@ -1,9 +1,14 @@
 // Where benchmarks find the public outcome data: --data-dir, else $SWITCHYARD_DATA_DIR, else
-// ../shared/data when it exists. Says how to get the data when none is found.
+// ../shared/data when it exists. A folder named by the flag or the variable that is not there is an error; with
+// none found, says how to get the data.
 import fs from 'node:fs';
 import path from 'node:path';
 
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv): string | null {
+  // A folder the user named that is not there is a mistake to report, not a reason to measure other data.
+  for (const [named, by] of [[flag, '--data-dir'], [env.SWITCHYARD_DATA_DIR, 'SWITCHYARD_DATA_DIR']] as const) {
+    if (named && !fs.existsSync(named)) throw new Error(`${by}: no such folder: ${named}`);
+  }
   const candidates = [flag, env.SWITCHYARD_DATA_DIR, path.resolve(__dirname, '..', '..', '..', 'shared', 'data'), path.resolve('..', 'shared', 'data')];
   for (const c of candidates) if (c && fs.existsSync(c)) return path.resolve(c);
   return null;
