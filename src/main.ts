@@ -18,7 +18,7 @@ import type { Embedder } from './embedding/embedder';
 import type { LoadedConfig } from './cli/context';
 import { pricesFromConfig, readPriceFile } from '../training/prices';
 import { foldPoolOrNull } from '../training/fold-pool';
-import { IN_PROCESS_FOLDS } from '../training/train-classifier';
+import { IN_PROCESS_FOLDS } from '../training/component-recipes';
 
 const USAGE = `usage: switchyard <command> [options]
 

@@ -1,5 +1,7 @@
 import path from 'node:path';
-import { type ClassifierSpec, routingGroups, trainClassifier, predictSpec } from '../training/train-classifier';
+import { type ClassifierSpec, predictSpec } from '../training/classifier-spec';
+import { routingGroups } from '../training/learner-selection';
+import { trainClassifier } from '../training/train-classifier';
 import { exportClassifierOnnx } from '../training/export-onnx';
 import { buildReference, writeClassifierVersion } from '../training/classifier-writer';
 import { REFERENCE_FILE } from '../src/routing/classifier-reference';

@@ -2,7 +2,7 @@
 // the same feature means opposite things for two kinds, the gated classifier serves both and one cannot.
 import path from 'node:path';
 import { MIN_EXPERT_ROWS, expertKinds, sourceKind, trainRouterClassifier } from '../training/experts';
-import { type GatedSpec, gateKinds, isGated, modelExperts, predictSpec } from '../training/train-classifier';
+import { type GatedSpec, gateKinds, isGated, modelExperts, predictSpec } from '../training/classifier-spec';
 import { exportClassifierOnnx } from '../training/export-onnx';
 import { writeClassifierVersion } from '../training/classifier-writer';
 import { loadOnnxClassifier } from '../src/routing/onnx-classifier';

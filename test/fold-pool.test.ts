@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createFoldPool, foldPoolOrNull } from '../training/fold-pool';
-import { type FoldJob, type FoldRunner, IN_PROCESS_FOLDS, fitComponent, runFold, trainClassifier } from '../training/train-classifier';
+import { type FoldJob, type FoldRunner, fitComponent, IN_PROCESS_FOLDS, runFold } from '../training/component-recipes';
+import { trainClassifier } from '../training/train-classifier';
 import { logisticRows } from './support/synthetic-rows';
 
 const WORKER = path.join(__dirname, '..', 'dist', 'training', 'fold-worker.js');

@@ -4,7 +4,7 @@ import { importCommand, type CommandContext } from '../src/cli/commands';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { InvalidInputError } from '../src/errors';
 import { makeTempDir } from './support/temp-dir';
-import { IN_PROCESS_FOLDS } from '../training/train-classifier';
+import { IN_PROCESS_FOLDS } from '../training/component-recipes';
 
 describe('switchyard import', () => {
   let tmp: ReturnType<typeof makeTempDir>;

@@ -5,7 +5,9 @@ import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/
 import { hashString, mixedHash, seededRandom, selectRows, sigmoid } from '../training/matrix';
 import { promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } from '../src/routing/prompt-stats';
 import type { TrainMatrix } from '../training/matrix';
-import { type FoldRunner, fitComponent, pairedMeanOverSe, runFold, trainClassifier } from '../training/train-classifier';
+import { type FoldRunner, fitComponent, runFold } from '../training/component-recipes';
+import { pairedMeanOverSe } from '../training/learner-selection';
+import { trainClassifier } from '../training/train-classifier';
 import { logisticRows } from './support/synthetic-rows';
 import { type LabelledRow, buildMatrix, splitKey, stratifiedSplit } from '../training/dataset';
 

@@ -1,5 +1,5 @@
 // One evaluation path for `retrain`, `eval` and the benchmarks: predictions + labelled rows → the
-// per-model and routing metrics of training/metrics.ts. A choice's cost is the row's real cost for that
+// per-model and routing metrics of training/metrics/. A choice's cost is the row's real cost for that
 // model when the data carries it (RouterBench does), else the configured price × estimated tokens. The
 // policy chooses by what the router would know before asking — price × estimated tokens — and is then
 // charged the real cost: a recorded cost reflects how long that model's answer turned out to be.

@@ -18,7 +18,9 @@
 // prompt"). A model that no kind records enough of keeps one classifier over every kind.
 import { FEEDBACK_SOURCE } from '../src/inspection/feedback';
 import { type TrainMatrix, pickColumns, pickRows, selectModels, selectRows } from './matrix';
-import { type ClassifierSpec, type GatedSpec, type RefitRows, type Refitted, type ServedSpec, type TrainOptions, type TrainResult, argmaxAmong, componentLogits, componentRecipes, predictSpec, trainClassifier } from './train-classifier';
+import { type ClassifierSpec, type GatedSpec, type ServedSpec, argmaxAmong, componentLogits, predictSpec } from './classifier-spec';
+import { componentRecipes } from './component-recipes';
+import { type RefitRows, type Refitted, type TrainOptions, type TrainResult, trainClassifier } from './train-classifier';
 
 /** Training rows a kind needs for a classifier of its own: below this, its inner folds are a few dozen rows. */
 export const MIN_EXPERT_ROWS = 300;

@@ -4,7 +4,7 @@
 // a Sigmoid gives calibrated probabilities.
 import { attr, buildModel, floatTensor, int64Tensor, node, serializeModel, valueInfo } from '../src/onnx/onnx-builder';
 import type { onnx } from 'onnx-proto';
-import { type ClassifierSpec, type Component, type GatedSpec, type ServedSpec, expertsCoverAll, isGated, modelExperts } from './train-classifier';
+import { type ClassifierSpec, type Component, type GatedSpec, type ServedSpec, expertsCoverAll, isGated, modelExperts } from './classifier-spec';
 
 interface Graph {
   nodes: onnx.INodeProto[];

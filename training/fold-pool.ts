@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Component, FitJob, FoldJob, FoldLogits, FoldRunner } from './train-classifier';
+import type { Component } from './classifier-spec';
+import type { FitJob, FoldJob, FoldLogits, FoldRunner } from './component-recipes';
 
 /** What a worker is asked: one inner fold, or one component fitted. */
 export type PoolRequest = { id: number; kind: 'fold'; job: FoldJob } | { id: number; kind: 'fit'; job: FitJob };

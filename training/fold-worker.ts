@@ -3,7 +3,7 @@
 // (transferred back) or the component (copied).
 import { parentPort } from 'node:worker_threads';
 import type { PoolReply, PoolRequest } from './fold-pool';
-import { fitComponent, runFold } from './train-classifier';
+import { fitComponent, runFold } from './component-recipes';
 
 const port = parentPort;
 if (port) {

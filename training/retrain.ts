@@ -21,7 +21,8 @@ import { type Interval, defaultResamples, intervalLine, skippedIntervalLine } fr
 import { exportClassifierOnnx } from './export-onnx';
 import { baseRates, mixedHash, selectRows } from './matrix';
 import { maskedLogLoss } from './network';
-import { type FoldRunner, isSmallSet } from './train-classifier';
+import type { FoldRunner } from './component-recipes';
+import { isSmallSet } from './learner-selection';
 import { trainRouterClassifier } from './experts';
 import { formatMetricsTable } from './metrics';
 

@@ -20,7 +20,8 @@ import { formatMetricsTable, mixesModelSets, renderQualityCostSvg } from '../../
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
 import { UsageError, parseFlags, requireFlag } from './args';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
-import { type FoldRunner, learnerNames } from '../../training/train-classifier';
+import type { FoldRunner } from '../../training/component-recipes';
+import { learnerNames } from '../../training/learner-selection';
 
 /** The configured prices, with `--prices file` laid over them when given. */
 /** The config's prices, a price file's laid over them, and the answer lengths the router has learned from the log where neither gives one. */

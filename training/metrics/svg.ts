@@ -1,7 +1,8 @@
 // Draws a metrics summary as a quality-vs-cost chart: a self-contained SVG string with no
 // dependencies, so reports and CI artefacts can embed it as is.
 
-import type { MetricsSummary, Vertex } from './metrics';
+import type { MetricsSummary } from './summary';
+import type { Vertex } from './types';
 
 const W = 760;
 const H = 480;
