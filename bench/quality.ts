@@ -17,18 +17,19 @@ import { type LabelledRow, buildMatrix, featureMatrix, modelsOf, splitKey, strat
 import { DEFAULT_FEATURE_KIND } from '../src/routing/features';
 import { costMatrix, evaluate, evaluateRows, type Evaluation, headlineIntervals, type PriceTable, randomRouterReading, routingCosts } from '../training/evaluate';
 import { DEFAULT_RESAMPLES, intervalLine, isResampleCount, resampleCountError } from '../training/bootstrap';
-import { hashString, mixedHash, putRows, seededRandom, selectRows } from '../training/matrix';
+import { hashString, mixedHash, putRows, selectRows } from '../training/matrix';
 import { predictSpec } from '../training/classifier-spec';
 import { IN_PROCESS_FOLDS } from '../training/component-recipes';
 import { isSmallSet } from '../training/learner-selection';
 import { type TrainOptions, trainClassifier } from '../training/train-classifier';
 import { foldPoolOrNull } from '../training/fold-pool';
 import { trainRouterClassifier } from '../training/experts';
-import { type LabelledPrediction, POLICY_KINDS, formatMetricsTable } from '../training/metrics';
-import { type Realised, averageUnderShift } from '../training/average-shift';
+import { POLICY_KINDS, formatMetricsTable } from '../training/metrics';
 import { type PolicyKind, parsePolicyKind } from '../src/routing/policy';
 import { readPriceFile } from '../training/prices';
 import { DATA_HELP, resolveDataDir } from './data-dir';
+import { kMeans, nearestCentroid } from './kmeans';
+import { shiftTable } from './shift-table';
 import { GSM8K, LLMROUTER, MMLU, type Part, ROUTERBENCH, type Target, describeTarget, meets, metricValue } from './targets';
 
 interface Dataset {
@@ -120,126 +121,6 @@ function stratifiedFolds(rows: readonly { id: string; source: string | null }[],
     else fold[i] = first;
   });
   return fold;
-}
-
-const SHIFT_TARGETS = [0.6, 0.7, 0.8];
-
-/**
- * The average policy's target when the traffic is a shifted third of the data (its hardest or easiest
- * sources, or with a single source its longest or shortest prompts): λ set on a 2,000-row reference sample
- * (as reference.json holds) against λ set on the stream's first half (as the router does once it has seen
- * traffic), each measured on the stream's second half.
- */
-function shiftTable(rows: LabelledRow[], models: string[], P: Float32Array, costs: Float64Array, estimates: Float64Array | null, seed: number): string {
-  const m = models.length;
-  const labelled: LabelledPrediction[] = rows.map((r, i) => ({
-    p: P.subarray(i * m, (i + 1) * m),
-    cost: costs.subarray(i * m, (i + 1) * m),
-    ...(estimates ? { estimate: estimates.subarray(i * m, (i + 1) * m) } : {}),
-    outcome: models.map((model) => r.outcomes[model] ?? null),
-  }));
-  const order = (idx: number[]): number[] => [...idx].sort((a, b) => hashString(rows[a].id, seed + 7) - hashString(rows[b].id, seed + 7));
-  const all = rows.map((_, i) => i);
-  const reference = order(all).slice(0, 2000).map((i) => labelled[i]);
-  // The cheapest model on average: how hard a source is, is how often it fails there.
-  const meanCost = models.map((_, j) => rows.reduce((s, _r, i) => s + costs[i * m + j], 0) / rows.length);
-  const cheapest = meanCost.indexOf(Math.min(...meanCost));
-  const third = Math.ceil(rows.length / 3);
-  const bySource = new Map<string, number[]>();
-  for (const i of all) {
-    const key = rows[i].source ?? '';
-    const group = bySource.get(key);
-    if (group) group.push(i);
-    else bySource.set(key, [i]);
-  }
-  const sources = [...bySource.keys()];
-  const scenarios: [string, number[]][] = [];
-  if (sources.length >= 3) {
-    const rate = new Map(
-      sources.map((s) => {
-        const known = bySource.get(s)!.flatMap((i) => (rows[i].outcomes[models[cheapest]] === undefined ? [] : [rows[i].outcomes[models[cheapest]]!]));
-        return [s, known.reduce((a, o) => a + o, 0) / Math.max(1, known.length)];
-      }),
-    );
-    const take = (sorted: string[]): number[] => {
-      const out: number[] = [];
-      for (const s of sorted) {
-        if (out.length >= third) break;
-        out.push(...bySource.get(s)!);
-      }
-      return out;
-    };
-    const byRate = [...sources].sort((a, b) => rate.get(a)! - rate.get(b)! || a.localeCompare(b));
-    scenarios.push(['hardest sources', take(byRate)], ['easiest sources', take([...byRate].reverse())]);
-  } else {
-    const byLength = [...all].sort((a, b) => rows[b].prompt.length - rows[a].prompt.length || a - b);
-    scenarios.push(['longest prompts', byLength.slice(0, third)], ['shortest prompts', byLength.slice(-third)]);
-  }
-  const cell = (r: Realised): string => `${r.predicted.toFixed(3)}  ${r.realised.toFixed(3)}  ${r.avgCost.toPrecision(3).padEnd(9)}`;
-  const lines = [
-    `average policy's target when the traffic shifts (λ set on a reference sample, or on the stream's first half as the router does; measured on the stream's second half; cheapest model ${models[cheapest]}):`,
-    'traffic           rows  target | λ from reference: predicted realised avg cost | λ from traffic: predicted realised avg cost',
-  ];
-  for (const [name, idx] of scenarios) {
-    const stream = order(idx);
-    const half = Math.floor(stream.length / 2);
-    const window = stream.slice(Math.max(0, half - 2000), half).map((i) => labelled[i]);
-    const measured = stream.slice(half).map((i) => labelled[i]);
-    for (const out of averageUnderShift(reference, window, measured, SHIFT_TARGETS)) {
-      lines.push(`${name.padEnd(17)} ${String(measured.length).padEnd(5)} ${out.target.toFixed(2)}   | ${' '.repeat(18)}${cell(out.reference)}| ${' '.repeat(16)}${cell(out.traffic)}`);
-    }
-  }
-  return lines.join('\n');
-}
-
-/**
- * Spherical k-means over the rows' embeddings (the first `e` columns, unit length): k-means++ start,
- * 30 rounds. Returns the centroids [k×e]. An experiment (--kmeans-experts): one classifier per cluster.
- */
-function kMeans(X: Float32Array, d: number, rows: readonly number[], e: number, k: number, seed: number): Float32Array {
-  const rand = seededRandom(seed);
-  const C = new Float32Array(k * e);
-  const dot = (r: number, c: number): number => {
-    let s = 0;
-    for (let j = 0; j < e; j++) s += X[r * d + j] * C[c * e + j];
-    return s;
-  };
-  const first = rows[Math.floor(rand() * rows.length)];
-  C.set(X.subarray(first * d, first * d + e), 0);
-  const far = rows.map((r) => Math.max(0, 2 - 2 * dot(r, 0)));
-  for (let c = 1; c < k; c++) {
-    const total = far.reduce((a, b) => a + b, 0);
-    let u = rand() * total;
-    let pick = rows.length - 1;
-    for (let i = 0; i < rows.length; i++) if ((u -= far[i]) <= 0) { pick = i; break; }
-    C.set(X.subarray(rows[pick] * d, rows[pick] * d + e), c * e);
-    rows.forEach((r, i) => (far[i] = Math.min(far[i], Math.max(0, 2 - 2 * dot(r, c)))));
-  }
-  for (let round = 0; round < 30; round++) {
-    const sum = new Float64Array(k * e);
-    for (const r of rows) {
-      const c = nearestCentroid(X, d, r, C, e, k);
-      for (let j = 0; j < e; j++) sum[c * e + j] += X[r * d + j];
-    }
-    for (let c = 0; c < k; c++) {
-      let norm = 0;
-      for (let j = 0; j < e; j++) norm += sum[c * e + j] ** 2;
-      if (norm === 0) continue;
-      for (let j = 0; j < e; j++) C[c * e + j] = sum[c * e + j] / Math.sqrt(norm);
-    }
-  }
-  return C;
-}
-
-function nearestCentroid(X: Float32Array, d: number, r: number, C: Float32Array, e: number, k: number): number {
-  let best = 0;
-  let bestSim = -Infinity;
-  for (let c = 0; c < k; c++) {
-    let s = 0;
-    for (let j = 0; j < e; j++) s += X[r * d + j] * C[c * e + j];
-    if (s > bestSim) [best, bestSim] = [c, s];
-  }
-  return best;
 }
 
 async function main(): Promise<void> {

@@ -3,7 +3,8 @@
 import type { SuccessClassifier } from '../src/routing/classifier';
 import type { ClassifierReference } from '../src/routing/classifier-reference';
 import type { ModelConfig } from '../src/config/schema';
-import { MAX_MODEL_SETS, createRouter } from '../src/routing/router';
+import { MAX_MODEL_SETS } from '../src/routing/average-lambda';
+import { createRouter } from '../src/routing/router';
 import { lambdaForTarget, valueCurve } from '../src/routing/value-policy';
 import { TrafficWindow } from '../src/routing/traffic-window';
 import { createFeedbackCorrection, targetCorrectionFrom } from '../src/routing/feedback-correction';
