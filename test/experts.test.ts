@@ -6,7 +6,7 @@ import { type GatedSpec, gateKinds, isGated, modelExperts, predictSpec } from '.
 import { exportClassifierOnnx } from '../training/export-onnx';
 import { writeClassifierVersion } from '../training/classifier-writer';
 import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
-import { type TrainMatrix, seededRandom } from '../training/matrix';
+import { type TrainMatrix, pickRows, seededRandom } from '../training/matrix';
 import { wordSlots } from '../src/routing/word-features';
 import { makeTempDir } from './support/temp-dir';
 import { FEEDBACK_SOURCE } from '../src/inspection/feedback';
@@ -123,6 +123,30 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     // refit is what training on those rows gives (200 of each kind here, so the bar for a kind is lowered).
     expect(regated).toEqual((await trainRouterClassifier(test.data, { ...options(test.sources), minExpertRows: 150 })).spec);
     await expect(gated.refit({ rows: test.data, sources: test.sources.slice(1) })).rejects.toThrow(/refit: \d+ sources for \d+ rows/);
+  });
+
+  it('sources that only split one kind of prompt (by customer, by subject) get one classifier: the probe says so', async () => {
+    // Every row is an algebra prompt with a noisy label; the sources cut the rows in two at random. Per
+    // kind, each classifier learns the same thing from half the rows.
+    const train = mixed(6 * MIN_EXPERT_ROWS, 5);
+    const random = seededRandom(7);
+    const rows: number[] = [];
+    for (let i = 0; i < train.data.n; i += 2) rows.push(i);
+    const algebra = { ...train.data, n: rows.length, X: pickRows(train.data.X, rows, train.data.d), Y: pickRows(train.data.Y, rows, 2), mask: pickRows(train.data.mask, rows, 2) };
+    for (let i = 0; i < algebra.n; i++) if (random() < 0.25) algebra.Y[i * 2] = 1 - algebra.Y[i * 2];
+    const byCustomer = rows.map(() => (random() < 0.5 ? 'customer-a/q' : 'customer-b/q'));
+    const lines: string[] = [];
+    const one = await trainRouterClassifier(algebra, { ...options(byCustomer), onProgress: (l) => lines.push(l) });
+    expect(isGated(one.spec)).toBe(false);
+    expect(lines.join('\n')).toMatch(/One classifier per kind does not route better than one over every kind \(logistic\(l2=0\.01\) out of fold: -?[\d.]+ per kind, -?[\d.]+ over every kind\): one classifier over every kind/);
+    // Asked to, it splits them all the same.
+    expect(isGated((await trainRouterClassifier(algebra, { ...options(byCustomer), forceExperts: true })).spec)).toBe(true);
+
+    // Where the kinds differ, the probe reads it and says so.
+    const mixedLines: string[] = [];
+    const gated = await trainRouterClassifier(train.data, { ...options(train.sources), onProgress: (l) => mixedLines.push(l) });
+    expect(isGated(gated.spec)).toBe(true);
+    expect(mixedLines.join('\n')).toMatch(/One classifier per kind routes better than one over every kind/);
   });
 
   it('rows without a source go where the gate sends them; a single kind gets one classifier', async () => {
