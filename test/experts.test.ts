@@ -142,6 +142,14 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     // Asked to, it splits them all the same.
     expect(isGated((await trainRouterClassifier(algebra, { ...options(byCustomer), forceExperts: true })).spec)).toBe(true);
 
+    // Kinds that hold under half the rows with a source: the sources are finer than kinds of prompt.
+    const fine = mixed(5 * MIN_EXPERT_ROWS, 6);
+    const fineSources = fine.sources.map((s, i) => (i < 2 * MIN_EXPERT_ROWS ? s : `subject-${i % 40}/q`));
+    const fineLines: string[] = [];
+    const fineOne = await trainRouterClassifier(fine.data, { ...options(fineSources), onProgress: (l) => fineLines.push(l) });
+    expect(isGated(fineOne.spec)).toBe(false);
+    expect(fineLines.join('\n')).toMatch(/\(algebra, trivia\) hold 600 of the 1500 rows with a source \(under 50%\): the sources are finer than kinds of prompt; one classifier over every kind/);
+
     // Where the kinds differ, the probe reads it and says so.
     const mixedLines: string[] = [];
     const gated = await trainRouterClassifier(train.data, { ...options(train.sources), onProgress: (l) => mixedLines.push(l) });
