@@ -150,6 +150,15 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     expect(isGated(fineOne.spec)).toBe(false);
     expect(fineLines.join('\n')).toMatch(/\(algebra, trivia\) hold 600 of the 1500 rows with a source \(under 50%\): the sources are finer than kinds of prompt; one classifier over every kind/);
 
+    // A kind whose rows each record one model (rated answers) has no curve to read: it is judged by log loss.
+    const rated = mixed(3 * MIN_EXPERT_ROWS, 8);
+    const ratedMask = rated.data.mask.map((v, k) => (rated.sources[Math.floor(k / 2)] === 'trivia' && k % 2 === Math.floor(k / 4) % 2 ? 0 : v));
+    const ratedLines: string[] = [];
+    const costs = new Float64Array(rated.data.n * 2).map((_, k) => (k % 2 === 0 ? 1 : 10));
+    const ratedGated = await trainRouterClassifier({ ...rated.data, mask: ratedMask }, { ...options(rated.sources), costs, onProgress: (l) => ratedLines.push(l) });
+    expect(isGated(ratedGated.spec)).toBe(true);
+    expect(ratedLines.join('\n')).toMatch(/routes better than one over every kind \(logistic\(l2=0\.01\) out of fold: -?\d\.\d{4} per kind, -?\d\.\d{4} over every kind\)/);
+
     // Where the kinds differ, the probe reads it and says so.
     const mixedLines: string[] = [];
     const gated = await trainRouterClassifier(train.data, { ...options(train.sources), onProgress: (l) => mixedLines.push(l) });
