@@ -24,7 +24,7 @@
 // learner on a pooled score and lost 0.05 of near-best APGR on MMLU's held-out fifth (README "Kinds of
 // prompt"). A model that no kind records enough of keeps one classifier over every kind.
 import { FEEDBACK_SOURCE } from '../src/inspection/feedback';
-import { type TrainMatrix, hashString, pickColumns, pickRows, selectModels, selectRows, sigmoid } from './matrix';
+import { type TrainMatrix, hashString, mean, pickColumns, pickRows, selectModels, selectRows, sigmoid } from './matrix';
 import { routingScore } from './learner-selection';
 import { maskedLogLoss } from './network';
 import { type ClassifierSpec, type GatedSpec, type ServedSpec, argmaxAmong, componentLogits, predictSpec } from './classifier-spec';
@@ -219,7 +219,6 @@ export async function probeExperts(
   const kindRows = kinds.map((_, e) => own.flatMap((k, r) => (k === e ? [r] : [])));
   const logLoss = (P: Float32Array, rows: readonly number[]): number =>
     -maskedLogLoss(pickRows(P, rows, m), pickRows(data.Y, rows, m), pickRows(data.mask, rows, m));
-  const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
   const each = kindRows.map((rows) => {
     const routed = options.costs && [experts, pooled].map((P) => routingScore(P, data, options.costs!, options.estimates, 'per-request', rows));
     return routed && routed.every(Number.isFinite) ? routed : [logLoss(experts, rows), logLoss(pooled, rows)];

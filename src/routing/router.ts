@@ -77,7 +77,6 @@ export interface Decision {
   timings: { embedMs: number; classifyMs: number; totalMs: number };
 }
 
-
 export interface RouterDeps {
   models: readonly ModelConfig[];
   minSuccess: number;
