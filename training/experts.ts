@@ -24,12 +24,12 @@
 // learner on a pooled score and lost 0.05 of near-best APGR on MMLU's held-out fifth (README "Kinds of
 // prompt"). A model that no kind records enough of keeps one classifier over every kind.
 import { FEEDBACK_SOURCE } from '../src/inspection/feedback';
-import { type TrainMatrix, hashString, mean, pickColumns, pickRows, selectModels, selectRows, sigmoid } from './matrix';
+import { type TrainMatrix, mean, pickColumns, pickRows, selectModels, selectRows, sigmoid } from './matrix';
 import { routingScore } from './learner-selection';
 import { maskedLogLoss } from './network';
 import { type ClassifierSpec, type GatedSpec, type ServedSpec, argmaxAmong, componentLogits, predictSpec } from './classifier-spec';
 import { componentRecipes } from './component-recipes';
-import { type RefitRows, type Refitted, type TrainOptions, type TrainResult, trainClassifier } from './train-classifier';
+import { type RefitRows, type Refitted, type TrainOptions, type TrainResult, foldSplits, trainClassifier } from './train-classifier';
 
 /** Training rows a kind needs for a classifier of its own: below this, its inner folds are a few dozen rows. */
 export const MIN_EXPERT_ROWS = 300;
@@ -183,13 +183,9 @@ export async function probeExperts(
   const seed = options.seed ?? 1;
   const layout = { embeddingDim: options.embeddingDim, wordSlots: options.wordSlots ?? 0, wordBuckets: options.wordBuckets ?? 0 };
   const recipe = componentRecipes(layout, seed).find((r) => r.name === PROBE_RECIPE)!;
-  const fold = Array.from({ length: n }, (_, i) => hashString(options.foldKeys?.[i] ?? String(i), seed) % PROBE_FOLDS);
-  /** Out-of-fold probabilities of `rows` (a TrainMatrix of them), written at `put(i, c)`. */
-  const outOfFold = async (rows: TrainMatrix, folds: readonly number[], put: (i: number, c: number, p: number) => void): Promise<void> => {
-    for (let f = 0; f < PROBE_FOLDS; f++) {
-      const fit = folds.flatMap((g, i) => (g !== f ? [i] : []));
-      const held = folds.flatMap((g, i) => (g === f ? [i] : []));
-      if (fit.length === 0 || held.length === 0) continue;
+  /** Out-of-fold probabilities of `rows` (a TrainMatrix of them, keyed by `keys`), written at `put(i, c)`. */
+  const outOfFold = async (rows: TrainMatrix, keys: readonly string[], put: (i: number, c: number, p: number) => void): Promise<void> => {
+    for (const { fit, held } of foldSplits(rows.n, keys, seed, PROBE_FOLDS)) {
       const test = selectRows(rows, held);
       const z = await componentLogits(recipe.fit(selectRows(rows, fit)), test.X, test.n, test.d);
       held.forEach((i, h) => {
@@ -197,15 +193,17 @@ export async function probeExperts(
       });
     }
   };
+  // A row keeps its fold whichever rows it is fitted beside: the same key hashes to the same fold.
+  const keys = Array.from({ length: n }, (_, i) => options.foldKeys?.[i] ?? String(i));
   const pooled = new Float32Array(n * m);
-  await outOfFold(data, fold, (i, c, p) => (pooled[i * m + c] = p));
+  await outOfFold(data, keys, (i, c, p) => (pooled[i * m + c] = p));
   const experts = Float32Array.from(pooled);
   for (let e = 0; e < shares.length; e++) {
     const { rows, keep } = shares[e];
     const w = covered[e].length;
     const picked = selectModels(selectRows(data, rows), covered[e]);
     const learned = { ...picked, mask: picked.mask.map((v, i) => v * keep[i]) };
-    await outOfFold(learned, rows.map((r) => fold[r]), (i, c, p) => {
+    await outOfFold(learned, rows.map((r) => keys[r]), (i, c, p) => {
       if (keep[i * w + c]) experts[rows[i] * m + covered[e][c]] = p;
     });
   }

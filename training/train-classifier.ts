@@ -110,9 +110,25 @@ export interface Refitted<S extends ServedSpec = ClassifierSpec> {
 }
 
 /** One inner fold: the rows it holds out and the rows fitted without them. */
-interface Split {
+export interface Split {
   fit: number[];
   held: number[];
+}
+
+/**
+ * K folds of n rows, each row's fold decided by a seeded hash of its key (its index without keys), so folds
+ * do not depend on row order: each fold's held-out rows and the rows fitted without them, ascending. A fold
+ * a tiny set leaves empty is skipped.
+ */
+export function foldSplits(n: number, keys: readonly string[] | undefined, seed: number, k: number): Split[] {
+  const fold = Array.from({ length: n }, (_, i) => hashString(keys?.[i] ?? String(i), seed) % k);
+  const splits: Split[] = [];
+  for (let f = 0; f < k; f++) {
+    const split: Split = { fit: [], held: [] };
+    fold.forEach((g, i) => (g === f ? split.held : split.fit).push(i));
+    if (split.held.length > 0 && split.fit.length > 0) splits.push(split);
+  }
+  return splits;
 }
 
 /** One draw of the inner folds: its splits and every needed component variant's out-of-fold logits [n×m]. */
@@ -164,14 +180,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
   const R = Math.max(1, Math.floor(options.repeats ?? (isSmallSet(data.n, data.m) ? DEFAULT_SMALL_REPEATS : 1)));
   const oofRecipes = recipes.filter((r) => needed.has(r.family));
   const draws: Draw[] = Array.from({ length: R }, (_, r) => {
-    const fold = Array.from({ length: data.n }, (_, i) => hashString(options.foldKeys?.[i] ?? String(i), seed + r * DRAW_SEED_STEP) % K);
-    // Each fold's held-out rows and the rows fitted without them; a fold a tiny set leaves empty is skipped.
-    const splits: Split[] = [];
-    for (let f = 0; f < K; f++) {
-      const split: Split = { fit: [], held: [] };
-      fold.forEach((g, i) => (g === f ? split.held : split.fit).push(i));
-      if (split.held.length > 0 && split.fit.length > 0) splits.push(split);
-    }
+    const splits = foldSplits(data.n, options.foldKeys, seed + r * DRAW_SEED_STEP, K);
     return { splits, oof: new Map<string, Float32Array>(oofRecipes.map((rec) => [rec.name, new Float32Array(data.n * data.m)])) };
   });
   // Fold by fold, so each fold's rows are copied out once for every recipe rather than once per recipe;
