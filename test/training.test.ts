@@ -3,7 +3,7 @@ import { fitWords, lbfgs, wordLogits } from '../training/words';
 import { applyJoint, applyStack, fitJoint, fitStack, plattTargets } from '../training/calibrate';
 import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/knn';
 import { hashString, mixedHash, seededRandom, selectRows, sigmoid } from '../training/matrix';
-import { promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } from '../src/routing/prompt-stats';
+import { countSentences, promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } from '../src/routing/prompt-stats';
 import type { TrainMatrix } from '../training/matrix';
 import { type FoldRunner, fitComponent, runFold } from '../training/component-recipes';
 import { pairedMeanOverSe } from '../training/learner-selection';
@@ -120,6 +120,22 @@ describe('prompt statistics', () => {
     expect(Array.from(promptStatsV2(list)).every(Number.isFinite)).toBe(true);
     expect(promptStats(list)[at('log_largest_number')]).toBeCloseTo(Math.log10(Number.MAX_VALUE) / 3, 5);
     expect(promptStats('It costs 1,250 dollars.')[at('log_largest_number')]).toBeCloseTo(Math.log10(1251) / 3, 5);
+  });
+
+  it('counts sentences as the split it replaced did, and a long run of dots in one pass', () => {
+    // The statistics are versioned: the single pass must count exactly what the regex split counted.
+    const split = (p: string) => p.split(/[.!?]+(?:\s|$)/).filter((s) => s.trim() !== '').length;
+    const alphabet = ['.', '!', '?', ' ', '\n', '\t', 'a', 'b', '3', '\u00a0'];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let n = 0; n < 5000; n++) {
+      const text = Array.from({ length: Math.floor(next() * 14) }, () => alphabet[Math.floor(next() * alphabet.length)]).join('');
+      expect([text, countSentences(text)]).toEqual([text, split(text)]);
+    }
+    expect(countSentences('Hi. How are you?! Fine...  3.5 apples.')).toBe(4);
+    // The split backtracked over such a run from every position in it (a 1 MB body: about half an hour).
+    expect(countSentences(`${'.'.repeat(1_000_000)}x`)).toBe(1);
+    expect(countSentences(`a${'?!'.repeat(500_000)} b`)).toBe(2);
   });
 
   it('v2 keeps v1 as its prefix and measures names, word variety and the answer options', () => {

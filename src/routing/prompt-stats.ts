@@ -52,6 +52,37 @@ const count = (text: string, re: RegExp): number => {
   return n;
 };
 
+const isSentenceEnd = (c: string): boolean => c === '.' || c === '!' || c === '?';
+const SPACE = /\s/;
+
+/**
+ * The pieces of `prompt.split(/[.!?]+(?:\s|$)/)` that hold more than white space, counted in one pass. The
+ * split itself backtracks over a run of `.`, `!` or `?` that no white space follows, from every position
+ * in it: a 40,000-dot prompt blocked the event loop for 2.8 s (a 1 MB body, about half an hour). A run
+ * ends a sentence only when white space or the end follows it, and it does so whole, so one scan of each
+ * run decides (the counts are the split's; a test compares them).
+ */
+export function countSentences(prompt: string): number {
+  let sentences = 0;
+  let content = false;
+  let i = 0;
+  while (i < prompt.length) {
+    if (isSentenceEnd(prompt[i])) {
+      let j = i + 1;
+      while (j < prompt.length && isSentenceEnd(prompt[j])) j++;
+      if (j === prompt.length || SPACE.test(prompt[j])) {
+        if (content) sentences++;
+        content = false;
+      } else content = true;
+      i = j;
+    } else {
+      if (!SPACE.test(prompt[i])) content = true;
+      i++;
+    }
+  }
+  return content ? sentences + 1 : sentences;
+}
+
 export function promptStats(prompt: string): Float32Array {
   return v1Stats(prompt, prompt.match(WORD) ?? []);
 }
@@ -75,7 +106,7 @@ function v1Stats(prompt: string, words: readonly string[]): Float32Array {
   // Infinity: one such prompt made the column NaN for every training row. Such a number counts as the
   // largest finite one (finite values are as they always were: the statistics are versioned).
   for (const n of numbers) largest = Math.max(largest, Math.min(Number(n.replace(/,/g, '')) || 0, Number.MAX_VALUE));
-  const sentences = prompt.split(/[.!?]+(?:\s|$)/).filter((s) => s.trim() !== '').length;
+  const sentences = countSentences(prompt);
   return Float32Array.from([
     Math.log1p(prompt.length),
     Math.log1p(words.length),
