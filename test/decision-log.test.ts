@@ -1,5 +1,6 @@
 // The decision log's plumbing: the batched writer (bounded, never on the response path, nothing lost),
 // time-ordered ids, the schema migration from a version-1 database, and graceful shutdown.
+import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BatchWriter } from '../src/store/log-writer';
@@ -530,6 +531,41 @@ models:
       expect(readRows(gw.dbPath).map((r) => r.status)).toEqual(['ok', 'ok']);
       expect(gw.logs.join('\n')).toMatch(/decision log flushed: 2 rows written/);
     } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
+  it('answers a request sent on a busy keep-alive connection during the drain and closes that connection', async () => {
+    // Express answers /healthz synchronously; the in-flight tracker once marked such a response after its
+    // headers were out, which threw outside any handler and ended the process mid-drain.
+    const upstream = await startFakeUpstream();
+    upstream.enqueue({ type: 'json', body: completionBody('slow but fine'), headersDelayMs: 400 });
+    const gw = await startTestGateway({ yaml: yaml(upstream.baseUrl, 5_000) });
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
+    try {
+      let received = '';
+      socket.on('data', (d) => (received += d.toString()));
+      const ended = new Promise((r) => socket.once('close', r));
+      await new Promise((r) => socket.once('connect', r));
+      const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      await eventually(() => (upstream.received.length === 1 ? true : undefined));
+      const closing = gw.server.close();
+      socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+      await closing;
+      await ended;
+      // Pipelined: the chat answer first, then /healthz's, marked as the connection's last.
+      expect(received.match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+      expect(received).toMatch(/slow but fine[\s\S]*HTTP\/1\.1 200 OK\r\nconnection: close[\s\S]*"status":"ok"/i);
+      expect(uncaught).toEqual([]);
+      expect(readRows(gw.dbPath).map((r) => r.status)).toEqual(['ok']);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      socket.destroy();
       await gw.close();
       await upstream.close();
     }

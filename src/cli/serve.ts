@@ -195,8 +195,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
 
   const inFlight = new InFlightRequests();
-  const server = http.createServer(app);
+  // The tracker listens first: Express answers some requests synchronously (healthz, 401, 404), and on a
+  // keep-alive connection during the drain the tracker must mark the response before its headers go out.
+  const server = http.createServer();
   server.on('request', (req, res) => inFlight.track(req, res));
+  server.on('request', app);
   try {
     await new Promise<void>((resolveListen, reject) => {
       server.once('error', reject);

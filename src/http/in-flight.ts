@@ -7,11 +7,13 @@ export class InFlightRequests {
   private draining = false;
   private waiters: (() => void)[] = [];
 
-  /** Call from the server's 'request' event. */
+  /** Call from the server's 'request' event, before the app's listener (which may answer at once). */
   track(_req: http.IncomingMessage, res: http.ServerResponse): void {
     this.active += 1;
     // Keep-alive clients may send more on an open connection while we drain; this makes it their last.
-    if (this.draining) res.setHeader('connection', 'close');
+    // Should a response already be out, setHeader would throw, and outside any handler that ends the
+    // process with the queued log rows unwritten.
+    if (this.draining && !res.headersSent) res.setHeader('connection', 'close');
     res.once('close', () => {
       this.active -= 1;
       if (this.active === 0) for (const w of this.waiters.splice(0)) w();
