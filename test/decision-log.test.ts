@@ -591,6 +591,39 @@ models:
   });
 });
 
+describe('reading and rating a decision while another process holds the write lock', () => {
+  it("is the store's busy error (503, Retry-After), not a 404 that tells the client its id does not exist", async () => {
+    const gw = await startTestGateway({
+      yaml: `
+server: { host: 127.0.0.1, port: 0 }
+storage: { path: data/busy.db }
+routing: { classifierDir: router, reloadIntervalMs: 0 }
+models:
+  - { id: sim-one, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 }, sim: { reply: ok } }
+`,
+    });
+    const other = new Database(gw.dbPath);
+    try {
+      // An import or a retrain storing embeddings: the decision's row stays queued past the readers' 5 s wait.
+      other.exec('BEGIN IMMEDIATE');
+      const res = await gw.call('POST', '/v1/chat/completions', { body: { model: 'auto', messages: [{ role: 'user', content: 'hi' }] } });
+      expect(res.status).toBe(200);
+      const id = res.headers.get('x-switchyard-decision-id');
+      const rated = await gw.call('POST', `/v1/decisions/${id}/feedback`, { body: { success: true } });
+      expect(rated.status).toBe(503);
+      expect(rated.headers.get('retry-after')).toBe('1');
+      expect(rated.json).toMatchObject({ error: { code: 'store_busy', type: 'server_error' } });
+      other.exec('COMMIT');
+      expect((await gw.call('POST', `/v1/decisions/${id}/feedback`, { body: { success: true } })).status).toBe(200);
+      expect((await gw.call('GET', '/v1/decisions/dec_01M8FVZ12NY6J4XCM87QCBJFJQ')).status).toBe(404);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await gw.close();
+    }
+  }, 20_000);
+});
+
 function catchError(fn: () => unknown): unknown {
   try {
     fn();

@@ -231,6 +231,12 @@ describe('decision list and stats', () => {
     const far = await gw.call<ErrorJson>('GET', '/v1/stats?until=99999999999999999999');
     expect(far.status).toBe(400);
     expect(far.json.error.param).toBe('until');
+    // At JavaScript's first date the default window (the day before `until`) cannot start: a 400, not a 500.
+    const first = await gw.call<ErrorJson>('GET', '/v1/stats?until=-271821-04-20T00:00:00.000Z');
+    expect(first.status).toBe(400);
+    expect(first.json.error).toMatchObject({ param: 'until', message: expect.stringMatching(/earliest instant/) });
+    const next = await gw.call<StatsJson>('GET', '/v1/stats?until=-271821-04-20T00:00:00.001Z');
+    expect(next.json.window).toEqual({ since: '-271821-04-20T00:00:00.000Z', until: '-271821-04-20T00:00:00.001Z' });
     // Fewer than ten digits are an ISO 8601 year, not milliseconds after 1970.
     expect(await list(`since=${new Date().getUTCFullYear() + 1}`)).toEqual([]);
     expect((await list(`since=2000`)).length).toBeGreaterThan(0);

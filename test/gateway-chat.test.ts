@@ -240,13 +240,13 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     expect(((await chunked.json()) as ErrorJson).error.code).toBe('request_too_large');
   });
 
-  it('answers bodies that are not JSON with 400 in OpenAI shape', async () => {
+  it('answers bodies that are not valid JSON with 400, and bodies not sent as JSON with 415, in OpenAI shape', async () => {
     const broken = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { raw: '{"model": "auto", ' });
     expect(broken.status).toBe(400);
     expect(broken.json.error.code).toBe('invalid_json');
     const plain = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
-    expect(plain.status).toBe(400);
-    expect(((await plain.json()) as ErrorJson).error).toMatchObject({ type: 'invalid_request_error', param: 'model' });
+    expect(plain.status).toBe(415);
+    expect(((await plain.json()) as ErrorJson).error).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_media_type' });
   });
 
   it('never shows the upstream key: not in errors the upstream echoes, not in the log, not in server logs', async () => {

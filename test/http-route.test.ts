@@ -102,6 +102,21 @@ describe('HTTP: /healthz and /v1/route', () => {
     expect(text).not.toMatch(/at .*\.js:\d+/);
   });
 
+  it('a body that is not declared JSON is a 415 that says so, not a complaint about its fields', async () => {
+    // curl -d sends application/x-www-form-urlencoded unless told otherwise.
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain']) {
+      const res = await fetch(`${server.url}/v1/route`, { method: 'POST', headers: { 'content-type': type }, body: '{"prompt":"hi"}' });
+      expect(res.status).toBe(415);
+      const { error } = await json(res);
+      expect(error).toMatchObject({ code: 'unsupported_media_type', type: 'invalid_request_error' });
+      expect(error.message).toContain(`content-type: application/json (got "${type}")`);
+    }
+    // No body, no type: the route's own schema answers.
+    const empty = await fetch(`${server.url}/v1/route`, { method: 'POST' });
+    expect(empty.status).toBe(400);
+    expect((await json(empty)).error.code).not.toBe('unsupported_media_type');
+  });
+
   it('a client closing mid-body is its own fault, not an unexpected error', async () => {
     const { port } = new URL(server.url);
     await new Promise<void>((resolve, reject) => {

@@ -405,6 +405,11 @@ describe('router: a model costed at its own answer length (models[].expectedOutp
     expect(cjk.estimatedTokens.input).toBe(375); // prices still rank by the shared estimate
     const ascii = await small.route({ prompt: 'a'.repeat(1500), maxTokens: 100 });
     expect(ascii.candidates.find((c) => c.model === 'dear')).toMatchObject({ eligible: true });
+    // When no model can take the request, the error names the field to change.
+    const only = createRouter({ models: [{ ...MODELS[1], contextWindow: 1024 }], minSuccess: 0.5, expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => null });
+    await expect(only.route({ prompt: 'a'.repeat(1500), maxTokens: 5000 })).rejects.toMatchObject({ code: 'no_eligible_model', param: 'max_tokens' });
+    await expect(only.route({ prompt: 'a b '.repeat(3000), maxTokens: 10, promptField: 'prompt' })).rejects.toMatchObject({ code: 'no_eligible_model', param: 'prompt' });
+    await expect(only.route({ prompt: 'a b '.repeat(3000) })).rejects.toMatchObject({ code: 'no_eligible_model', param: 'messages' });
   });
 });
 
@@ -412,10 +417,13 @@ describe('router: configured models the classifier does not know', () => {
   const models: ModelConfig[] = [...MODELS, { id: 'newbie', provider: 'sim', price: price(5), timeouts: { connectMs: 1000, totalMs: 1000 } }];
   const router = createRouter({ models, minSuccess: 0.5, expectedOutputTokens: 9, embedder: createFakeEmbedder(), classifier: () => fakeClassifier(null) });
 
-  it('beside models it knows, they are left out of the choice', async () => {
+  it('beside models it knows, they are left out of the choice and tried only after every model it knows', async () => {
     const d = await router.route({ prompt: 'win' });
     expect(d.candidates.find((c) => c.model === 'newbie')).toMatchObject({ eligible: false, excludedBecause: 'unknown-to-classifier', pSuccess: null });
-    expect([d.chosen, ...d.fallbacks]).toEqual(['dear', 'cheap']);
+    // A failed upstream may still fail over to it: a configured model that answers beats a failed request.
+    expect([d.chosen, ...d.fallbacks]).toEqual(['dear', 'cheap', 'newbie']);
+    const narrowed = await router.route({ prompt: 'win', models: ['cheap', 'newbie'] });
+    expect([narrowed.chosen, ...narrowed.fallbacks]).toEqual(['cheap', 'newbie']);
   });
 
   it('asked for alone (added since the last retrain), they are routed in the cold-start order, not refused', async () => {

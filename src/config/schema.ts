@@ -2,6 +2,10 @@
 import { z } from 'zod';
 import { POLICY_KINDS } from '../routing/policy';
 
+/** Node's timers hold a signed 32-bit delay: a longer one fires after 1 ms (a 3,000,000,000 ms timeout failed every call at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const TIMER_LIMIT = `at most ${MAX_TIMER_MS} ms (about 24.8 days): Node's timers cannot wait longer`;
+
 const price = z.strictObject({
   inputPerMTok: z.number().nonnegative(),
   outputPerMTok: z.number().nonnegative(),
@@ -10,7 +14,7 @@ const price = z.strictObject({
 const simOptions = z.strictObject({
   /** Fixed answer text; when absent the sim model echoes the last user message. */
   reply: z.string().optional(),
-  latencyMs: z.number().nonnegative().default(0),
+  latencyMs: z.number().nonnegative().max(MAX_TIMER_MS, TIMER_LIMIT).default(0),
   /** Share of requests answered with HTTP 500 (0..1), drawn from a seeded generator. */
   errorRate: z.number().min(0).max(1).default(0),
   /** Tokens reported as completion usage; default: about one per four characters of the answer. */
@@ -35,8 +39,8 @@ export const modelConfigSchema = z.strictObject({
   contextWindow: z.number().int().positive().optional(),
   timeouts: z
     .strictObject({
-      connectMs: z.number().int().positive().default(5_000),
-      totalMs: z.number().int().positive().default(120_000),
+      connectMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_LIMIT).default(5_000),
+      totalMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_LIMIT).default(120_000),
     })
     .default({ connectMs: 5_000, totalMs: 120_000 }),
   sim: simOptions.optional(),
@@ -53,7 +57,7 @@ const ratingsWindow = (minRefreshMs = 0) =>
       enabled: z.boolean().default(false),
       window: z.number().int().min(1).max(100_000).default(1000),
       minRatings: z.number().int().min(2).default(100),
-      refreshMs: z.number().int().min(minRefreshMs).default(30_000),
+      refreshMs: z.number().int().min(minRefreshMs).max(MAX_TIMER_MS, TIMER_LIMIT).default(30_000),
     })
     .prefault({});
 
@@ -66,7 +70,7 @@ export const configSchema = z
         /** Largest accepted request body in bytes. */
         bodyLimitBytes: z.number().int().positive().default(1_048_576),
         /** On SIGTERM, how long in-flight requests may run on before their connections are cut. */
-        shutdownGraceMs: z.number().int().nonnegative().default(10_000),
+        shutdownGraceMs: z.number().int().nonnegative().max(MAX_TIMER_MS, TIMER_LIMIT).default(10_000),
       })
       .prefault({}),
     storage: z
@@ -79,7 +83,7 @@ export const configSchema = z
             /** Rows written per transaction at most. */
             batchRows: z.number().int().positive().default(256),
             /** Longest a row waits in memory before it is written. */
-            flushIntervalMs: z.number().int().positive().default(50),
+            flushIntervalMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_LIMIT).default(50),
             /** Rows held in memory at most; at the bound a request's row is written at once instead of dropped. */
             maxRows: z.number().int().positive().default(10_000),
           })
@@ -114,7 +118,7 @@ export const configSchema = z
           .strictObject({
             trafficWindow: z.number().int().min(0).max(100_000).default(2000),
             minTraffic: z.number().int().min(1).default(200),
-            refreshMs: z.number().int().nonnegative().default(5000),
+            refreshMs: z.number().int().nonnegative().max(MAX_TIMER_MS, TIMER_LIMIT).default(5000),
             /**
              * Opt-in: add to the target how much the classifier over-predicted the last `window` rated
              * answers (mean predicted − mean rated success, once `minRatings` and when beyond twice its
@@ -143,17 +147,17 @@ export const configSchema = z
             enabled: z.boolean().default(true),
             window: z.number().int().min(1).max(100_000).default(500),
             minAnswers: z.number().int().min(1).default(50),
-            refreshMs: z.number().int().min(1_000).default(60_000),
+            refreshMs: z.number().int().min(1_000).max(MAX_TIMER_MS, TIMER_LIMIT).default(60_000),
           })
           .prefault({}),
         /** How often the server checks the classifier directory for a newly promoted version. */
-        reloadIntervalMs: z.number().int().nonnegative().default(2_000),
+        reloadIntervalMs: z.number().int().nonnegative().max(MAX_TIMER_MS, TIMER_LIMIT).default(2_000),
         maxAttempts: z.number().int().min(1).max(10).default(3),
         /** Per-model circuit breaker: consecutive failures that open it, and how long it then stays open. */
         breaker: z
           .strictObject({
             failureThreshold: z.number().int().min(1).default(5),
-            cooldownMs: z.number().int().positive().default(30_000),
+            cooldownMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_LIMIT).default(30_000),
           })
           .prefault({}),
       })

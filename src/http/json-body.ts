@@ -3,6 +3,7 @@
 // Compressed bodies still go through express.json(). Errors carry body-parser's `type` so the one error
 // handler answers both paths the same way (413 request_too_large, 400 invalid_json, 400 request_aborted).
 import express, { type RequestHandler } from 'express';
+import { SwitchyardError } from '../errors';
 
 class BodyError extends Error {
   constructor(
@@ -22,9 +23,22 @@ export function jsonBody(limitBytes: number): RequestHandler {
   const fallback = express.json({ limit: limitBytes });
   return (req, res, next) => {
     const type = req.headers['content-type'];
-    // Like express.json(): bodies that are not JSON are left unparsed (the route's schema then complains).
     if (type === undefined || !JSON_TYPE.test(type)) {
-      next();
+      // A body of another type (curl -d sends a form type) would be left unparsed, and the route's schema
+      // would then complain of fields the body does hold. Requests without a body pass.
+      const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+      if (!hasBody) {
+        next();
+        return;
+      }
+      res.setHeader('connection', 'close');
+      next(
+        new SwitchyardError(`the body must be JSON sent with content-type: application/json (got ${type === undefined ? 'no content-type' : `"${type}"`})`, {
+          code: 'unsupported_media_type',
+          httpStatus: 415,
+          type: 'invalid_request_error',
+        }),
+      );
       return;
     }
     const encoding = req.headers['content-encoding'];

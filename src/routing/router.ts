@@ -23,6 +23,8 @@ export interface RouteInput {
   policy?: PolicyKind;
   /** Restrict routing to these configured models. */
   models?: readonly string[];
+  /** The request field that carried the prompt, named when the prompt is why no model can take it (default messages). */
+  promptField?: 'prompt' | 'messages';
 }
 
 export interface CandidateReport {
@@ -203,9 +205,10 @@ export function createRouter(deps: RouterDeps): Router {
       report.eligible = report.excludedBecause === undefined;
       return report;
     });
-    // Models the classifier has never seen cannot be judged: beside ones it knows they are left out; when
-    // it knows none that could take the request (a model added since the last retrain, asked for by name;
-    // renamed ids), the cold-start order routes among them all (reason no-known-candidates, below).
+    // Models the classifier has never seen cannot be judged: beside ones it knows they are left out of the
+    // choice (and tried only as the last fallbacks); when it knows none that could take the request (a
+    // model added since the last retrain, asked for by name; renamed ids), the cold-start order routes
+    // among them all (reason no-known-candidates, below).
     if (classifier && reports.some((r) => r.eligible && column.has(r.model))) {
       for (const r of reports) {
         if (r.eligible && !column.has(r.model)) Object.assign(r, { eligible: false, excludedBecause: 'unknown-to-classifier' });
@@ -213,9 +216,14 @@ export function createRouter(deps: RouterDeps): Router {
     }
     const eligible = reports.filter((r) => r.eligible);
     if (eligible.length === 0) {
+      // The field to change: the models asked for, max_tokens when the prompt alone fits some requested
+      // model's window, else the prompt.
+      const windowed = reports.filter((r) => r.excludedBecause === 'context-window');
+      const promptFits = windowed.some((r) => promptWindowTokens() < (deps.models.find((m) => m.id === r.model)?.contextWindow ?? 0));
+      const param = windowed.length === 0 ? 'router.models' : input.maxTokens !== undefined && promptFits ? 'max_tokens' : (input.promptField ?? 'messages');
       throw new InvalidInputError(
         `no configured model can take this request (${reports.map((r) => `${r.model}: ${r.excludedBecause}`).join('; ')})`,
-        'messages',
+        param,
         'no_eligible_model',
       );
     }
@@ -275,8 +283,15 @@ export function createRouter(deps: RouterDeps): Router {
       embedderId: classifier ? deps.embedder.id : null,
     };
     // The tokens the chosen model was costed at: models may differ in answer length.
+    // Models left out as unknown to the classifier are not judged, but a configured model that answers
+    // beats a failed request: they are tried last, cheapest first.
+    const lastResort = reports
+      .filter((r) => r.excludedBecause === 'unknown-to-classifier')
+      .sort((a, b) => a.estimatedCost - b.estimatedCost || a.model.localeCompare(b.model))
+      .map((r) => r.model);
     const finish = (choice: { chosen: string; fallbacks: string[]; reason: Decision['reason'] }): Decision => ({
       ...choice,
+      fallbacks: [...choice.fallbacks, ...lastResort],
       ...base,
       estimatedTokens: { input: inputTokens, output: reports.find((r) => r.model === choice.chosen)?.outputTokens ?? outputTokens },
       timings: { embedMs, classifyMs, totalMs: now() - t0 },

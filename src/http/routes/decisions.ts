@@ -8,7 +8,7 @@ import type { CircuitBreaker } from '../../providers/circuit-breaker';
 import type { DecisionStore } from '../../store/decision-store';
 import type { StoredDecision } from '../../store/decision-types';
 import type { BatchWriterStats } from '../../store/log-writer';
-import { BUSY_TIMEOUT_MS, writeOffLoop } from '../../store/sqlite-store';
+import { BUSY_TIMEOUT_MS, StoreBusyError, writeOffLoop } from '../../store/sqlite-store';
 import type { OutcomeStore } from '../../store/types';
 import { principalOf, requireAdmin, requireOwnerOrAdmin } from '../auth';
 import { decisionLogJson } from '../decision-log-json';
@@ -39,6 +39,9 @@ export function decisionRoutes(deps: InspectionDeps): ExpressRouter {
     if (!d && deps.streaming?.(id)) {
       throw new ConflictError(`decision "${id}" is still streaming its answer; it can be read and rated once the stream ends`, 'decision_in_progress', 'id');
     }
+    // Rows still queued after the wait mean another process holds the write lock: the decision may be one
+    // of them, and a 404 would tell its client to give up on a valid id.
+    if (!d && deps.log.stats().queued > 0) throw new StoreBusyError(deps.decisions.db.name, BUSY_TIMEOUT_MS, null);
     if (!d) throw new NotFoundError(`no decision with id "${id}"`, 'decision_not_found', 'id');
     return d;
   };

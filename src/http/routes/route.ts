@@ -16,6 +16,7 @@ export function routeRoutes(deps: { router: Router }): ExpressRouter {
       minSuccess: body.router?.min_success,
       policy: body.router?.policy,
       models: body.router?.models,
+      promptField: body.prompt !== undefined ? 'prompt' : 'messages',
     });
     res.json(decisionJson(decision));
   });

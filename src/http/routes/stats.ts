@@ -9,6 +9,7 @@ import { parseBody, statsQuerySchema } from '../schemas';
 import type { InspectionDeps } from './decisions';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+const EARLIEST_MS = -8.64e15;
 
 export function statsRoutes(deps: InspectionDeps): ExpressRouter {
   const routes = ExpressRouter();
@@ -16,8 +17,11 @@ export function statsRoutes(deps: InspectionDeps): ExpressRouter {
     requireAdmin(principalOf(res), 'reading stats');
     const q = parseBody(statsQuerySchema, req.query, 'query');
     const until = q.until ?? deps.now() + 1;
-    const since = q.since ?? until - DAY_MS;
-    if (since >= until) throw new InvalidInputError('"since" must be before "until"', 'since');
+    // Clamped to the earliest instant a Date holds: `until` may be that early itself.
+    const since = q.since ?? Math.max(until - DAY_MS, EARLIEST_MS);
+    if (since >= until) {
+      throw q.since === undefined ? new InvalidInputError('"until" is the earliest instant there is: no window ends there', 'until') : new InvalidInputError('"since" must be before "until"', 'since');
+    }
     await deps.log.settle(BUSY_TIMEOUT_MS);
     res.json(
       buildStats({
