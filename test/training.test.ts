@@ -1,6 +1,6 @@
 import { fitNetwork, forwardLogits, maskedLogLoss } from '../training/network';
 import { fitWords, lbfgs, wordLogits } from '../training/words';
-import { applyJoint, applyStack, fitJoint, fitStack, plattTargets } from '../training/calibrate';
+import { applyJoint, applyStack, fitJoint, fitStack, plattTargets, stackLogits } from '../training/calibrate';
 import { fitKnn, knnLogitsFromNeighbours, nearestNeighbours } from '../training/knn';
 import { hashString, mixedHash, seededRandom, selectRows, sigmoid } from '../training/matrix';
 import { countSentences, promptStats, promptStatsV2, PROMPT_STAT_NAMES, PROMPT_STAT_V2_NAMES } from '../src/routing/prompt-stats';
@@ -83,6 +83,25 @@ describe('masked multi-output training', () => {
     expect(p[0]).toBeGreaterThan(0.9);
     expect(p[29]).toBeGreaterThan(1 / 5 - 0.01);
     expect(p[29]).toBeLessThan(0.3);
+  });
+
+  it('a model with under MIN_STACK_OUTCOMES known outcomes gets its smoothed success rate on every prompt', () => {
+    // Model 1 has one outcome (a success) among 40 rows; its component is as sure as one row can make it.
+    // Its stack used to pass that through (p ≈ 0.99 everywhere): now (1 + 1)/(1 + 2) on every row.
+    const n = 40;
+    const z = Float32Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? (i % 4 === 0 ? 3 : -3) : 8));
+    const Y = Float32Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? (i % 4 === 0 ? 1 : 0) : i === 1 ? 1 : 0));
+    const mask = Float32Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 || i === 1 ? 1 : 0));
+    const stack = fitStack([z], Y, mask, 2);
+    const p = applyStack([z], stack, 2);
+    for (let r = 0; r < n; r++) expect(p[2 * r + 1]).toBeCloseTo(2 / 3, 5);
+    expect(p[0]).toBeGreaterThan(0.8); // model 0, with 40 outcomes, is still stacked
+    const joint = fitJoint(stackLogits([z], stack, 2), Y, mask, 2);
+    const q = applyJoint(stackLogits([z], stack, 2), joint, 2).map(sigmoid);
+    for (let r = 0; r < n; r++) expect(q[2 * r + 1]).toBeCloseTo(2 / 3, 5);
+    // The same with three draws pooled: copies count once.
+    const thrice = (a: Float32Array): Float32Array => Float32Array.from([...a, ...a, ...a]);
+    expect(applyStack([thrice(z)], fitStack([thrice(z)], thrice(Y), thrice(mask), 2, undefined, 3), 2)[1]).toBeCloseTo(2 / 3, 5);
   });
 
   it('kNN success rates follow the neighbours and shrink towards the base rate', async () => {
@@ -268,6 +287,9 @@ describe('learner selection: paired per-fold differences', () => {
     expect(pairedMeanOverSe([0.6, 0.7, 0.8], [0.5, 0.6, 0.7])).toBeGreaterThan(1e6);
     expect(pairedMeanOverSe([0.75, 0.75], [0.5, 0.5])).toBe(Infinity);
     expect(pairedMeanOverSe([0.9, 0.5], [0.5, 0.6])).toBeLessThan(1);
+    // A fold no learner can be scored on (−∞ both sides) is left out, not a NaN that fails every challenger.
+    expect(pairedMeanOverSe([0.7, -Infinity, 0.72, 0.68, 0.71, 0.69], [0.69, -Infinity, 0.7, 0.69, 0.7, 0.68])).toBeCloseTo(t, 6);
+    expect(pairedMeanOverSe([-Infinity], [-Infinity])).toBe(Infinity);
   });
 
   it("with Nadeau and Bengio's correction the variance of the mean is s²·(1/J + held/fit)", () => {

@@ -39,6 +39,26 @@ export function plattTargets(Y: Float32Array, mask: Float32Array, m: number, cop
   return out;
 }
 
+/**
+ * Known outcomes a model needs for the stack to weigh its components. With fewer, a component fitted on
+ * them says the same for every prompt, and says it with certainty: a model with one success in the store
+ * was served p 0.98–0.999 on every prompt, so the per-request bar sent it everything. Such a model gets
+ * its smoothed success rate (Platt's (N₊ + 1)/(N + 2)) for every prompt until it has outcomes enough.
+ */
+export const MIN_STACK_OUTCOMES = 10;
+
+/** Per model: its known outcomes (each copy counted once) and Platt's smoothed success rate. */
+function knownRates(Y: Float32Array, mask: Float32Array, m: number, copies: number): { known: number[]; rate: number[] } {
+  const known = new Array<number>(m).fill(0);
+  const pos = new Array<number>(m).fill(0);
+  for (let i = 0; i < Y.length; i++) {
+    if (!mask[i]) continue;
+    known[i % m] += 1 / copies;
+    pos[i % m] += Y[i] / copies;
+  }
+  return { known, rate: known.map((n, j) => (pos[j] + 1) / (n + 2)) };
+}
+
 /** `copies`: the rows hold that many copies of each outcome (see `plattTargets`); the ridge is per outcome already. */
 export function fitStack(components: readonly Float32Array[], Y: Float32Array, mask: Float32Array, m: number, ridge = 1e-3, copies = 1): StackParams {
   const T = plattTargets(Y, mask, m, copies);
@@ -47,7 +67,12 @@ export function fitStack(components: readonly Float32Array[], Y: Float32Array, m
   const bias = new Float32Array(m);
   const prior = new Float64Array(K + 1).fill(1 / K);
   prior[K] = 0;
+  const { known, rate } = knownRates(Y, mask, m, copies);
   for (let j = 0; j < m; j++) {
+    if (known[j] < MIN_STACK_OUTCOMES) {
+      bias[j] = Math.log(rate[j] / (1 - rate[j]));
+      continue;
+    }
     const theta = fitMaskedLogistic(T, mask, m, j, K + 1, prior, ridge, (r, x) => {
       for (let k = 0; k < K; k++) x[k] = components[k][r * m + j];
       x[K] = 1;
@@ -94,7 +119,13 @@ export function fitJoint(Z: Float32Array, Y: Float32Array, mask: Float32Array, m
   const quadratic = new Float32Array(m * m);
   const bias = new Float32Array(m);
   const P = 2 * m + 1;
+  const { known } = knownRates(Y, mask, m, copies);
   for (let j = 0; j < m; j++) {
+    // Too few outcomes to learn from (fitStack): the identity, which keeps the stack's constant rate.
+    if (known[j] < MIN_STACK_OUTCOMES) {
+      linear[j * m + j] = 1;
+      continue;
+    }
     const prior = new Float64Array(P);
     prior[j] = 1;
     const theta = fitMaskedLogistic(T, mask, m, j, P, prior, ridge, (r, x) => {

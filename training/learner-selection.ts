@@ -48,12 +48,15 @@ export const LARGE_SET_ROWS = 3000;
 
 /**
  * Mean of the paired differences a − b over its standard error (∞ when all differences are equal and
- * positive). `heldOverFit` (held-out rows over fitted rows of a fold) applies Nadeau and Bengio's
+ * positive, or no fold scores both sides). `heldOverFit` (held-out rows over fitted rows of a fold) applies Nadeau and Bengio's
  * correction for cross-validated differences, whose folds share most of their training rows: the variance
  * of the mean is s²·(1/J + heldOverFit) rather than s²/J (0: uncorrected).
  */
 export function pairedMeanOverSe(a: readonly number[], b: readonly number[], heldOverFit = 0): number {
-  const d = a.map((v, k) => v - b[k]);
+  // A fold whose rows draw no curve scores −∞ for every learner (on a small store, a fold where the
+  // models' outcomes tie): its difference is NaN, which made every challenger lose to the first learner
+  // tried (100 GSM8K rows kept `sparse` at 0.550 beside stacks reading 0.69). Such folds say nothing.
+  const d = a.flatMap((v, k) => (Number.isFinite(v) && Number.isFinite(b[k]) ? [v - b[k]] : []));
   if (d.length === 0) return Infinity;
   const avg = mean(d);
   if (d.length === 1) return avg > 0 ? Infinity : -Infinity;
