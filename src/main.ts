@@ -86,6 +86,7 @@ function commandContext(loaded: LoadedConfig, cleanup: (() => Promise<void> | vo
     },
     classifierDir: resolve(config.routing.classifierDir),
     prices: pricesFromConfig(config.models),
+    configuredModels: config.models.map((m) => m.id),
     expectedOutputTokens: config.routing.expectedOutputTokens,
     policy: config.routing.policy,
     readPrices: readPriceFile,

@@ -238,6 +238,23 @@ describe('CLI end to end with the real embedder', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it('score and eval refuse an output that is their input; retrain refuses a store that does not exist, creating none', async () => {
+    const dir = path.join(tmp.dir, 'refusals');
+    fs.mkdirSync(dir);
+    const cfg = config(dir, SIM_MODELS);
+    const input = path.join(dir, 'prompts.jsonl');
+    fs.writeFileSync(input, '{"id": "a", "prompt": "ok"}\n');
+    stderr = [];
+    expect(await runCli(['score', '--data', input, '--out', path.join(dir, '.', 'prompts.jsonl'), '--config', cfg])).toBe(1);
+    expect(await runCli(['eval', '--data', input, '--svg', input, '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/--out .*prompts\.jsonl is the --data file; writing there would replace it[\s\S]*--svg .*is the --data file/);
+    expect(fs.readFileSync(input, 'utf8')).toBe('{"id": "a", "prompt": "ok"}\n');
+    stderr = [];
+    expect(await runCli(['retrain', '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/the store \(storage\.path\) does not exist yet: nothing to train on/);
+    expect(fs.existsSync(path.join(dir, 'db.sqlite'))).toBe(false);
+  });
+
   it('retrain --features picks the feature kind; an unknown kind is refused before anything is written', async () => {
     const dir = fs.mkdtempSync(path.join(tmp.dir, 'features-'));
     const cfg = config(dir, SIM_MODELS);
@@ -295,6 +312,13 @@ describe('CLI end to end with the real embedder', () => {
     expect(crossedText).toMatch(/models\.1\.id: duplicate model id "a"/);
     expect(crossedText).toMatch(/models\.1\.baseUrl: required for provider "openai"/);
     expect(crossedText).toMatch(/routing\.coldStart: "zz" is not a configured model \(configured: a\)/);
+    // Node's timers wrap past 2^31 − 1 ms and fire after 1 ms: such a timeout would fail every call at once.
+    stderr = [];
+    const long = path.join(tmp.dir, 'long.yaml');
+    fs.writeFileSync(long, 'server: { shutdownGraceMs: 3000000000 }\nmodels:\n  - { id: a, provider: openai, baseUrl: "http://127.0.0.1:1/v1", price: { inputPerMTok: 1, outputPerMTok: 1 }, timeouts: { totalMs: 3000000000 } }\n');
+    expect(await runCli(['retrain', '--config', long])).toBe(1);
+    expect(stderr.join('')).toMatch(/models\.0\.timeouts\.totalMs: at most 2147483647 ms/);
+    expect(stderr.join('')).toMatch(/server\.shutdownGraceMs: at most 2147483647 ms/);
   });
 
   (fs.existsSync(SHARED) ? it : it.skip)('learns something real from the public GSM8K outcomes (skipped without ../shared/data)', async () => {

@@ -22,6 +22,7 @@ describe('switchyard import', () => {
       classifierDir: path.join(tmp.dir, 'router'),
       // The models of these tests and of the shipped examples are configured.
       prices: Object.fromEntries(['m', 'n', 'sim-small', 'sim-medium', 'sim-large'].map((m) => [m, { inputPerMTok: 1, outputPerMTok: 1 }])),
+      configuredModels: ['m', 'n', 'sim-small', 'sim-medium', 'sim-large'],
       expectedOutputTokens: 256,
       answerLengths: () => new Map(),
       policy: 'per-request',

@@ -202,4 +202,18 @@ describe('retrain', () => {
   it('says what to do when the store is empty', async () => {
     await expect(retrain(deps())).rejects.toThrow(/at least 4 prompts.*switchyard import/);
   });
+
+  it('refuses a store whose outcomes name one model (cold-start feedback), writing nothing', async () => {
+    // Rated cold-start traffic records only the model that answered: a classifier of it would send every
+    // request there, and the other models would never get the traffic to be learnt from.
+    store.importSamples(rows().slice(0, 12).map((r) => ({ ...r, outcomes: { 'sim-large': r.outcomes['sim-large'] ?? 1 } })));
+    await expect(retrain(deps())).rejects.toThrow(/two models at least.*record only sim-large.*by name/);
+    expect(fs.existsSync(path.join(tmp.dir, 'router'))).toBe(false);
+  });
+
+  it('names the configured models the store holds no outcome of', async () => {
+    store.importSamples(rows().slice(0, 12).map((r) => ({ ...r, outcomes: { 'sim-small': 1, 'sim-large': r.outcomes['sim-large'] ?? 1 } })));
+    await retrain({ ...deps(), configuredModels: ['sim-small', 'sim-medium', 'sim-large'] }, { seed: 1, intervalResamples: 0 });
+    expect(logs).toContainEqual(expect.stringMatching(/^warning: no outcomes in the store for configured model sim-medium: the classifier will not choose it \(only as last fallbacks\)/));
+  });
 });

@@ -35,6 +35,8 @@ export interface RetrainDeps {
   now?: () => Date;
   /** Where the inner folds' fits run (default: in process). */
   foldRunner?: FoldRunner;
+  /** The models the router is configured with: those with no outcome in the store are named in a warning. */
+  configuredModels?: readonly string[];
 }
 
 export interface RetrainOptions {
@@ -81,6 +83,24 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     throw new InvalidInputError(`retrain needs at least ${MIN_TRAINING_ROWS} prompts with outcomes; the store has ${rows.length} (import some with \`switchyard import\`)`, null, 'not_enough_data');
   }
   const models = modelsOf(rows);
+  // Live traffic records only the model that answered: a store of cold-start feedback names one model, and
+  // a classifier of it would send every request there and leave the others as last-resort fallbacks, with
+  // no traffic to ever learn them from.
+  if (models.length < 2) {
+    throw new InvalidInputError(
+      `retrain needs outcomes of two models at least, to route between them; the store's ${rows.length} prompts record only ${models.join(', ') || 'none'}. ` +
+        'Import outcomes of the others, or send some requests to them by name (model: "<id>") and rate those answers',
+      null,
+      'not_enough_data',
+    );
+  }
+  const unseen = (deps.configuredModels ?? []).filter((m) => !models.includes(m));
+  if (unseen.length > 0) {
+    log(
+      `warning: no outcomes in the store for configured model${unseen.length === 1 ? '' : 's'} ${unseen.join(', ')}: the classifier will not choose ` +
+        `${unseen.length === 1 ? 'it' : 'them'} (only as last fallbacks). Import outcomes, or send requests by name and rate the answers`,
+    );
+  }
   log(`Embedding ${rows.length} prompts with ${deps.embedder.id} (cached embeddings are reused)`);
   let lastShown = 0;
   const { X, d, embeddingDim, wordSlots, wordBuckets } = await featureMatrix(kind, deps.embedder, rows.map((r) => r.prompt), deps.store, (done, total) => {
@@ -104,7 +124,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   // Recorded per-prompt costs are charged; the policy chooses by what it could estimate beforehand.
   const { costs: known, estimates } = routingCosts(trainRows, models, deps.prices, options.expectedOutputTokens);
   if (!known) {
-    log(`  no price for some of ${models.join(', ')}: learners are compared with stand-in costs that rank models by success rate (pass --prices or configure the models for real ones)`);
+    log(`  no price for ${models.filter((m) => deps.prices[m] === undefined).join(', ') || 'some of the models'}: learners are compared with stand-in costs that rank models by success rate (pass --prices or configure the models for real ones)`);
   }
   const costs = known ?? rankCosts(trainData);
   const result = await trainRouterClassifier(trainData, {
@@ -260,7 +280,8 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   }
 
   if (promoted) writeCurrentVersion(deps.classifierDir, version);
-  log(`Learner: ${result.learner}`);
+  // The choice made on the training rows, which the validation figures measure; the served refit's is above.
+  log(`${refit ? 'Learner of the validated twin' : 'Learner'}: ${result.learner}`);
   const tried = Object.keys(result.selection).filter((k) => !k.endsWith(' routing') && !k.includes('('));
   log(
     `  tried (out-of-fold log loss${tried.some((k) => `${k} routing` in result.selection) ? ' / routing score' : ''}): ` +
@@ -292,7 +313,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     groups.forEach((g, k) => log(sourceLine(g.source, models, P, valRows, g.rows, deps.prices, { ...lineOptions, evaluation: sourceEvaluations[k] })));
   }
   if (evaluation.uncosted.length > 0) log(`  (no price known for ${evaluation.uncosted.join(', ')}: left out of routing metrics; add them to the config's models)`);
-  log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why} (use --force to promote anyway)`}`);
+  log(`Wrote ${path.relative(process.cwd(), folder) || folder}; ${promoted ? `promoted to current: ${why}` : `NOT promoted: ${why}${why.includes('--force') ? '' : ' (use --force to promote anyway)'}`}`);
   return {
     version, promoted, why, learner: result.learner, trainRows: train.length, validationRows: validation.length,
     seconds: (Date.now() - started) / 1000, newLogLoss, currentLogLoss, currentVersion, evaluation, intervals,

@@ -41,6 +41,8 @@ export interface CommandContext {
   embedder: () => Promise<Embedder>;
   classifierDir: string;
   prices: PriceTable;
+  /** The config's model ids. */
+  configuredModels: readonly string[];
   expectedOutputTokens: number;
   /** Each model's answer length learned from the decision log (routing.answerLengths); empty when off or no store. */
   answerLengths: () => ReadonlyMap<string, number>;
@@ -126,9 +128,14 @@ export async function retrainCommand(argv: string[], ctx: CommandContext): Promi
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) {
     throw new InvalidInputError(`--workers must be a whole number from 1 to 64, got "${values.workers}"`);
   }
+  // Opening a store creates its file: a retrain given the wrong config must not leave an empty one behind.
+  const store = ctx.existingStore();
+  if (!store) {
+    throw new InvalidInputError('the store (storage.path) does not exist yet: nothing to train on (import outcomes with `switchyard import`, or serve traffic and rate the answers)', null, 'not_enough_data');
+  }
   const prices = pricesWith(values.prices, ctx);
   const report = await retrain(
-    { store: ctx.store(), embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log, foldRunner: ctx.foldRunner(workers) },
+    { store, embedder: await ctx.embedder(), classifierDir: ctx.classifierDir, prices, log: ctx.log, foldRunner: ctx.foldRunner(workers), configuredModels: ctx.configuredModels },
     { seed, force: values.force ?? false, learners: values.learner, featureKind: values.features, expectedOutputTokens: ctx.expectedOutputTokens, policy, intervalResamples },
   );
   ctx.log(`Retrain took ${report.seconds.toFixed(1)} s.`);
@@ -207,6 +214,18 @@ async function predictRows(ctx: CommandContext, prompts: string[]) {
   }
 }
 
+/** Refuses an output path that names the input file (through any link): the output would replace it. */
+function refuseOverwritingInput(input: string, output: string, flag: string): void {
+  const real = (file: string): string => {
+    try {
+      return fs.realpathSync(file);
+    } catch {
+      return path.resolve(file);
+    }
+  };
+  if (real(input) === real(output)) throw new InvalidInputError(`${flag} ${output} is the --data file; writing there would replace it (give another file name)`);
+}
+
 /** Writes through a temporary file and a rename, so a failed run never leaves a truncated output. */
 function writeAtomic(file: string, content: string, flag: string): void {
   if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new InvalidInputError(`${flag} ${file} is a directory; give a file name`);
@@ -226,6 +245,7 @@ export async function scoreCommand(argv: string[], ctx: CommandContext): Promise
   const { values } = parseFlags('score', argv, { config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' } }, SCORE_USAGE);
   const data = requireFlag(values.data, '--data', SCORE_USAGE);
   const out = requireFlag(values.out, '--out', SCORE_USAGE);
+  refuseOverwritingInput(data, out, '--out');
   const rows = readPromptFile(data);
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
   const m = models.length;
@@ -270,6 +290,7 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   }, EVAL_USAGE);
   const policy = policyFlag(values.policy, ctx);
   const data = requireFlag(values.data, '--data', EVAL_USAGE);
+  if (values.svg !== undefined) refuseOverwritingInput(data, values.svg, '--svg');
   const depth = values['by-source'] === undefined ? null : Number(values['by-source']);
   if (depth !== null && !(Number.isInteger(depth) && depth >= 1 && depth <= 16)) {
     throw new InvalidInputError(`--by-source must be how many leading segments of a row's source to group by (1 to 16), got "${values['by-source']}"`);
