@@ -1,7 +1,7 @@
 // The registry that hot-swaps the serving classifier when CURRENT names a new version.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ClassifierRegistry, type ClassifierLoader } from '../src/routing/classifier-registry';
+import { ClassifierRegistry, type ClassifierLoader, nextVersion } from '../src/routing/classifier-registry';
 import type { SuccessClassifier } from '../src/routing/classifier';
 import { makeTempDir } from './support/temp-dir';
 
@@ -62,6 +62,29 @@ describe('classifier registry', () => {
     expect(await registry.refresh()).toBe(false);
     expect(loaded).toEqual(['v0003']);
     expect(registry.current()?.version).toBe('skl-2026-01');
+    await registry.dispose();
+  });
+
+  it('never gives the current name to a new version, and reloads a folder replaced under its name', async () => {
+    const dir = path.join(tmp.dir, 'replaced');
+    fs.mkdirSync(dir);
+    const write = (version: string, models: string[]) => {
+      fs.mkdirSync(path.join(dir, version), { recursive: true });
+      fs.writeFileSync(path.join(dir, version, 'classifier.json'), JSON.stringify({ models }));
+    };
+    write('v0001', ['a']);
+    write('v0002', ['a', 'b']);
+    fs.writeFileSync(path.join(dir, 'CURRENT'), 'v0002\n');
+    const registry = new ClassifierRegistry({ dir, load: jsonLoader });
+    expect(await registry.refresh()).toBe(true);
+    // The current folder deleted by hand: the next retrain must not call its classifier v0002 again.
+    fs.rmSync(path.join(dir, 'v0002'), { recursive: true });
+    expect(nextVersion(dir)).toBe('v0003');
+    // Replaced under the same name all the same (copied in by hand): the server loads the new files.
+    write('v0002', ['a', 'b', 'c']);
+    expect(await registry.refresh()).toBe(true);
+    expect(registry.current()?.models).toEqual(['a', 'b', 'c']);
+    expect(await registry.refresh()).toBe(false);
     await registry.dispose();
   });
 });

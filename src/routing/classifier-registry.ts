@@ -34,8 +34,15 @@ export function writeCurrentVersion(dir: string, version: string): void {
   fs.renameSync(tmp, path.join(dir, CURRENT_FILE));
 }
 
+/**
+ * The next version's name: past every folder and past the one CURRENT names, so deleting the current
+ * version's folder does not give its name to a different classifier (a server that loaded it would not
+ * see the change, and the decision log would give one name to two models).
+ */
 export function nextVersion(dir: string): string {
-  const last = listVersions(dir).map((v) => Number(VERSION_PATTERN.exec(v)![1])).reduce((a, b) => Math.max(a, b), 0);
+  const current = readCurrentVersion(dir);
+  const names = current !== null && VERSION_PATTERN.test(current) ? [...listVersions(dir), current] : listVersions(dir);
+  const last = names.map((v) => Number(VERSION_PATTERN.exec(v)![1])).reduce((a, b) => Math.max(a, b), 0);
   return `v${String(last + 1).padStart(4, '0')}`;
 }
 
@@ -53,6 +60,7 @@ export class ClassifierRegistry {
   private loaded: SuccessClassifier | null = null;
   /** The folder CURRENT named when `loaded` was loaded: a drop-in sidecar's `version` need not be its name. */
   private loadedFolder: string | null = null;
+  private loadedStamp: string | null = null;
   /** The version that last failed to load, and what its files looked like then (see `filesStamp`). */
   private failed: { version: string; stamp: string } | null = null;
   private refreshing: Promise<boolean> | null = null;
@@ -77,16 +85,19 @@ export class ClassifierRegistry {
 
   private async doRefresh(): Promise<boolean> {
     const version = readCurrentVersion(this.options.dir);
-    if (version === null || version === this.loadedFolder) return false;
-    // A version that failed is retried once its files or CURRENT change (a fixed classifier.json, a re-copied
-    // model), not on every poll: that would log the same failure every tick.
+    if (version === null) return false;
+    // The loaded version is reloaded when its files or CURRENT change (a folder replaced under the same
+    // name); a version that failed is retried then too, not on every poll: that would log the same
+    // failure every tick.
     const stamp = filesStamp(this.options.dir, version);
+    if (version === this.loadedFolder && stamp === this.loadedStamp) return false;
     if (this.failed?.version === version && this.failed.stamp === stamp) return false;
     try {
       const next = await this.load(path.join(this.options.dir, version), { expectEmbedderId: this.options.expectEmbedderId });
       const previous = this.loaded;
       this.loaded = next;
       this.loadedFolder = version;
+      this.loadedStamp = stamp;
       this.failed = null;
       this.options.onLoad?.(version);
       // Requests already holding the old classifier may still be predicting; release it a little later.
@@ -100,6 +111,8 @@ export class ClassifierRegistry {
   }
 
   async dispose(): Promise<void> {
+    // A load in flight would otherwise install a classifier after this, never to be released.
+    await this.refreshing;
     const c = this.loaded;
     this.loaded = null;
     this.loadedFolder = null;
