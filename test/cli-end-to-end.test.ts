@@ -249,6 +249,11 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['eval', '--data', input, '--svg', input, '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/--out .*prompts\.jsonl is the --data file; writing there would replace it[\s\S]*--svg .*is the --data file/);
     expect(fs.readFileSync(input, 'utf8')).toBe('{"id": "a", "prompt": "ok"}\n');
+    // Under a file: refused up front with a message, not a raw ENOTDIR once every prompt is embedded.
+    stderr = [];
+    expect(await runCli(['score', '--data', input, '--out', path.join(input, 'x.jsonl'), '--config', cfg])).toBe(1);
+    expect(await runCli(['eval', '--data', input, '--svg', path.join(input, 'sub', 'x.svg'), '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/error: cannot write --out .*x\.jsonl: .*prompts\.jsonl is a file, not a directory[\s\S]*error: cannot write --svg/);
     stderr = [];
     expect(await runCli(['retrain', '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/the store \(storage\.path\) does not exist yet: nothing to train on/);

@@ -199,6 +199,14 @@ describe('retrain', () => {
     expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0001');
   });
 
+  it('refuses a classifier folder that is a file before training', async () => {
+    store.importSamples(rows());
+    const file = path.join(tmp.dir, 'router');
+    fs.writeFileSync(file, 'not a folder');
+    await expect(retrain(deps())).rejects.toThrow(/classifier folder .*router \(routing\.classifierDir\) is a file/);
+    expect(logs).toEqual([]);
+  });
+
   it('says what to do when the store is empty', async () => {
     await expect(retrain(deps())).rejects.toThrow(/at least 4 prompts.*switchyard import/);
   });

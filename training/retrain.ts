@@ -78,6 +78,10 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const seed = options.seed ?? 1;
   const kind = options.featureKind ?? DEFAULT_FEATURE_KIND;
   const log = deps.log;
+  // Checked before the work whose result it would hold.
+  if (fs.statSync(deps.classifierDir, { throwIfNoEntry: false })?.isDirectory() === false) {
+    throw new InvalidInputError(`the classifier folder ${deps.classifierDir} (routing.classifierDir) is a file, not a folder`, null, 'file_not_writable');
+  }
   const rows: LabelledRow[] = deps.store.listSamples();
   if (rows.length < MIN_TRAINING_ROWS) {
     throw new InvalidInputError(`retrain needs at least ${MIN_TRAINING_ROWS} prompts with outcomes; the store has ${rows.length} (import some with \`switchyard import\`)`, null, 'not_enough_data');

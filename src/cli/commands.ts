@@ -226,12 +226,44 @@ function refuseOverwritingInput(input: string, output: string, flag: string): vo
   if (real(input) === real(output)) throw new InvalidInputError(`${flag} ${output} is the --data file; writing there would replace it (give another file name)`);
 }
 
+/**
+ * Checked before the work that fills it: an output path under a file, or a directory, would otherwise
+ * fail with a raw system error once every prompt had been embedded.
+ */
+function checkOutputPath(file: string, flag: string): void {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(file, { throwIfNoEntry: false });
+  } catch (err) {
+    // ENOTDIR: an ancestor is a file, which the walk below names.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw new InvalidInputError(`cannot write ${flag} ${file}: ${(err as Error).message}`, null, 'file_not_writable');
+  }
+  if (stat?.isDirectory()) throw new InvalidInputError(`${flag} ${file} is a directory; give a file name`);
+  // The nearest ancestor that exists must be a directory (the rest is created).
+  let dir = path.dirname(path.resolve(file));
+  for (;;) {
+    let up: fs.Stats | undefined;
+    try {
+      up = fs.statSync(dir, { throwIfNoEntry: false });
+    } catch {
+      up = undefined; // ENOTDIR: further up
+    }
+    if (up) {
+      if (!up.isDirectory()) throw new InvalidInputError(`cannot write ${flag} ${file}: ${dir} is a file, not a directory`, null, 'file_not_writable');
+      return;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
 /** Writes through a temporary file and a rename, so a failed run never leaves a truncated output. */
 function writeAtomic(file: string, content: string, flag: string): void {
-  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new InvalidInputError(`${flag} ${file} is a directory; give a file name`);
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  checkOutputPath(file, flag);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     fs.writeFileSync(tmp, content);
     fs.renameSync(tmp, file);
   } catch (err) {
@@ -246,6 +278,7 @@ export async function scoreCommand(argv: string[], ctx: CommandContext): Promise
   const data = requireFlag(values.data, '--data', SCORE_USAGE);
   const out = requireFlag(values.out, '--out', SCORE_USAGE);
   refuseOverwritingInput(data, out, '--out');
+  checkOutputPath(out, '--out');
   const rows = readPromptFile(data);
   const { P, models, version } = await predictRows(ctx, rows.map((r) => r.prompt));
   const m = models.length;
@@ -290,7 +323,10 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   }, EVAL_USAGE);
   const policy = policyFlag(values.policy, ctx);
   const data = requireFlag(values.data, '--data', EVAL_USAGE);
-  if (values.svg !== undefined) refuseOverwritingInput(data, values.svg, '--svg');
+  if (values.svg !== undefined) {
+    refuseOverwritingInput(data, values.svg, '--svg');
+    checkOutputPath(values.svg, '--svg');
+  }
   const depth = values['by-source'] === undefined ? null : Number(values['by-source']);
   if (depth !== null && !(Number.isInteger(depth) && depth >= 1 && depth <= 16)) {
     throw new InvalidInputError(`--by-source must be how many leading segments of a row's source to group by (1 to 16), got "${values['by-source']}"`);
