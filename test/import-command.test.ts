@@ -57,6 +57,7 @@ describe('switchyard import', () => {
     ['an outcome outside [0,1]', '{"id": "c", "prompt": "x", "outcomes": {"m": 2}}', /line 3: invalid row:\n.*outcomes\.m: outcomes must be in \[0,1\]/],
     ['no outcomes', '{"id": "c", "prompt": "x", "outcomes": {}}', /line 3: invalid row/],
     ['a missing prompt', '{"id": "c", "outcomes": {"m": 1}}', /line 3: invalid row:\n.*prompt/],
+    ['an id that is neither a string nor an integer', '{"id": true, "prompt": "x", "outcomes": {"m": 1}}', /line 3: invalid row:\n.*id: a non-empty string or an integer is expected/],
     ['half a character in the prompt', '{"id": "c", "prompt": "bad \\ud800 half", "outcomes": {"m": 1}}', /line 3: invalid row:\n.*prompt: holds half of a UTF-16 surrogate pair/],
   ])('rejects a file with %s, naming the line, and writes nothing', async (_what, bad, message) => {
     store.importSamples([{ id: 'existing', prompt: 'p', source: null, outcomes: { m: 1 }, costs: {}, origin: 'import' }]);
@@ -71,6 +72,17 @@ describe('switchyard import', () => {
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).toContain('bad.jsonl');
     expect(store.listSamples().map((s) => s.id)).toEqual(['existing']);
+  });
+
+  it("refuses a row whose id is a rated decision's feedback row, naming the line, and writes nothing", async () => {
+    // Rated decisions exported by id and imported again would otherwise replace the clients' ratings.
+    store.importSamples([{ id: 'dec_01M8FVCBSJ93C4120HPT7M2820', prompt: 'Capital of France?', source: 'feedback', outcomes: { m: 0.5 }, costs: {}, origin: 'feedback' }]);
+    const file = write('taken.jsonl', [
+      '{"id": "a", "prompt": "first", "outcomes": {"m": 1}}',
+      '{"id": "dec_01M8FVCBSJ93C4120HPT7M2820", "prompt": "unrelated", "outcomes": {"m": 1}}',
+    ]);
+    await expect(importCommand([file], ctx)).rejects.toThrow(/taken\.jsonl: line 2: id "dec_01M8FVCBSJ93C4120HPT7M2820" is the feedback row of a rated decision; imported rows need ids of their own; nothing was imported/);
+    expect(store.listSamples().map((s) => [s.id, s.prompt, s.origin])).toEqual([['dec_01M8FVCBSJ93C4120HPT7M2820', 'Capital of France?', 'feedback']]);
   });
 
   it('keeps the last row of a repeated id, as an upsert would, and says which lines repeat', async () => {

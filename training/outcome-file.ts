@@ -9,7 +9,9 @@ import { wellFormedText } from '../src/util/well-formed-text';
 
 // Half a surrogate pair would be stored as U+FFFD, and every re-import would "update" the row: refused with its line.
 const text = wellFormedText;
-const idAsGiven = z.union([text().min(1), z.number().int()]);
+// One message for every wrong id: a union's own is "Invalid input", which says nothing of what is wanted.
+const ID_EXPECTED = 'a non-empty string or an integer is expected';
+const idAsGiven = z.union([text().min(1), z.number().int()], { error: (issue) => (issue.input === undefined ? `required: ${ID_EXPECTED}` : ID_EXPECTED) });
 /** Stored ids are strings: 7 and "7" name the same prompt. */
 const id = idAsGiven.transform((v) => String(v));
 

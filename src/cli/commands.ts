@@ -2,7 +2,7 @@
 // by src/main.ts, prints progress to the given log, and returns an exit code.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { OutcomeStore } from '../store/types';
+import { FeedbackIdTakenError, type OutcomeStore } from '../store/types';
 import { promptHash } from '../store/prompt-hash';
 import type { Embedder } from '../embedding/embedder';
 import { readCurrentVersion } from '../routing/classifier-registry';
@@ -67,7 +67,8 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   }
   // Every line is validated before anything is written, and the write is one transaction.
   const found: UnknownKeys = new Map();
-  const { rows, repeated } = lastRowPerId(readJsonlFileWithLines(file, outcomeRowSchema, { known: Object.keys(outcomeRowSchema.shape), found }));
+  const read = readJsonlFileWithLines(file, outcomeRowSchema, { known: Object.keys(outcomeRowSchema.shape), found });
+  const { rows, repeated } = lastRowPerId(read);
   if (found.size > 0) {
     const where = [...found].map(([key, line]) => `"${key}" (first on line ${line})`).join(', ');
     ctx.log(`warning: ${file}: ignored field${found.size === 1 ? '' : 's'} ${where}; a row has ${Object.keys(outcomeRowSchema.shape).join(', ')}`);
@@ -90,7 +91,14 @@ export async function importCommand(argv: string[], ctx: CommandContext): Promis
   for (const r of repeated.slice(0, 10)) ctx.log(`warning: ${file}: id "${r.id}" appears on lines ${r.lines.join(', ')}; the last one is kept`);
   if (repeated.length > 10) ctx.log(`warning: ${repeated.length - 10} more ids repeat`);
   const store = ctx.store();
-  const result = store.importSamples(rows.map((r) => ({ ...r, origin: 'import' as const })));
+  let result: ReturnType<typeof store.importSamples>;
+  try {
+    result = store.importSamples(rows.map((r) => ({ ...r, origin: 'import' as const })));
+  } catch (err) {
+    if (!(err instanceof FeedbackIdTakenError)) throw err;
+    const line = read.filter((r) => r.row.id === err.id).at(-1)?.line;
+    throw new InvalidInputError(`${file}: line ${line}: ${err.message}; nothing was imported`, null, 'id_taken');
+  }
   const totals = store.countSamples();
   ctx.log(`Imported ${rows.length} rows from ${file}${repeated.length ? ` (${repeated.length} repeated ids)` : ''}: ${result.inserted} new, ${result.updated} updated, ${result.unchanged} unchanged. Store: ${totals.samples} prompts, ${totals.outcomes} outcomes.`);
   return 0;

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { ConfigError, errorMessage, SwitchyardError } from '../errors';
 import { migrate } from './migrations';
 import { promptHash } from './prompt-hash';
-import type { ImportResult, OutcomeSample, OutcomeStore, SampleOrigin } from './types';
+import { FeedbackIdTakenError, type ImportResult, type OutcomeSample, type OutcomeStore, type SampleOrigin } from './types';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -169,6 +169,9 @@ export class SqliteStore implements OutcomeStore {
       const stamp = this.now();
       for (const s of samples) {
         const existing = getSample.get(s.id);
+        // Ids are shared by imported and feedback rows (a feedback row's is its decision's): an import
+        // keyed by decision id (rated decisions exported and edited) would silently replace the ratings.
+        if (existing?.origin === 'feedback' && s.origin !== 'feedback') throw new FeedbackIdTakenError(s.id);
         if (existing && sameSample(existing, getOutcomes.all(s.id), s)) {
           result.unchanged++;
           continue;

@@ -1,5 +1,6 @@
 // The outcome store's interface: labelled prompts (imported or fed back), their outcomes, and cached
 // embeddings. Implementations: src/store/sqlite-store.ts.
+import { SwitchyardError } from '../errors';
 
 export type SampleOrigin = 'import' | 'feedback';
 
@@ -21,7 +22,10 @@ export interface ImportResult {
 }
 
 export interface OutcomeStore {
-  /** Upserts samples by id in one transaction: all are written or none. */
+  /**
+   * Upserts samples by id in one transaction: all are written or none. An imported sample whose id is a
+   * feedback row's throws FeedbackIdTakenError, and nothing is written.
+   */
   importSamples(samples: readonly OutcomeSample[]): ImportResult;
   /** Every sample that has at least one outcome, in id order (deterministic training input). */
   listSamples(): OutcomeSample[];
@@ -32,4 +36,11 @@ export interface OutcomeStore {
   getEmbeddings(embedderId: string, promptHashes: readonly string[]): Map<string, Float32Array>;
   putEmbeddings(embedderId: string, entries: readonly { promptHash: string; vector: Float32Array }[]): void;
   close(): void;
+}
+
+/** An imported row whose id is a rated decision's feedback row: imported rows must not replace client ratings. */
+export class FeedbackIdTakenError extends SwitchyardError {
+  constructor(readonly id: string) {
+    super(`id "${id}" is the feedback row of a rated decision; imported rows need ids of their own`, { code: 'id_taken', httpStatus: 409 });
+  }
 }
