@@ -253,7 +253,13 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     const prompts = Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, prompt: 'x'.repeat(4 * (i + 1)) }));
     const reference = buildReference(['weak', 'strong'], prompts, outOfFold, (t) => Math.ceil(t.length / 4), 1, 25);
     expect(reference.p).toHaveLength(25);
-    const dir = writeClassifierVersion(path.join(tmp.dir, 'ref'), sidecar, exportClassifierOnnx(spec), reference);
+    // A retrain killed before its rename left its temporary folder; the next write clears it, and keeps
+    // one whose process is alive (this one: a pid reused by another retrain in progress).
+    const parent = path.join(tmp.dir, 'ref');
+    fs.mkdirSync(path.join(parent, '.v0001.2147483646.tmp'), { recursive: true });
+    fs.mkdirSync(path.join(parent, `.v0009.${process.ppid}.tmp`));
+    const dir = writeClassifierVersion(parent, sidecar, exportClassifierOnnx(spec), reference);
+    expect(fs.readdirSync(parent).sort()).toEqual([`.v0009.${process.ppid}.tmp`, 'v0001']);
     const loaded = await loadOnnxClassifier(dir);
     expect(loaded.reference?.p).toHaveLength(25);
     await loaded.dispose();

@@ -6,6 +6,9 @@ import { POLICY_KINDS } from '../routing/policy';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const TIMER_LIMIT = `at most ${MAX_TIMER_MS} ms (about 24.8 days): Node's timers cannot wait longer`;
 
+/** The model names that ask for a routed choice; no configured model may take one. */
+export const AUTO_MODEL_IDS: readonly string[] = ['auto', 'switchyard/auto'];
+
 const price = z.strictObject({
   inputPerMTok: z.number().nonnegative(),
   outputPerMTok: z.number().nonnegative(),
@@ -175,6 +178,10 @@ export const configSchema = z
         const m = (typeof raw === 'object' && raw !== null ? raw : {}) as { id?: unknown; provider?: unknown; baseUrl?: unknown };
         if (typeof m.id !== 'string') everyId = false;
         else if (seen.has(m.id)) ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `duplicate model id "${m.id}"` });
+        else if (AUTO_MODEL_IDS.includes(m.id)) {
+          // A request naming it would be routed, never sent to this model.
+          ctx.addIssue({ code: 'custom', path: ['models', i, 'id'], message: `"${m.id}" asks for routing (${AUTO_MODEL_IDS.join(', ')}); give the model another id` });
+        }
         else seen.add(m.id);
         if (m.provider === 'openai' && !m.baseUrl) {
           ctx.addIssue({ code: 'custom', path: ['models', i, 'baseUrl'], message: 'required for provider "openai"' });

@@ -1,14 +1,12 @@
 // Turns the client's `model` into a routing decision: 'auto' asks the router, a configured id is honoured
 // as asked (reason 'explicit', no fallbacks: the client named the model it wants), anything else is a 404
 // listing what is served.
-import type { ModelConfig } from '../config/schema';
+import { AUTO_MODEL_IDS, type ModelConfig } from '../config/schema';
 import { InvalidInputError, SwitchyardError } from '../errors';
 import { estimateCost, estimateTokens, outputTokensFor } from '../routing/cost';
 import type { PolicyKind } from '../routing/policy';
 import type { Decision, Router } from '../routing/router';
 import type { LoggedCandidate, LoggedLambdaBasis } from '../store/decision-types';
-
-export const AUTO_MODEL_IDS: readonly string[] = ['auto', 'switchyard/auto'];
 
 /**
  * The gateway's own view of a decision. The router's Decision is copied into it field by field, so the
