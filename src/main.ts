@@ -97,6 +97,7 @@ function commandContext(loaded: LoadedConfig, cleanup: (() => Promise<void> | vo
       return pool;
     },
     log,
+    report: (line) => process.stdout.write(`${line}\n`),
   };
 }
 

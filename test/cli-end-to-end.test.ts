@@ -31,18 +31,29 @@ const SIM_MODELS = ['sim-small', 'sim-medium', 'sim-large']
 describe('CLI end to end with the real embedder', () => {
   const tmp = makeTempDir();
   afterAll(() => tmp.cleanup());
+  // Progress and warnings (stderr) and reports (stdout: eval's) in the order printed; `stdout` alone too.
   let stderr: string[] = [];
+  let stdout: string[] = [];
   let write: typeof process.stderr.write;
+  let writeOut: typeof process.stdout.write;
   beforeEach(() => {
     stderr = [];
+    stdout = [];
     write = process.stderr.write.bind(process.stderr);
+    writeOut = process.stdout.write.bind(process.stdout);
     process.stderr.write = ((chunk: string | Uint8Array) => {
       stderr.push(String(chunk));
       return true;
     }) as typeof process.stderr.write;
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      stderr.push(String(chunk));
+      stdout.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write;
   });
   afterEach(() => {
     process.stderr.write = write;
+    process.stdout.write = writeOut;
   });
 
   it('import → retrain → score → eval on the shipped examples', async () => {
@@ -71,8 +82,12 @@ describe('CLI end to end with the real embedder', () => {
     }
 
     const svg = path.join(tmp.dir, 'chart.svg');
+    stdout = [];
     expect(await runCli(['eval', '--data', path.join(ROOT, 'data', 'examples', 'outcomes.jsonl'), '--svg', svg, '--config', cfg])).toBe(0);
     expect(stderr.join('')).toMatch(/Router vs Zero router: gain/);
+    // The report is stdout (`eval … > report.txt` keeps it); progress is not.
+    expect(stdout.join('')).toMatch(/^Classifier v0001 on .*outcomes\.jsonl \(40 rows\)[\s\S]*Router vs Zero router: gain[\s\S]*Chart: /);
+    expect(stdout.join('')).not.toMatch(/embedded \d+\/\d+/);
     // How far the figures could move on another set of 40 rows, under the table.
     expect(stderr.join('')).toMatch(
       /95% interval \(200 bootstrap resamples of these 40 rows: the noise of a set this size, predictions held fixed\): gain vs Zero [-+]\d\.\d{3} to [-+]\d\.\d{3}/,

@@ -29,6 +29,7 @@ describe('switchyard import', () => {
       readPrices: () => ({}),
       foldRunner: () => IN_PROCESS_FOLDS,
       log: (m) => logs.push(m),
+      report: (m) => logs.push(m),
     };
   });
   afterEach(() => {

@@ -55,6 +55,8 @@ export interface CommandContext {
    */
   foldRunner: (workers?: number) => FoldRunner;
   log: (message: string) => void;
+  /** A command's report, the output a user keeps (`eval … > report.txt`): stdout; progress and warnings go to `log`. */
+  report: (line: string) => void;
 }
 
 const IMPORT_USAGE = 'switchyard import <file.jsonl> [--config file]';
@@ -315,12 +317,12 @@ function logBySource(
 ): void {
   const { groups, smaller } = groupBySource(o.rows, o.depth, o.minRows);
   const segments = o.depth === 1 ? 'the first segment' : `the first ${o.depth} segments`;
-  ctx.log(`By source (${segments} of each row's source; each group on its own rows and its own curve):`);
+  ctx.report(`By source (${segments} of each row's source; each group on its own rows and its own curve):`);
   const options = { outputTokens: ctx.expectedOutputTokens, policy: o.policy, resamples: o.resamples, seed: 1 };
-  for (const g of groups) ctx.log(sourceLine(g.source, o.models, o.P, o.rows, g.rows, o.prices, options));
+  for (const g of groups) ctx.report(sourceLine(g.source, o.models, o.P, o.rows, g.rows, o.prices, options));
   if (smaller) {
     const label = `${smaller.sources} source${smaller.sources === 1 ? '' : 's'} under ${o.minRows} rows, pooled`;
-    ctx.log(sourceLine(label, o.models, o.P, o.rows, smaller.rows, o.prices, options));
+    ctx.report(sourceLine(label, o.models, o.P, o.rows, smaller.rows, o.prices, options));
   }
 }
 
@@ -358,49 +360,49 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   }
   if (unknown.length > 0) ctx.log(`warning: ${data}: classifier ${version} does not predict ${unknown.join(', ')}; their outcomes are left out.`);
   const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
-  ctx.log(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
-  if (evaluation.chargedRecordedCosts) ctx.log(`Costs: ${RECORDED_COSTS_NOTE}.`);
+  ctx.report(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
+  if (evaluation.chargedRecordedCosts) ctx.report(`Costs: ${RECORDED_COSTS_NOTE}.`);
   // Figures on rows the classifier learned from flatter it; say so rather than let them pass as held out.
   const stored = ctx.existingStore()?.trainedPromptHashes() ?? new Set<string>();
   const seen = rows.filter((r) => stored.has(promptHash(r.prompt))).length;
   if (seen > 0) {
-    ctx.log(
+    ctx.report(
       `warning: ${seen} of ${rows.length} prompts are in the outcome store, which retrain trains on: if ${version} was trained ` +
         'after they were stored, these figures are optimistic (evaluate on rows kept out of the store).',
     );
   }
-  for (const line of perModelLines(evaluation.perModel)) ctx.log(line);
+  for (const line of perModelLines(evaluation.perModel)) ctx.report(line);
   if (evaluation.unscored.length > 0) {
-    ctx.log(
+    ctx.report(
       `${data} records no outcome of ${evaluation.unscored.length} of the classifier's ${models.length} models ` +
         `(${evaluation.unscored.join(', ')}): the routing metrics route among the models it records.`,
     );
   }
   if (evaluation.uncosted.length > 0) {
-    ctx.log(`No price for ${evaluation.uncosted.join(', ')}: left out of routing metrics (add them to the config or pass --prices).`);
+    ctx.report(`No price for ${evaluation.uncosted.join(', ')}: left out of routing metrics (add them to the config or pass --prices).`);
   }
   if (!evaluation.routing) {
-    ctx.log('Routing metrics need at least two models with known costs.');
+    ctx.report('Routing metrics need at least two models with known costs.');
     return 0;
   }
-  ctx.log(formatMetricsTable(evaluation.routing));
+  ctx.report(formatMetricsTable(evaluation.routing));
   const costedModels = evaluation.routing.models.length;
   const resamples = asked ?? defaultResamples(rows.length, costedModels);
   if (resamples > 0) {
     const intervals = headlineIntervals(models, P, rows, prices, { resamples, seed: 1, policy, outputTokens: ctx.expectedOutputTokens });
-    ctx.log(intervalLine(intervals, resamples, rows.length, intervalMetrics(evaluation)));
+    ctx.report(intervalLine(intervals, resamples, rows.length, intervalMetrics(evaluation)));
   } else if (asked === null) {
-    ctx.log(skippedIntervalLine(rows.length, costedModels, `pass --interval ${DEFAULT_RESAMPLES} to draw it`));
+    ctx.report(skippedIntervalLine(rows.length, costedModels, `pass --interval ${DEFAULT_RESAMPLES} to draw it`));
   }
   const random = randomRouterReading(models, rows, prices, ctx.expectedOutputTokens, evaluation);
-  if (random) ctx.log(formatRandomReading(random, rows.length));
-  ctx.log(`${OTHER_POLICIES_HEADER}:`);
-  for (const line of otherPolicyLines(models, P, rows, prices, ctx.expectedOutputTokens, policy)) ctx.log(line);
+  if (random) ctx.report(formatRandomReading(random, rows.length));
+  ctx.report(`${OTHER_POLICIES_HEADER}:`);
+  for (const line of otherPolicyLines(models, P, rows, prices, ctx.expectedOutputTokens, policy)) ctx.report(line);
   // Pooled figures that mix kinds with their own models: the lines by kind are shown without being asked for.
   const by = depth ?? (mixesModelSets(evaluation.routing) ? 1 : null);
   if (by !== null) logBySource(ctx, { models, P, rows, prices, policy, depth: by, minRows: minSourceRows, resamples });
   const svg = values.svg ?? `${path.basename(data).replace(/\.jsonl?$/, '')}.quality.svg`;
   writeAtomic(svg, renderQualityCostSvg(evaluation.routing, `Switchyard ${version} on ${path.basename(data)}, ${policy} policy`), '--svg');
-  ctx.log(`Chart: ${svg}`);
+  ctx.report(`Chart: ${svg}`);
   return 0;
 }
