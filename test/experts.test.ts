@@ -112,7 +112,8 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     expect(weakAccuracy(await predictSpec(refitted, train.data.X, train.data.n), train.data)).toBeGreaterThan(0.9);
     // Given the rows' sources, the gate is refitted on them too (as retrain does on every stored row): a
     // new gate with the same kinds, still reading them right, and the experts still serving their kind.
-    const { spec: regated } = await gated.refit({ rows: test.data, sources: test.sources, rechoose: true });
+    const rechosen = await gated.refit({ rows: test.data, sources: test.sources, rechoose: true });
+    const regated = rechosen.spec;
     if (!isGated(regated) || !isGated(gated.spec)) throw new Error('expected gated classifiers');
     expect(regated.kinds).toEqual(gated.spec.kinds);
     expect(JSON.stringify(regated.gate)).not.toEqual(JSON.stringify(gated.spec.gate));
@@ -121,7 +122,12 @@ describe('one classifier per kind of prompt, behind a gate read from the prompt'
     expect(weakAccuracy(await predictSpec(regated, train.data.X, train.data.n), train.data)).toBeGreaterThan(0.9);
     // Each kind's set is small, so each expert's learner was chosen afresh on what the gate gave it: the
     // refit is what training on those rows gives (200 of each kind here, so the bar for a kind is lowered).
-    expect(regated).toEqual((await trainRouterClassifier(test.data, { ...options(test.sources), minExpertRows: 150 })).spec);
+    const again = await trainRouterClassifier(test.data, { ...options(test.sources), minExpertRows: 150 });
+    expect(regated).toEqual(again.spec);
+    // And so are its out-of-fold predictions, which the average policy's reference is built from.
+    expect(rechosen.outOfFold).toEqual(again.outOfFold);
+    // A refit that keeps the choice has none: the twin's stand.
+    expect((await gated.refit({ rows: test.data, sources: test.sources })).outOfFold).toBeUndefined();
     await expect(gated.refit({ rows: test.data, sources: test.sources.slice(1) })).rejects.toThrow(/refit: \d+ sources for \d+ rows/);
   });
 

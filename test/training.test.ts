@@ -363,7 +363,7 @@ describe('draws of the inner folds', () => {
     const first = await trainClassifier(part, { ...options, costs: costsOf(120), foldKeys: keysOf(120) });
     const fresh = await trainClassifier(all, { ...options, costs: costsOf(200), foldKeys: keysOf(200) });
     // What retrain serves is then what training on every row gives, choice, stack and calibration alike.
-    expect(await first.refit({ rows: all, costs: costsOf(200), foldKeys: keysOf(200), rechoose: true })).toEqual({ spec: fresh.spec, learner: fresh.learner, rechosen: true });
+    expect(await first.refit({ rows: all, costs: costsOf(200), foldKeys: keysOf(200), rechoose: true })).toEqual({ spec: fresh.spec, learner: fresh.learner, rechosen: true, outOfFold: fresh.outOfFold });
     expect(fresh.spec.stack).not.toEqual(first.spec.stack);
     // Not asked to, or without the new rows' costs (no routing choice can be made): the components are
     // refitted, the rest kept.

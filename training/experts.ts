@@ -320,13 +320,15 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
   // With every classifier over every model, each row is one classifier's, which predicts it out of fold.
   // Otherwise each outcome is predicted out of fold by the classifier that learned it, and the rest as
   // served (a kind's models that other kinds record, by classifiers that never saw the row).
-  const outOfFold = cover ? await predictSpec(spec, data.X, data.n) : new Float32Array(data.n * m);
-  shares.forEach(({ rows, keep }, e) => {
-    const w = covered[e].length;
-    rows.forEach((r, i) =>
-      covered[e].forEach((j, c) => (!cover || keep[i * w + c]) && (outOfFold[r * m + j] = results[e].outOfFold[i * w + c])),
-    );
-  });
+  const gatedOutOfFold = async (served: GatedSpec, rows: TrainMatrix, given: readonly ExpertShare[], parts: readonly Float32Array[]): Promise<Float32Array> => {
+    const out = cover ? await predictSpec(served, rows.X, rows.n) : new Float32Array(rows.n * m);
+    given.forEach(({ rows: own, keep }, e) => {
+      const w = covered[e].length;
+      own.forEach((r, i) => covered[e].forEach((j, c) => (!cover || keep[i * w + c]) && (out[r * m + j] = parts[e][i * w + c])));
+    });
+    return out;
+  };
+  const outOfFold = await gatedOutOfFold(spec, data, shares, results.map((r) => r.outOfFold));
   return {
     spec,
     learner: expertsLearner(results.map((r) => r.learner)),
@@ -363,10 +365,13 @@ export async function trainRouterClassifier(data: TrainMatrix, options: RouterTr
             : { spec: experts[e], learner: results[e].learner, rechosen: false },
         );
       }
+      const served: GatedSpec = { ...refitShell, experts: refitted.map((r) => r.spec) };
+      const parts = refitted.map((r) => r.outOfFold);
       return {
-        spec: { ...refitShell, experts: refitted.map((r) => r.spec) },
+        spec: served,
         learner: expertsLearner(refitted.map((r) => r.learner)),
         rechosen: refitted.some((r) => r.rechosen),
+        ...(parts.every((z) => z !== undefined) ? { outOfFold: await gatedOutOfFold(served, rows, given, parts as Float32Array[]) } : {}),
       };
     },
   };

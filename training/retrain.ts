@@ -174,7 +174,10 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const valData = selectRows(all, validation);
   const valRows = validation.map((i) => rows[i]);
   const version = nextVersion(deps.classifierDir);
-  const reference = buildReference(models, trainRows, result.outOfFold, estimateTokens, seed);
+  // The average policy sets λ on the served model's out-of-fold predictions: the twin's, unless the refit
+  // chose its learner afresh (then its own, over every row).
+  const referenceOf = (served?: { outOfFold?: Float32Array }) =>
+    served?.outOfFold ? buildReference(models, rows, served.outOfFold, estimateTokens, seed) : buildReference(models, trainRows, result.outOfFold, estimateTokens, seed);
   const everyRow = rows.map((_, i) => i);
   let folder: string;
   if (refit) {
@@ -197,7 +200,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
         refit: { heldOutTwin: HOLDOUT_DIR, trainRows: train.length, validationRows: validation.length, learnerChosenAgain: served.rechosen },
       }),
       exportClassifierOnnx(served.spec),
-      reference,
+      referenceOf(served),
       { sidecar: sidecarFor(version, train), onnx: exportClassifierOnnx(result.spec) },
     );
     log(
@@ -205,7 +208,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
         `validation measures its twin fitted without the validation rows (${HOLDOUT_DIR}/)`,
     );
   } else {
-    folder = writeClassifierVersion(deps.classifierDir, sidecarFor(version, train), exportClassifierOnnx(result.spec), reference);
+    folder = writeClassifierVersion(deps.classifierDir, sidecarFor(version, train), exportClassifierOnnx(result.spec), referenceOf());
   }
   // Measure the artefact itself (through onnxruntime), exactly as the server and the comparison will run it.
   const written = await loadOnnxClassifier(refit ? path.join(folder, HOLDOUT_DIR) : folder, { expectEmbedderId: deps.embedder.id });

@@ -107,6 +107,11 @@ export interface Refitted<S extends ServedSpec = ClassifierSpec> {
   learner: string;
   /** Whether the learner was chosen afresh (behind a gate: any kind's). */
   rechosen: boolean;
+  /**
+   * The served learner's out-of-fold predictions over the refit's rows [n×m], when its choice was made
+   * afresh (behind a gate: every kind's): the average policy's reference must be the served model's.
+   */
+  outOfFold?: Float32Array;
 }
 
 /** One inner fold: the rows it holds out and the rows fitted without them. */
@@ -356,7 +361,7 @@ export async function trainClassifier(data: TrainMatrix, options: TrainOptions):
         costs: options.costs && input.costs,
         estimates: options.costs && input.estimates,
       });
-      return { spec: again.spec, learner: again.learner, rechosen: true };
+      return { spec: again.spec, learner: again.learner, rechosen: true, outOfFold: again.outOfFold };
     }
     return { spec: await specFor(rows), learner, rechosen: false };
   };
