@@ -118,7 +118,11 @@ export const splitKey = (row: LabelledRow): string => promptHash(row.prompt);
 /**
  * Stratified, stable holdout: a row is in validation when a seeded hash of its key falls below the
  * fraction, so its membership never changes as rows are added (the current classifier, trained with the
- * same seed, never saw today's validation rows). Each source with enough rows gets at least one.
+ * same seed, never saw today's validation rows). Each source with enough rows (5) gets at least one: when
+ * none falls below the fraction, its lowest-hash row is moved to validation. That one row can change
+ * sides as its source grows (a source of 4 rows trains on it, of 5 validates on it), so the current
+ * classifier may have trained on one validation row per such source; left so, because a source with no
+ * validation row would never be measured.
  */
 export function stratifiedSplit(
   rows: readonly LabelledRow[],
