@@ -12,7 +12,7 @@ import { DEFAULT_FEATURE_KIND, FEATURE_KINDS } from '../src/routing/features';
 import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifier-writer';
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
-import { type EmbedderLike, type LabelledRow, SPLIT_SCHEME, buildMatrix, featureMatrix, modelsOf, splitKey, stratifiedSplit } from './dataset';
+import { type EmbedderLike, type LabelledRow, SPLIT_SCHEME, buildMatrix, featureMatrix, splitKey, stratifiedSplit } from './dataset';
 import {
   type Evaluation, OTHER_POLICIES_HEADER, type PriceTable, RECORDED_COSTS_NOTE, evaluate, evaluateRows, formatRandomReading, groupBySource, headline, headlineIntervals, intervalMetrics, otherPolicyLines, perModelLines, randomRouterReading,
   routingCosts, sourceLine,
@@ -24,6 +24,7 @@ import { maskedLogLoss } from './network';
 import type { FoldRunner } from './component-recipes';
 import { isSmallSet } from './learner-selection';
 import { trainRouterClassifier } from './experts';
+import { MIN_TRAINING_ROWS, trainableRows } from './trainable-rows';
 import { formatMetricsTable } from './metrics';
 
 export interface RetrainDeps {
@@ -78,33 +79,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const seed = options.seed ?? 1;
   const kind = options.featureKind ?? DEFAULT_FEATURE_KIND;
   const log = deps.log;
-  // Checked before the work whose result it would hold.
-  if (fs.statSync(deps.classifierDir, { throwIfNoEntry: false })?.isDirectory() === false) {
-    throw new InvalidInputError(`the classifier folder ${deps.classifierDir} (routing.classifierDir) is a file, not a folder`, null, 'file_not_writable');
-  }
-  const rows: LabelledRow[] = deps.store.listSamples();
-  if (rows.length < MIN_TRAINING_ROWS) {
-    throw new InvalidInputError(`retrain needs at least ${MIN_TRAINING_ROWS} prompts with outcomes; the store has ${rows.length} (import some with \`switchyard import\`)`, null, 'not_enough_data');
-  }
-  const models = modelsOf(rows);
-  // Live traffic records only the model that answered: a store of cold-start feedback names one model, and
-  // a classifier of it would send every request there and leave the others as last-resort fallbacks, with
-  // no traffic to ever learn them from.
-  if (models.length < 2) {
-    throw new InvalidInputError(
-      `retrain needs outcomes of two models at least, to route between them; the store's ${rows.length} prompts record only ${models.join(', ') || 'none'}. ` +
-        'Import outcomes of the others, or send some requests to them by name (model: "<id>") and rate those answers',
-      null,
-      'not_enough_data',
-    );
-  }
-  const unseen = (deps.configuredModels ?? []).filter((m) => !models.includes(m));
-  if (unseen.length > 0) {
-    log(
-      `warning: no outcomes in the store for configured model${unseen.length === 1 ? '' : 's'} ${unseen.join(', ')}: the classifier will not choose ` +
-        `${unseen.length === 1 ? 'it' : 'them'} (only as last fallbacks). Import outcomes, or send requests by name and rate the answers`,
-    );
-  }
+  const { rows, models } = trainableRows(deps);
   log(`Embedding ${rows.length} prompts with ${deps.embedder.id} (cached embeddings are reused)`);
   let lastShown = 0;
   const { X, d, embeddingDim, wordSlots, wordBuckets } = await featureMatrix(kind, deps.embedder, rows.map((r) => r.prompt), deps.store, (done, total) => {
@@ -360,10 +335,6 @@ async function compareWithCurrent(
   }
 }
 
-/** Validation rows a source group needs for a line of its own in retrain's report. */
-const VALIDATION_SOURCE_ROWS = 50;
-/** Rows the learners need at the least, after the validation split (its inner folds need a few each). */
-const MIN_TRAINING_ROWS = 4;
 /** A new classifier is refused when its validation log loss exceeds the base rates' by this factor. */
 const BASE_RATE_SLACK = 1.25;
 /**
@@ -432,3 +403,6 @@ function trainingOf(classifierDir: string, version: string): { split?: string; s
     return null;
   }
 }
+
+/** Validation rows a source group needs for a line of its own in retrain's report. */
+const VALIDATION_SOURCE_ROWS = 50;

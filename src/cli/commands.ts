@@ -1,6 +1,5 @@
 // The offline commands: import, retrain, score, eval. Each takes its flags and a context of parts built
 // by src/main.ts, prints progress to the given log, and returns an exit code.
-import fs from 'node:fs';
 import path from 'node:path';
 import { FeedbackIdTakenError, type OutcomeStore } from '../store/types';
 import { promptHash } from '../store/prompt-hash';
@@ -19,6 +18,7 @@ import { DEFAULT_RESAMPLES, defaultResamples, intervalLine, isResampleCount, res
 import { formatMetricsTable, mixesModelSets, renderQualityCostSvg } from '../../training/metrics';
 import { overlayPrices, withLearnedLengths } from '../../training/prices';
 import { UsageError, parseFlags, requireFlag } from './args';
+import { checkOutputPath, refuseOverwritingInput, writeAtomic } from './output-file';
 import { type PolicyKind, parsePolicyKind } from '../routing/policy';
 import type { FoldRunner } from '../../training/component-recipes';
 import { learnerNames } from '../../training/learner-selection';
@@ -221,64 +221,6 @@ async function predictRows(ctx: CommandContext, prompts: string[]) {
     return { P, models: [...classifier.models], version: classifier.version };
   } finally {
     await classifier.dispose();
-  }
-}
-
-/** Refuses an output path that names the input file (through any link): the output would replace it. */
-function refuseOverwritingInput(input: string, output: string, flag: string): void {
-  const real = (file: string): string => {
-    try {
-      return fs.realpathSync(file);
-    } catch {
-      return path.resolve(file);
-    }
-  };
-  if (real(input) === real(output)) throw new InvalidInputError(`${flag} ${output} is the --data file; writing there would replace it (give another file name)`);
-}
-
-/**
- * Checked before the work that fills it: an output path under a file, or a directory, would otherwise
- * fail with a raw system error once every prompt had been embedded.
- */
-function checkOutputPath(file: string, flag: string): void {
-  let stat: fs.Stats | undefined;
-  try {
-    stat = fs.statSync(file, { throwIfNoEntry: false });
-  } catch (err) {
-    // ENOTDIR: an ancestor is a file, which the walk below names.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw new InvalidInputError(`cannot write ${flag} ${file}: ${(err as Error).message}`, null, 'file_not_writable');
-  }
-  if (stat?.isDirectory()) throw new InvalidInputError(`${flag} ${file} is a directory; give a file name`);
-  // The nearest ancestor that exists must be a directory (the rest is created).
-  let dir = path.dirname(path.resolve(file));
-  for (;;) {
-    let up: fs.Stats | undefined;
-    try {
-      up = fs.statSync(dir, { throwIfNoEntry: false });
-    } catch {
-      up = undefined; // ENOTDIR: further up
-    }
-    if (up) {
-      if (!up.isDirectory()) throw new InvalidInputError(`cannot write ${flag} ${file}: ${dir} is a file, not a directory`, null, 'file_not_writable');
-      return;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return;
-    dir = parent;
-  }
-}
-
-/** Writes through a temporary file and a rename, so a failed run never leaves a truncated output. */
-function writeAtomic(file: string, content: string, flag: string): void {
-  checkOutputPath(file, flag);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    fs.writeFileSync(tmp, content);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw new InvalidInputError(`cannot write ${flag} ${file}: ${(err as Error).message}`, null, 'file_not_writable');
   }
 }
 

@@ -282,13 +282,13 @@ export function createRouter(deps: RouterDeps): Router {
       classifierVersion: classifier?.version ?? null,
       embedderId: classifier ? deps.embedder.id : null,
     };
-    // The tokens the chosen model was costed at: models may differ in answer length.
     // Models left out as unknown to the classifier are not judged, but a configured model that answers
     // beats a failed request: they are tried last, cheapest first.
     const lastResort = reports
       .filter((r) => r.excludedBecause === 'unknown-to-classifier')
       .sort((a, b) => a.estimatedCost - b.estimatedCost || a.model.localeCompare(b.model))
       .map((r) => r.model);
+    // The tokens the chosen model was costed at: models may differ in answer length.
     const finish = (choice: { chosen: string; fallbacks: string[]; reason: Decision['reason'] }): Decision => ({
       ...choice,
       fallbacks: [...choice.fallbacks, ...lastResort],
