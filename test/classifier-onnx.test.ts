@@ -273,14 +273,14 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
   });
 
   it('refuses at load a drop-in graph whose widths disagree with the sidecar or whose outputs are not probabilities', async () => {
-    /** embedding [N, inDim] → p_success [N, outM]: `last` applied to embedding·0 + bias. */
-    const graph = (inDim: number, outM: number, bias: number, last: 'Sigmoid' | 'Identity'): Uint8Array =>
+    /** embedding [N, inDim] → p_success [N, outM]: `last` applied to embedding·W + bias (W all `weight`; N may be fixed). */
+    const graph = (inDim: number, outM: number, bias: number, last: 'Sigmoid' | 'Identity', weight = 0, batch: 'N' | number = 'N'): Uint8Array =>
       serializeModel(
         buildModel({
           name: 'drop-in',
-          inputs: [valueInfo('embedding', 'float32', ['N', inDim])],
-          outputs: [valueInfo('p_success', 'float32', ['N', outM])],
-          initializers: [floatTensor('W', [inDim, outM], new Float32Array(inDim * outM)), floatTensor('b', [outM], new Float32Array(outM).fill(bias))],
+          inputs: [valueInfo('embedding', 'float32', [batch, inDim])],
+          outputs: [valueInfo('p_success', 'float32', [batch, outM])],
+          initializers: [floatTensor('W', [inDim, outM], new Float32Array(inDim * outM).fill(weight)), floatTensor('b', [outM], new Float32Array(outM).fill(bias))],
           nodes: [node('MatMul', ['embedding', 'W'], ['z']), node('Add', ['z', 'b'], ['l']), node(last, ['l'], ['p_success'])],
         }),
       );
@@ -294,9 +294,17 @@ describe('success classifier: train → ONNX → onnxruntime', () => {
     expect(Array.from(await good.predict(new Float32Array(4), 1))).toEqual([0.5, 0.5, 0.5]);
     await good.dispose();
     await expect(loadOnnxClassifier(write('drop-narrow', graph(4, 2, 0, 'Sigmoid')))).rejects.toThrow(ConfigError);
-    await expect(loadOnnxClassifier(write('drop-narrow2', graph(4, 2, 0, 'Sigmoid')))).rejects.toThrow(/fails on a 4-value row of zeros: .*returned 2 values for 1×3/);
-    await expect(loadOnnxClassifier(write('drop-wide-input', graph(5, 3, 0, 'Sigmoid')))).rejects.toThrow(/fails on a 4-value row of zeros/);
+    await expect(loadOnnxClassifier(write('drop-narrow2', graph(4, 2, 0, 'Sigmoid')))).rejects.toThrow(/fails on a batch of 4 4-value rows .*returned 8 values for 4×3/);
+    await expect(loadOnnxClassifier(write('drop-wide-input', graph(5, 3, 0, 'Sigmoid')))).rejects.toThrow(/fails on a batch of 4 4-value rows/);
     await expect(loadOnnxClassifier(write('drop-logits', graph(4, 3, 2, 'Identity')))).rejects.toThrow(/returned p_success 2 for a \(a probability in \[0, 1\] is expected\)/);
+    // Logits that are 0 on a row of zeros, and a graph that takes one row at a time (requests are batched):
+    // both passed a probe of one row of zeros, then failed requests.
+    await expect(loadOnnxClassifier(write('drop-logits-at-zero', graph(4, 3, 0, 'Identity', 1)))).rejects.toThrow(/a probability in \[0, 1\] is expected/);
+    await expect(loadOnnxClassifier(write('drop-batch-of-one', graph(4, 3, 0, 'Sigmoid', 0, 1)))).rejects.toThrow(/fails on a batch of 4/);
+    // A sidecar that misstates the embedder's width: refused against the running embedder.
+    await expect(loadOnnxClassifier(write('drop-width', graph(4, 3, 0, 'Sigmoid')), { expectEmbedderDimension: 100 })).rejects.toThrow(
+      /says its embedder makes 4-d vectors but the running embedder makes 100-d ones/,
+    );
   });
 
   it('refuses to load against another embedder', async () => {

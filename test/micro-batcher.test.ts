@@ -25,4 +25,20 @@ describe('micro-batcher', () => {
     fail = false;
     expect(await f('c')).toBe('C');
   });
+
+  it('fails only the bad call of a batch: the batch is run again one call at a time', async () => {
+    const batches: string[][] = [];
+    const f = createMicroBatcher(async (xs: string[]) => {
+      batches.push(xs);
+      if (xs.includes('bad')) throw new Error('NaN for "bad"');
+      return xs.map((x) => x.toUpperCase());
+    });
+    const settled = await Promise.allSettled([f('a'), f('bad'), f('c')]);
+    expect(settled).toEqual([
+      { status: 'fulfilled', value: 'A' },
+      { status: 'rejected', reason: new Error('NaN for "bad"') },
+      { status: 'fulfilled', value: 'C' },
+    ]);
+    expect(batches).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
 });

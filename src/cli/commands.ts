@@ -157,7 +157,7 @@ async function currentClassifier(ctx: CommandContext, embedder: Embedder) {
   if (version === null) {
     throw new InvalidInputError(`no current classifier in ${ctx.classifierDir}: run \`switchyard retrain\` first`, null, 'no_classifier');
   }
-  return loadOnnxClassifier(path.join(ctx.classifierDir, version), { expectEmbedderId: embedder.id });
+  return loadOnnxClassifier(path.join(ctx.classifierDir, version), { expectEmbedderId: embedder.id, expectEmbedderDimension: embedder.dimension });
 }
 
 /** Prompts are featurised and scored this many at a time: a file's feature rows never all sit in memory. */

@@ -70,6 +70,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const registry = new ClassifierRegistry({
     dir: resolve(config.routing.classifierDir),
     expectEmbedderId: embedder.id,
+    expectEmbedderDimension: embedder.dimension,
     onError: (msg) => log(`warning: ${msg}`),
     onLoad: (version) => log(`classifier ${version} loaded`),
   });

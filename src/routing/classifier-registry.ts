@@ -46,11 +46,12 @@ export function nextVersion(dir: string): string {
   return `v${String(last + 1).padStart(4, '0')}`;
 }
 
-export type ClassifierLoader = (dir: string, opts: { expectEmbedderId?: string }) => Promise<SuccessClassifier>;
+export type ClassifierLoader = (dir: string, opts: { expectEmbedderId?: string; expectEmbedderDimension?: number }) => Promise<SuccessClassifier>;
 
 export interface ClassifierRegistryOptions {
   dir: string;
   expectEmbedderId?: string;
+  expectEmbedderDimension?: number;
   load?: ClassifierLoader;
   onError?: (message: string) => void;
   onLoad?: (version: string) => void;
@@ -93,7 +94,7 @@ export class ClassifierRegistry {
     if (version === this.loadedFolder && stamp === this.loadedStamp) return false;
     if (this.failed?.version === version && this.failed.stamp === stamp) return false;
     try {
-      const next = await this.load(path.join(this.options.dir, version), { expectEmbedderId: this.options.expectEmbedderId });
+      const next = await this.load(path.join(this.options.dir, version), { expectEmbedderId: this.options.expectEmbedderId, expectEmbedderDimension: this.options.expectEmbedderDimension });
       const previous = this.loaded;
       this.loaded = next;
       this.loadedFolder = version;

@@ -14,7 +14,12 @@ export function createMicroBatcher<I, O>(run: (items: I[]) => Promise<O[]>, maxB
     if (queue.length > 0) schedule();
     run(batch.map((b) => b.item)).then(
       (outs) => batch.forEach((b, i) => b.resolve(outs[i])),
-      (err: unknown) => batch.forEach((b) => b.reject(err)),
+      (err: unknown) => {
+        // One bad item (a prompt a drop-in classifier answers with NaN) must not fail the others batched
+        // with it: each is run again alone, so only its own call fails.
+        if (batch.length === 1) batch[0].reject(err);
+        else for (const b of batch) run([b.item]).then((outs) => b.resolve(outs[0]), b.reject);
+      },
     );
   };
   const schedule = (): void => {

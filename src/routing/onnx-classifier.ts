@@ -14,6 +14,8 @@ export function readSidecar(dir: string): ClassifierSidecar {
 export interface LoadClassifierOptions {
   /** The running embedder: a classifier trained on another embedder's vectors is refused. */
   expectEmbedderId?: string;
+  /** The running embedder's width: a sidecar that says another would read rows out of bounds, or zero-padded. */
+  expectEmbedderDimension?: number;
 }
 
 export async function loadOnnxClassifier(dir: string, options: LoadClassifierOptions = {}): Promise<SuccessClassifier & { sidecar: ClassifierSidecar }> {
@@ -21,6 +23,11 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
   if (options.expectEmbedderId !== undefined && sidecar.embedder.id !== options.expectEmbedderId) {
     throw new ModelMismatchError(
       `classifier ${sidecar.version} was trained on embedder "${sidecar.embedder.id}" but the running embedder is "${options.expectEmbedderId}"; retrain it with this embedder`,
+    );
+  }
+  if (options.expectEmbedderDimension !== undefined && sidecar.embedder.dimension !== options.expectEmbedderDimension) {
+    throw new ModelMismatchError(
+      `classifier ${sidecar.version} says its embedder makes ${sidecar.embedder.dimension}-d vectors but the running embedder makes ${options.expectEmbedderDimension}-d ones; fix embedder.dimension in its sidecar or retrain it`,
     );
   }
   const kindName = sidecar.features?.kind ?? 'embedding';
@@ -68,13 +75,22 @@ export async function loadOnnxClassifier(dir: string, options: LoadClassifierOpt
     }
     return data;
   };
-  // One row through the graph before the version is accepted: a graph whose input or output width
-  // disagrees with the sidecar would otherwise load, replace the classifier serving, and fail every request.
+  // A batch through the graph before the version is accepted: a graph whose input or output width
+  // disagrees with the sidecar, that takes one row at a time (requests are batched), or that outputs
+  // logits would otherwise load, replace the classifier serving, and fail every request. A row of zeros
+  // and three rows of seeded values in [−1, 1].
+  const probeRows = 4;
+  const probe = new Float32Array(probeRows * inputDim);
+  let seed = 12345;
+  for (let k = inputDim; k < probe.length; k++) {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    probe[k] = (seed / 2147483648) * 2 - 1;
+  }
   try {
-    await run(new Float32Array(inputDim), 1, true);
+    await run(probe, probeRows, true);
   } catch (err) {
     await session.release();
-    throw new ConfigError(`classifier ${dir} fails on a ${inputDim}-value row of zeros: ${(err as Error).message}`, 'classifier_invalid', err);
+    throw new ConfigError(`classifier ${dir} fails on a batch of ${probeRows} ${inputDim}-value rows (zeros, then values in [−1, 1]): ${(err as Error).message}`, 'classifier_invalid', err);
   }
   return {
     sidecar,
