@@ -46,8 +46,12 @@ async function openEmbedder(loaded: LoadedConfig): Promise<Embedder> {
   const modelsDir = loaded.resolve(embedding.modelsDir);
   // The default embedder is built at install; build it on first use if that step was skipped.
   if (embedding.model === 'default') await ensureDefaultEmbedder({ modelsDir, onProgress: log });
+  // A path is relative to the config file, as documented: one starting with '.', or a folder that exists
+  // there ('embs/glove'), which would otherwise read as a hub id and be looked for in modelsDir.
+  const local = loaded.resolve(embedding.model);
+  const isPath = embedding.model !== 'default' && (embedding.model.startsWith('.') || path.isAbsolute(embedding.model) || fs.existsSync(local));
   const embedder = createTransformersEmbedder({
-    model: embedding.model === 'default' || !embedding.model.startsWith('.') ? embedding.model : loaded.resolve(embedding.model),
+    model: isPath ? local : embedding.model,
     modelsDir,
     allowRemote: true,
   });
@@ -80,7 +84,9 @@ function commandContext(loaded: LoadedConfig, cleanup: (() => Promise<void> | vo
     embedder: () => {
       if (!embedder) {
         embedder = openEmbedder(loaded);
-        cleanup.push(async () => (await embedder)?.dispose());
+        // An embedder that failed to load has nothing to release (its error is reported once, by runCli).
+        const opened = embedder;
+        cleanup.push(() => opened.then((e) => e.dispose(), () => undefined));
       }
       return embedder;
     },
@@ -190,6 +196,13 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     throw err;
   } finally {
-    for (const fn of cleanup.reverse()) await fn();
+    // Every clean-up runs (the store is closed even when the embedder's fails).
+    for (const fn of cleanup.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log(`warning: clean-up failed: ${(err as Error).message}`);
+      }
+    }
   }
 }

@@ -63,7 +63,10 @@ describe('buildDefaultEmbedder on a small vectors file', () => {
   });
 
   test('builds byte-identical folders from the same input, with [PAD]/[UNK] and only reachable words', async () => {
+    // A build killed before its rename left its temporary folder: the next build clears it.
+    await fs.mkdir(path.join(tmp, 'a.tmp-2147483646-0badc0de', 'onnx'), { recursive: true });
     const a = await buildDefaultEmbedder({ vectorsPath, outDir: path.join(tmp, 'a'), vocabSize: 200 });
+    expect(existsSync(path.join(tmp, 'a.tmp-2147483646-0badc0de'))).toBe(false);
     const b = await buildDefaultEmbedder({ vectorsPath, outDir: path.join(tmp, 'b'), vocabSize: 200 });
     expect(a).toEqual(b);
     expect(a.embedderId).toMatch(/^switchyard-glove-sif-16d@[0-9a-f]{12}$/);
@@ -208,7 +211,37 @@ describe('the real GloVe embedder', () => {
     expect(cosine(derivative, integral)).toBeGreaterThan(cosine(derivative, cake));
     expect(cosine(derivative, integral)).toBeGreaterThan(cosine(derivative, dessert));
     expect(cosine(derivative, integral)).toBeGreaterThan(cosine(derivative, poem));
+    // A prompt past the prefix tokenised first (8,192 tokens × 16 characters) embeds as one tokenised
+    // whole that keeps the same first 8,192 tokens (100,000 characters: about 20,000 tokens).
+    const long = 'the quick brown fox jumps over the lazy dog '.repeat(4000);
+    const [whole, kept] = await embedder.embed([long, long.slice(0, 100_000)]);
+    expect(Array.from(whole)).toEqual(Array.from(kept));
     await embedder.dispose();
+  }, 180_000);
+
+  test("a copied folder whose config.json names no id is known by its name and its files' digest, wherever it lies", async () => {
+    const source = existsSync(path.join(repoDefault, 'config.json')) ? repoDefault : path.join(tmp, 'default');
+    if (!existsSync(path.join(source, 'config.json'))) await ensureDefaultEmbedder({ modelsDir: tmp });
+    const copy = async (where: string): Promise<string> => {
+      const dir = path.join(tmp, where, 'glove');
+      await fs.cp(source, dir, { recursive: true });
+      const config = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8'));
+      delete config.switchyard;
+      await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(config));
+      return dir;
+    };
+    const [a, b] = [await copy('here'), await copy('there')];
+    const ids: string[] = [];
+    for (const dir of [a, b]) {
+      const embedder = createTransformersEmbedder({ model: dir, modelsDir: tmp });
+      ids.push((await embedder.load()).id);
+      await embedder.dispose();
+    }
+    expect(ids[0]).toMatch(/^glove@[0-9a-f]{12}$/);
+    expect(ids[1]).toBe(ids[0]);
+    // Files missing from a folder are named, not a parse error from inside transformers.js.
+    await fs.rm(path.join(b, 'tokenizer_config.json'));
+    await expect(createTransformersEmbedder({ model: b, modelsDir: tmp }).load()).rejects.toThrow(/lacks tokenizer_config\.json \(it has config\.json\)/);
   }, 180_000);
 });
 

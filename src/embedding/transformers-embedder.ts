@@ -6,6 +6,7 @@
 // runs the ONNX session on one intra-op thread (the default graph is a lookup; threads only add hand-off).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../errors';
@@ -42,6 +43,20 @@ const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 /** A hub id is 'org/name'; anything starting with '.', '/', '~' or a drive letter is a path. */
 function isHubId(model: string): boolean {
   return HUB_ID.test(model) && !model.includes('..');
+}
+
+/**
+ * A local folder's id when its config.json names none: its name and a digest of its files. Its path would
+ * change when the deployment moves (every classifier then refused) and stay when the files are replaced
+ * (classifiers and cached embeddings of another model accepted).
+ */
+async function folderId(dir: string): Promise<string> {
+  const digest = createHash('sha256');
+  for (const file of ['config.json', 'tokenizer.json', 'tokenizer_config.json', path.join('onnx', 'model.onnx')]) {
+    digest.update(`${file}\0`);
+    digest.update(await readFile(path.join(dir, file)).catch(() => Buffer.alloc(0)));
+  }
+  return `${path.basename(dir)}@${digest.digest('hex').slice(0, 12)}`;
 }
 
 /**
@@ -150,8 +165,18 @@ export function createTransformersEmbedder(opts: TransformersEmbedderOptions): T
     const local = existsSync(path.join(dir, 'config.json'));
     const remote = !local && opts.allowRemote === true && opts.model !== 'default' && isHubId(opts.model);
     if (!local && !remote) {
-      const hint = opts.model === 'default' ? ' (run `switchyard build-embedder`, or `npm install` which builds it)' : '';
+      const hint =
+        opts.model === 'default'
+          ? ' (run `switchyard build-embedder`, or `npm install` which builds it)'
+          : `: a model folder holds config.json, tokenizer.json (with tokenizer_config.json) and onnx/model.onnx${
+              existsSync(dir) ? ', and this one has no config.json' : ''
+            }${isHubId(opts.model) ? `; a hub id is downloaded from huggingface.co into ${dir} when the network allows, or put its files there` : ''}`;
       throw new ConfigError(`embedding model "${opts.model}" not found at ${dir}${hint}`, 'embedder_missing');
+    }
+    // A download cut off after config.json, or a folder copied in part: name what is missing.
+    if (local) {
+      const missing = ['tokenizer.json', 'tokenizer_config.json', path.join('onnx', 'model.onnx')].filter((f) => !existsSync(path.join(dir, f)));
+      if (missing.length > 0) throw new ConfigError(`embedding model folder ${dir} lacks ${missing.join(', ')} (it has config.json)`, 'embedder_missing');
     }
     // Imported here, not at the top: loading transformers.js and onnxruntime takes ~0.3 s and a process
     // that never embeds (e.g. the CLI) should not pay it.
@@ -175,7 +200,7 @@ export function createTransformersEmbedder(opts: TransformersEmbedderOptions): T
     // A hub download is cached under modelsDir too, so `dir` holds config.json either way.
     const configText = await readFile(path.join(dir, 'config.json'), 'utf8').catch(() => '{}');
     const config = configSchema.safeParse(JSON.parse(configText));
-    const id = (config.success && config.data.switchyard?.embedderId) || opts.model;
+    const id = (config.success && config.data.switchyard?.embedderId) || (isHubId(opts.model) ? opts.model : await folderId(dir));
     const modelMax: unknown = tokenizer.model_max_length;
     const positions = (config.success && config.data.max_position_embeddings) || FALLBACK_MAX_TOKENS;
     const maxTokens = Math.min(typeof modelMax === 'number' && modelMax > 0 ? modelMax : FALLBACK_MAX_TOKENS, positions, FALLBACK_MAX_TOKENS);
