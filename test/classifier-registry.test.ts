@@ -65,6 +65,37 @@ describe('classifier registry', () => {
     await registry.dispose();
   });
 
+  it('disposes of a replaced classifier only once the requests that hold it are done', async () => {
+    const dir = path.join(tmp.dir, 'leases');
+    fs.mkdirSync(dir);
+    const disposed: string[] = [];
+    const tracking: ClassifierLoader = async (folder, opts) => ({ ...(await jsonLoader(folder, opts)), dispose: async () => void disposed.push(path.basename(folder)) });
+    const registry = new ClassifierRegistry({ dir, load: tracking, retireAfterMs: 0 });
+    const write = (version: string) => {
+      fs.mkdirSync(path.join(dir, version));
+      fs.writeFileSync(path.join(dir, version, 'classifier.json'), '{"models": ["a", "b"]}');
+      fs.writeFileSync(path.join(dir, 'CURRENT'), `${version}\n`);
+    };
+    write('v0001');
+    await registry.refresh();
+    const slow = registry.acquire(); // a request still embedding its prompt
+    write('v0002');
+    expect(await registry.refresh()).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(slow.classifier?.version).toBe('v0001');
+    expect(disposed).toEqual([]);
+    slow.release();
+    slow.release(); // twice is once
+    expect(disposed).toEqual(['v0001']);
+    // Not held: gone after the grace.
+    write('v0003');
+    await registry.refresh();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(disposed).toEqual(['v0001', 'v0002']);
+    await registry.dispose();
+    expect(disposed).toEqual(['v0001', 'v0002', 'v0003']);
+  });
+
   it('never gives the current name to a new version, and reloads a folder replaced under its name', async () => {
     const dir = path.join(tmp.dir, 'replaced');
     fs.mkdirSync(dir);

@@ -101,6 +101,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     expectedOutputTokens: config.routing.expectedOutputTokens,
     embedder,
     classifier: () => registry.current(),
+    acquireClassifier: () => registry.acquire(),
     ...(answerLengths ? { answerLengths: answerLengths.current } : {}),
     ...(feedback.enabled
       ? {

@@ -55,6 +55,8 @@ export interface ClassifierRegistryOptions {
   load?: ClassifierLoader;
   onError?: (message: string) => void;
   onLoad?: (version: string) => void;
+  /** How long a replaced classifier is kept for callers of current() before it goes (default 5 s). */
+  retireAfterMs?: number;
 }
 
 export class ClassifierRegistry {
@@ -66,6 +68,10 @@ export class ClassifierRegistry {
   private failed: { version: string; stamp: string } | null = null;
   private refreshing: Promise<boolean> | null = null;
   private readonly load: ClassifierLoader;
+  /** Requests routing on each classifier now (acquire → release). */
+  private readonly leases = new Map<SuccessClassifier, number>();
+  /** Replaced classifiers whose grace has passed, released when their last lease ends. */
+  private readonly retired = new Set<SuccessClassifier>();
 
   constructor(private readonly options: ClassifierRegistryOptions) {
     this.load = options.load ?? loadOnnxClassifier;
@@ -73,6 +79,39 @@ export class ClassifierRegistry {
 
   current(): SuccessClassifier | null {
     return this.loaded;
+  }
+
+  /**
+   * The classifier serving now, held until `release`: a replaced classifier is disposed of only once the
+   * requests routing on it are done (a request slower than the grace, say behind a slow embedder, got
+   * "Session already disposed").
+   */
+  acquire(): { classifier: SuccessClassifier | null; release: () => void } {
+    const classifier = this.loaded;
+    if (!classifier) return { classifier, release: () => {} };
+    this.leases.set(classifier, (this.leases.get(classifier) ?? 0) + 1);
+    let released = false;
+    return {
+      classifier,
+      release: () => {
+        if (released) return;
+        released = true;
+        const left = (this.leases.get(classifier) ?? 1) - 1;
+        if (left > 0) {
+          this.leases.set(classifier, left);
+          return;
+        }
+        this.leases.delete(classifier);
+        if (this.retired.delete(classifier)) void classifier.dispose();
+      },
+    };
+  }
+
+  /** Disposes of a replaced classifier now, or when its last lease ends. */
+  private retire(classifier: SuccessClassifier): void {
+    if (classifier === this.loaded) return;
+    if (this.leases.has(classifier)) this.retired.add(classifier);
+    else void classifier.dispose();
   }
 
   /** Loads CURRENT if it names a version other than the one serving. Resolves true when it swapped. */
@@ -101,8 +140,9 @@ export class ClassifierRegistry {
       this.loadedStamp = stamp;
       this.failed = null;
       this.options.onLoad?.(version);
-      // Requests already holding the old classifier may still be predicting; release it a little later.
-      if (previous) setTimeout(() => void previous.dispose(), 5_000).unref();
+      // Callers of current() (no lease) may still be predicting on the old one: a grace, then it goes
+      // once no request holds it.
+      if (previous) setTimeout(() => this.retire(previous), this.options.retireAfterMs ?? 5_000).unref();
       return true;
     } catch (err) {
       this.failed = { version, stamp };
@@ -114,6 +154,8 @@ export class ClassifierRegistry {
   async dispose(): Promise<void> {
     // A load in flight would otherwise install a classifier after this, never to be released.
     await this.refreshing;
+    for (const old of this.retired) await old.dispose();
+    this.retired.clear();
     const c = this.loaded;
     this.loaded = null;
     this.loadedFolder = null;

@@ -89,6 +89,11 @@ export interface RouterDeps {
   embedder: { readonly id: string; embed(texts: readonly string[]): Promise<Float32Array[]> };
   /** The classifier serving now, or null before any has been trained. */
   classifier: () => SuccessClassifier | null;
+  /**
+   * The classifier serving now, held until `release`: a hot reload must not dispose of it while a
+   * request still routes on it (default: `classifier`, never released).
+   */
+  acquireClassifier?: () => { classifier: SuccessClassifier | null; release: () => void };
   /** Default DEFAULT_AVERAGE_OPTIONS. */
   average?: AverageOptions;
   /** Milliseconds on any monotonic clock: timings and the traffic curve's refresh. */
@@ -166,6 +171,15 @@ export function createRouter(deps: RouterDeps): Router {
   });
 
   async function route(input: RouteInput): Promise<Decision> {
+    const lease = deps.acquireClassifier?.() ?? { classifier: deps.classifier(), release: () => {} };
+    try {
+      return await routeOn(input, lease.classifier);
+    } finally {
+      lease.release();
+    }
+  }
+
+  async function routeOn(input: RouteInput, classifier: SuccessClassifier | null): Promise<Decision> {
     const t0 = now();
     const target = input.minSuccess ?? deps.minSuccess;
     const wantedPolicy = input.policy ?? deps.policy ?? 'per-request';
@@ -185,7 +199,6 @@ export function createRouter(deps: RouterDeps): Router {
     let windowed: number | undefined;
     const promptWindowTokens = (): number => (windowed ??= windowTokens(input.prompt));
     const outputTokens = input.maxTokens ?? deps.expectedOutputTokens;
-    const classifier = deps.classifier();
     const column = new Map(classifier ? classifier.models.map((m, i) => [m, i] as const) : []);
     const lengths = learned();
 
