@@ -219,6 +219,8 @@ describe('decision list and stats', () => {
     const bad = await gw.call<ErrorJson>('GET', '/v1/decisions?limit=501');
     expect(bad.status).toBe(400);
     expect(bad.json.error.param).toBe('limit');
+    const twice = await gw.call<ErrorJson>('GET', '/v1/decisions?limit=1&limit=2');
+    expect(twice.json.error).toMatchObject({ param: 'limit', message: expect.stringMatching(/a whole number from 1 to 500, given once/) });
     expect((await gw.call('GET', '/v1/decisions?status=weird')).status).toBe(400);
     // A misspelt reason is a 400 naming the field, not an empty list that reads as "none of those".
     const typo = await gw.call<ErrorJson>('GET', '/v1/decisions?reason=explicitt');

@@ -74,7 +74,8 @@ export const decisionListQuerySchema = z.strictObject({
   until: instant.optional(),
   /** The previous page's `next_cursor`. */
   cursor: z.string().regex(DECISION_ID_PATTERN, 'not a cursor from a previous page').optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  // Given twice (?limit=1&limit=2) it arrives as a list, which coerces to NaN: say what is wanted.
+  limit: z.coerce.number({ error: 'a whole number from 1 to 500, given once' }).int().min(1).max(500).default(50),
 });
 
 export const statsQuerySchema = z.strictObject({
