@@ -24,6 +24,11 @@ export interface Evaluation {
   unscored: string[];
   /** The routing metrics' policy chose by price × estimated tokens and was charged the rows' recorded costs. */
   chargedRecordedCosts: boolean;
+  /**
+   * No row records outcomes of two costed models (rated live traffic records one each): there is no choice
+   * to score, and a curve would read a random router's 0.5 as though it were measured.
+   */
+  noChoice?: boolean;
 }
 
 export function costOf(row: LabelledRow, model: string, prices: PriceTable, outputTokens: number): number {
@@ -136,6 +141,9 @@ export function evaluate(
     else uncosted.push(model);
   });
   if (costed.length < 2 || rows.length === 0) return { perModel, routing: null, uncosted, unscored, chargedRecordedCosts: false };
+  if (!rows.some((r) => costed.filter((j) => r.outcomes[models[j]] !== undefined).length >= 2)) {
+    return { perModel, routing: null, uncosted, unscored, chargedRecordedCosts: false, noChoice: true };
+  }
   const costedModels = costed.map((j) => models[j]);
   // Every costed model has a price or a recorded cost, so there is an estimate for each.
   const estimates = recordsCosts(rows, costedModels) ? estimateMatrix(rows, costedModels, prices, outputTokens) : null;
@@ -246,7 +254,7 @@ const signed = (v: number | null): string => (v === null ? 'n/a' : `${v >= 0 ? '
  * +0.0123, saving at 95% of best 70.1%"); with `intervals`, each followed by its 95% interval.
  */
 export function formatHeadline(e: Evaluation, intervals?: Record<string, Interval | null> | null): string {
-  if (!e.routing) return 'no routing metrics (fewer than two models with known costs)';
+  if (!e.routing) return e.noChoice ? 'no routing metrics (no row records two models)' : 'no routing metrics (fewer than two models with known costs)';
   const h = headline(e);
   const show = (key: string, format: (v: number | null) => string): string => {
     const iv = intervals?.[key];

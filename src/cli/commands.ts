@@ -324,7 +324,11 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
     ctx.report(`No price for ${evaluation.uncosted.join(', ')}: left out of routing metrics (add them to the config or pass --prices).`);
   }
   if (!evaluation.routing) {
-    ctx.report('Routing metrics need at least two models with known costs.');
+    ctx.report(
+      evaluation.noChoice
+        ? 'No routing metrics: no row records the outcomes of two models or more, so no row offers a choice to score (rated live traffic records only the model that answered).'
+        : 'Routing metrics need at least two models with known costs.',
+    );
     return 0;
   }
   ctx.report(formatMetricsTable(evaluation.routing));
