@@ -260,7 +260,7 @@ describe('recorded costs: the policy chooses by its estimate and is charged what
 
   test('evaluate: rows that each record one model (rated live traffic) offer no choice, so no curve is drawn', () => {
     // A curve over them read APGR 0.500 with an interval of [0.500, 0.500], as though measured.
-    const single = [{ ...rows[0], outcomes: { a: 1 } }, { ...rows[1], outcomes: { b: 0 } }];
+    const single: LabelledRow[] = [{ ...rows[0], outcomes: { a: 1 } }, { ...rows[1], outcomes: { b: 0 } }];
     const e = evaluate(['a', 'b'], Float32Array.from([0.9, 0.95, 0.9, 0.95]), single, prices);
     expect(e).toMatchObject({ routing: null, noChoice: true });
     expect(e.perModel.a.rows).toBe(1);
