@@ -22,21 +22,25 @@ export interface StackParams {
  */
 export function plattTargets(Y: Float32Array, mask: Float32Array, m: number, copies = 1): Float32Array {
   const out = new Float32Array(Y.length);
+  const { pos, neg } = modelCounts(Y, mask, m, copies);
   for (let j = 0; j < m; j++) {
-    let pos = 0;
-    let neg = 0;
-    for (let i = j; i < Y.length; i += m) {
-      if (!mask[i]) continue;
-      pos += Y[i];
-      neg += 1 - Y[i];
-    }
-    pos /= copies;
-    neg /= copies;
-    const hi = (pos + 1) / (pos + 2);
-    const lo = 1 / (neg + 2);
+    const hi = (pos[j] + 1) / (pos[j] + 2);
+    const lo = 1 / (neg[j] + 2);
     for (let i = j; i < Y.length; i += m) out[i] = mask[i] ? lo + Y[i] * (hi - lo) : Y[i];
   }
   return out;
+}
+
+/** Per model: its known successes and failures (graded outcomes by their score), each copy counted once. */
+function modelCounts(Y: Float32Array, mask: Float32Array, m: number, copies: number): { pos: number[]; neg: number[] } {
+  const pos = new Array<number>(m).fill(0);
+  const neg = new Array<number>(m).fill(0);
+  for (let i = 0; i < Y.length; i++) {
+    if (!mask[i]) continue;
+    pos[i % m] += Y[i];
+    neg[i % m] += 1 - Y[i];
+  }
+  return { pos: pos.map((v) => v / copies), neg: neg.map((v) => v / copies) };
 }
 
 /**
@@ -49,14 +53,9 @@ export const MIN_STACK_OUTCOMES = 10;
 
 /** Per model: its known outcomes (each copy counted once) and Platt's smoothed success rate. */
 function knownRates(Y: Float32Array, mask: Float32Array, m: number, copies: number): { known: number[]; rate: number[] } {
-  const known = new Array<number>(m).fill(0);
-  const pos = new Array<number>(m).fill(0);
-  for (let i = 0; i < Y.length; i++) {
-    if (!mask[i]) continue;
-    known[i % m] += 1 / copies;
-    pos[i % m] += Y[i] / copies;
-  }
-  return { known, rate: known.map((n, j) => (pos[j] + 1) / (n + 2)) };
+  const { pos, neg } = modelCounts(Y, mask, m, copies);
+  const known = pos.map((p, j) => p + neg[j]);
+  return { known, rate: pos.map((p, j) => (p + 1) / (known[j] + 2)) };
 }
 
 /** `copies`: the rows hold that many copies of each outcome (see `plattTargets`); the ridge is per outcome already. */
