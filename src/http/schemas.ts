@@ -49,7 +49,7 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what = 'reques
 export const chatCompletionBodySchema = chatRequestSchema.extend({ router: routerOptionsSchema });
 
 /** JavaScript's dates end 8.64e15 ms either side of 1970; beyond, `new Date(ms).toISOString()` throws. */
-const MAX_TIME_MS = 8.64e15;
+export const MAX_TIME_MS = 8.64e15;
 
 /**
  * A time as ISO 8601 or epoch milliseconds, to epoch milliseconds. Ten digits or more are milliseconds;

@@ -5,11 +5,10 @@ import { buildStats } from '../../inspection/stats';
 import { aggregateDecisions } from '../../store/decision-stats';
 import { BUSY_TIMEOUT_MS } from '../../store/sqlite-store';
 import { principalOf, requireAdmin } from '../auth';
-import { parseBody, statsQuerySchema } from '../schemas';
+import { MAX_TIME_MS, parseBody, statsQuerySchema } from '../schemas';
 import type { InspectionDeps } from './decisions';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const EARLIEST_MS = -8.64e15;
 
 export function statsRoutes(deps: InspectionDeps): ExpressRouter {
   const routes = ExpressRouter();
@@ -18,7 +17,7 @@ export function statsRoutes(deps: InspectionDeps): ExpressRouter {
     const q = parseBody(statsQuerySchema, req.query, 'query');
     const until = q.until ?? deps.now() + 1;
     // Clamped to the earliest instant a Date holds: `until` may be that early itself.
-    const since = q.since ?? Math.max(until - DAY_MS, EARLIEST_MS);
+    const since = q.since ?? Math.max(until - DAY_MS, -MAX_TIME_MS);
     if (since >= until) {
       throw q.since === undefined ? new InvalidInputError('"until" is the earliest instant there is: no window ends there', 'until') : new InvalidInputError('"since" must be before "until"', 'since');
     }
