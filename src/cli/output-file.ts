@@ -16,35 +16,30 @@ export function refuseOverwritingInput(input: string, output: string, flag: stri
   if (real(input) === real(output)) throw new InvalidInputError(`${flag} ${output} is the --data file; writing there would replace it (give another file name)`);
 }
 
+/** A path's stat, or undefined when nothing is there (ENOTDIR: an ancestor is a file, which the caller names). */
+function statIfThere(file: string, flag: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw new InvalidInputError(`cannot write ${flag} ${file}: ${(err as Error).message}`, null, 'file_not_writable');
+  }
+}
+
 /**
  * Checked before the work that fills it: an output path under a file, or a directory, would otherwise
  * fail with a raw system error once every prompt had been embedded.
  */
 export function checkOutputPath(file: string, flag: string): void {
-  let stat: fs.Stats | undefined;
-  try {
-    stat = fs.statSync(file, { throwIfNoEntry: false });
-  } catch (err) {
-    // ENOTDIR: an ancestor is a file, which the walk below names.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw new InvalidInputError(`cannot write ${flag} ${file}: ${(err as Error).message}`, null, 'file_not_writable');
-  }
-  if (stat?.isDirectory()) throw new InvalidInputError(`${flag} ${file} is a directory; give a file name`);
+  if (statIfThere(file, flag)?.isDirectory()) throw new InvalidInputError(`${flag} ${file} is a directory; give a file name`);
   // The nearest ancestor that exists must be a directory (the rest is created).
-  let dir = path.dirname(path.resolve(file));
-  for (;;) {
-    let up: fs.Stats | undefined;
-    try {
-      up = fs.statSync(dir, { throwIfNoEntry: false });
-    } catch {
-      up = undefined; // ENOTDIR: further up
-    }
+  for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
+    const up = statIfThere(dir, flag);
     if (up) {
       if (!up.isDirectory()) throw new InvalidInputError(`cannot write ${flag} ${file}: ${dir} is a file, not a directory`, null, 'file_not_writable');
       return;
     }
-    const parent = path.dirname(dir);
-    if (parent === dir) return;
-    dir = parent;
+    if (path.dirname(dir) === dir) return;
   }
 }
 
