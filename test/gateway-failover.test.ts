@@ -68,7 +68,7 @@ describe('failover across real upstreams', () => {
     ['HTTP 429', { type: 'error', status: 429, message: 'slow down', errorType: 'rate_limit_error' }, 'rate_limit'],
     ['a body that is not JSON', { type: 'raw', body: '<html>oops</html>' }, 'malformed'],
     ['a JSON body of the wrong shape', { type: 'json', body: { choices: 'none' } }, 'malformed'],
-    ['no headers within connectMs', { type: 'json', body: completionBody('late'), headersDelayMs: 1_000 }, 'timeout'],
+    ['no headers within totalMs', { type: 'json', body: completionBody('late'), headersDelayMs: 1_000 }, 'timeout'],
     ['a body not finished within totalMs', { type: 'json', body: completionBody('late'), bodyDelayMs: 1_500 }, 'timeout'],
     ['a hang', { type: 'hang' }, 'timeout'],
   ])('moves on to the next model on %s', async (_what, behaviour, errorClass) => {

@@ -1,7 +1,7 @@
 // The OpenAI-compatible adapter against a real local server: what it sends, how each failure is
 // classified, timeouts, aborts reaching the upstream, and SSE edge cases.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { createOpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from '../src/providers/openai-compatible-provider';
 import { SseDecoder } from '../src/providers/sse';
 import { createAgentFetch } from '../src/providers/agent-fetch';
@@ -162,13 +162,19 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       expect(err.message).toContain('ECONNREFUSED');
     });
 
-    it('times out when headers do not arrive within connectMs, and hangs up on the upstream', async () => {
+    it('waits past connectMs for the headers of a non-streaming answer: the upstream sends them once it is written', async () => {
+      upstream.enqueue({ type: 'json', body: completionBody('slow but whole'), headersDelayMs: 300 });
+      const res = await provider({ timeouts: { connectMs: 80, totalMs: 5_000 } }).complete(request(), live());
+      expect(res.choices[0].message.content).toBe('slow but whole');
+    });
+
+    it('times out on totalMs when no headers come at all, and hangs up on the upstream', async () => {
       upstream.enqueue({ type: 'hang' });
       const started = Date.now();
-      const err = await failure(provider({ timeouts: { connectMs: 80, totalMs: 5_000 } }).complete(request(), live()));
+      const err = await failure(provider({ timeouts: { connectMs: 80, totalMs: 200 } }).complete(request(), live()));
       expect(err).toMatchObject({ kind: 'timeout', retryable: true, httpStatus: 504 });
-      expect(err.message).toContain('no response headers within 80 ms');
-      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(err.message).toContain('did not finish within 200 ms');
+      expect(Date.now() - started).toBeLessThan(1_500);
       expect(await upstream.received[0].closed).toBe(true);
     });
 
@@ -265,6 +271,28 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       upstream.enqueue({ type: 'error', status: 429, message: 'Rate limit reached' });
       expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'rate_limit', httpStatus: 429 });
     });
+  });
+});
+
+describe('OpenAI-compatible provider over the agent fetch: connectMs', () => {
+  it('times out a connection whose TLS handshake never completes, and says it could not connect', async () => {
+    // Accepts TCP and never answers the ClientHello: connected at the socket, not yet a connection.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      const err = await failure(
+        provider({ baseUrl: `https://127.0.0.1:${port}/v1`, fetch: agentFetch, timeouts: { connectMs: 100, totalMs: 5_000 } }).complete(request(), live()),
+      );
+      expect(err).toMatchObject({ kind: 'timeout', retryable: true, httpStatus: 504 });
+      expect(err.message).toBe('could not connect to the upstream of model "cheap" within 100 ms');
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
   });
 });
 

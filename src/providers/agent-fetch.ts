@@ -4,6 +4,8 @@
 // near its throughput target. It covers what providers use: a string or URL, method, headers, a string
 // or byte body, and an AbortSignal. It does not follow redirects (OpenAI-style APIs do not send them
 // for POSTs) and, like undici, rejects network failures as TypeError('fetch failed', { cause }).
+// One addition: `connectTimeoutMs` bounds the connection alone (DNS, TCP, TLS), since an upstream that
+// answers a non-streaming call sends its headers only once the whole answer is written.
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
@@ -19,6 +21,15 @@ export interface AgentFetchOptions {
   idleTimeoutMs?: number;
 }
 
+/** What providers may pass: fetch's init plus a bound on connecting, which other fetches ignore. */
+export interface UpstreamRequestInit extends RequestInit {
+  /** Fail with code CONNECT_TIMEOUT_CODE when no connection (TLS included) is up within this time. */
+  connectTimeoutMs?: number;
+}
+
+/** undici's code for the same failure, so a provider reads both fetches' connect timeouts alike. */
+export const CONNECT_TIMEOUT_CODE = 'UND_ERR_CONNECT_TIMEOUT';
+
 /** Statuses whose responses have no body; the Response constructor refuses one. */
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
@@ -26,7 +37,7 @@ export function createAgentFetch(options: AgentFetchOptions = {}): typeof fetch 
   const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? Infinity, timeout: options.idleTimeoutMs ?? 30_000 };
   const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
 
-  const agentFetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+  const agentFetch = (input: string | URL | Request, init: UpstreamRequestInit = {}): Promise<Response> => {
     if (typeof input !== 'string' && !(input instanceof URL)) {
       return Promise.reject(new TypeError('agent fetch takes a URL string or URL, not a Request'));
     }
@@ -46,6 +57,7 @@ export function createAgentFetch(options: AgentFetchOptions = {}): typeof fetch 
       const transport = url.protocol === 'https:' ? https : http;
       const req = transport.request(url, { method: init.method ?? 'GET', headers, agent: agents[url.protocol as 'http:' | 'https:'] });
       let responded = false;
+      const clearConnectTimer = connectTimer(req, url.protocol === 'https:', init.connectTimeoutMs);
       const onAbort = () => {
         // Before the response: the promise rejects; after it: the body stream errors (the reader sees it).
         req.destroy(abortError(signal));
@@ -53,10 +65,12 @@ export function createAgentFetch(options: AgentFetchOptions = {}): typeof fetch 
       signal?.addEventListener('abort', onAbort, { once: true });
       const cleanup = () => signal?.removeEventListener('abort', onAbort);
       req.on('error', (err) => {
+        clearConnectTimer();
         cleanup();
         if (!responded) reject(signal?.aborted ? abortError(signal) : new TypeError('fetch failed', { cause: err }));
       });
       req.on('response', (res) => {
+        clearConnectTimer();
         responded = true;
         res.on('close', cleanup);
         const status = res.statusCode ?? 502;
@@ -78,6 +92,23 @@ export function createAgentFetch(options: AgentFetchOptions = {}): typeof fetch 
       agents['https:'].destroy();
     },
   });
+}
+
+/**
+ * Destroys the request when its socket is not connected (TLS handshake included) within `ms`; a kept-alive
+ * socket is connected already. The timer also covers DNS and the wait for a free socket. Returns the clear.
+ */
+function connectTimer(req: http.ClientRequest, secure: boolean, ms: number | undefined): () => void {
+  if (ms === undefined) return () => undefined;
+  const timer = setTimeout(() => {
+    req.destroy(Object.assign(new Error(`no connection within ${ms} ms`), { code: CONNECT_TIMEOUT_CODE }));
+  }, ms);
+  const clear = (): void => clearTimeout(timer);
+  req.once('socket', (socket) => {
+    if (!socket.connecting) clear();
+    else socket.once(secure ? 'secureConnect' : 'connect', clear);
+  });
+  return clear;
 }
 
 function bodyBytes(body: RequestInit['body']): Uint8Array | null | TypeError {

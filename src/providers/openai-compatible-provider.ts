@@ -2,6 +2,7 @@
 // It owns timeouts and the mapping of every failure to an UpstreamError kind, which is what
 // failover decides on; it knows nothing about the HTTP layer that called it.
 import type { ZodType } from 'zod';
+import { CONNECT_TIMEOUT_CODE, type UpstreamRequestInit } from './agent-fetch';
 import { readSseEvents, type SseEvent } from './sse';
 import {
   UpstreamError,
@@ -22,7 +23,12 @@ export interface OpenAICompatibleProviderOptions {
   apiKey?: string;
   upstreamModel: string;
   timeouts: {
-    /** Until response headers arrive. */
+    /**
+     * Until the connection is up (DNS, TCP, TLS). Not until the response headers: an upstream answering a
+     * non-streaming call sends them only once the whole answer is written, which may take a minute.
+     * Passed to `fetch` as `connectTimeoutMs` (createAgentFetch's extension); undici's fetch, which
+     * ignores it, has its own 10 s connect timeout and reports it the same way.
+     */
     connectMs: number;
     /** The whole call, including reading (or streaming) the body. */
     totalMs: number;
@@ -32,12 +38,11 @@ export interface OpenAICompatibleProviderOptions {
 
 const DRAIN_GRACE_MS = 250;
 
-type AbortCause = 'aborted' | 'connect_timeout' | 'total_timeout';
+type AbortCause = 'aborted' | 'total_timeout';
 
-/** One upstream call's abort controller: the caller's signal plus both timeouts, remembering which fired. */
+/** One upstream call's abort controller: the caller's signal plus the total timeout, remembering which fired. */
 class CallGuard {
   private readonly controller = new AbortController();
-  private readonly connectTimer: NodeJS.Timeout;
   private readonly totalTimer: NodeJS.Timeout;
   private readonly onCallerAbort = (): void => this.abort('aborted');
   cause: AbortCause | undefined;
@@ -46,7 +51,6 @@ class CallGuard {
     private readonly callerSignal: AbortSignal,
     timeouts: OpenAICompatibleProviderOptions['timeouts'],
   ) {
-    this.connectTimer = setTimeout(() => this.abort('connect_timeout'), timeouts.connectMs);
     this.totalTimer = setTimeout(() => this.abort('total_timeout'), timeouts.totalMs);
     if (callerSignal.aborted) this.abort('aborted');
     else callerSignal.addEventListener('abort', this.onCallerAbort, { once: true });
@@ -54,10 +58,6 @@ class CallGuard {
 
   get signal(): AbortSignal {
     return this.controller.signal;
-  }
-
-  headersReceived(): void {
-    clearTimeout(this.connectTimer);
   }
 
   abort(cause: AbortCause): void {
@@ -69,7 +69,6 @@ class CallGuard {
 
   /** Stop the timers; the call is finished (or being torn down). */
   dispose(): void {
-    clearTimeout(this.connectTimer);
     clearTimeout(this.totalTimer);
     this.callerSignal.removeEventListener('abort', this.onCallerAbort);
   }
@@ -131,8 +130,6 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     switch (guard.cause) {
       case 'aborted':
         return fail('aborted', `request to model "${modelId}" was aborted by the client`);
-      case 'connect_timeout':
-        return fail('timeout', `model "${modelId}" sent no response headers within ${timeouts.connectMs} ms`);
       case 'total_timeout':
         return fail('timeout', `model "${modelId}" did not finish within ${timeouts.totalMs} ms`);
       default:
@@ -140,6 +137,7 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     }
     // Deliberately no URL or raw error text: undici messages are vague and URLs are internal.
     const code = networkCode(err);
+    if (code === CONNECT_TIMEOUT_CODE) return fail('timeout', `could not connect to the upstream of model "${modelId}" within ${timeouts.connectMs} ms`, { cause: err });
     return phase === 'connect'
       ? fail('connect', `could not connect to the upstream of model "${modelId}"${code ? ` (${code})` : ''}`, { cause: err })
       : fail('server', `connection to the upstream of model "${modelId}" was lost mid-response${code ? ` (${code})` : ''}`, { cause: err });
@@ -157,13 +155,13 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
   const send = async (body: Record<string, unknown>, guard: CallGuard, accept: string): Promise<Response> => {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept };
     if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+    const init: UpstreamRequestInit = { method: 'POST', headers, body: JSON.stringify(body), signal: guard.signal, connectTimeoutMs: timeouts.connectMs };
     let res: Response;
     try {
-      res = await options.fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: guard.signal });
+      res = await options.fetch(url, init);
     } catch (err) {
       throw mapThrown(err, guard, 'connect');
     }
-    guard.headersReceived();
     if (res.ok) return res;
     let text: string;
     try {

@@ -24,8 +24,8 @@ export interface SimProviderOptions {
   /** Must reject when the signal aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /**
-   * The model's configured timeouts: its whole latency comes before the first byte, so a latency beyond
-   * either one times out as a slow upstream would (tests of timeout failover run on sim models).
+   * The model's configured timeouts: a latency beyond totalMs times out as a slow upstream would (tests of
+   * timeout failover run on sim models). A simulated model has no connection, so connectMs never fires.
    */
   timeouts?: { connectMs: number; totalMs: number };
 }
@@ -35,7 +35,7 @@ const STREAM_PIECES = 4;
 
 export function createSimProvider({ modelId, options = {}, now = Date.now, sleep = abortableSleep, timeouts }: SimProviderOptions): ChatProvider {
   const latencyMs = options.latencyMs ?? 0;
-  const limit = timeouts ? Math.min(timeouts.connectMs, timeouts.totalMs) : Infinity;
+  const limit = timeouts ? timeouts.totalMs : Infinity;
   const errorRate = options.errorRate ?? 0;
   // One generator per provider: a given seed yields the same sequence of failures run after run.
   const random = seededRandom(options.seed ?? 1);
@@ -52,8 +52,7 @@ export function createSimProvider({ modelId, options = {}, now = Date.now, sleep
         throw aborted(modelId);
       }
       if (latencyMs > limit) {
-        const which = timeouts!.connectMs <= timeouts!.totalMs ? `sent no response headers within ${timeouts!.connectMs} ms` : `did not finish within ${timeouts!.totalMs} ms`;
-        throw new UpstreamError(`model "${modelId}" (simulated) ${which}`, { kind: 'timeout', modelId });
+        throw new UpstreamError(`model "${modelId}" (simulated) did not finish within ${limit} ms`, { kind: 'timeout', modelId });
       }
     }
     if (fails) {
