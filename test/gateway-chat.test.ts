@@ -73,6 +73,15 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     expect(d.timings_ms.total).toBeGreaterThanOrEqual(d.timings_ms.upstream);
   });
 
+  it('reads `stream: null` as not streaming, as OpenAI documents it', async () => {
+    const res = await gw.call<{ choices: { message: { content: string } }[] }>('POST', '/v1/chat/completions', {
+      body: { model: 'auto', stream: null, messages: [{ role: 'user', content: 'Capital of France?' }] },
+    });
+    expect(res.status).toBe(200);
+    expect(res.json.choices[0].message.content).toBe('Paris.');
+    expect(upstream.received.at(-1)!.body).toMatchObject({ stream: false });
+  });
+
   it('streams through the openai client with usage when include_usage is set, headers included', async () => {
     const { data: stream, response } = await client.chat.completions
       .create({ model: 'switchyard/auto', messages: [{ role: 'user', content: 'Capital of France?' }], stream: true, stream_options: { include_usage: true } })

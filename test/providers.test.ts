@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import { createOpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from '../src/providers/openai-compatible-provider';
 import { SseDecoder } from '../src/providers/sse';
 import { createAgentFetch } from '../src/providers/agent-fetch';
-import { UpstreamError, type ChatCompletionChunk, type ChatRequest } from '../src/providers/types';
+import { UpstreamError, usageTokens, type ChatCompletionChunk, type ChatRequest } from '../src/providers/types';
 import { chunkBody, completionBody, startFakeUpstream, streamEvents, type FakeUpstream } from './support/fake-upstream';
 
 const API_KEY = 'sk-test-SECRET-0123456789abcdef';
@@ -152,6 +152,22 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       expect(err).toMatchObject({ kind: 'malformed', retryable: true, httpStatus: 502 });
     });
 
+    it('accepts a completion with null optional fields and no id, created or index, and odd usage', async () => {
+      upstream.enqueue({
+        type: 'json',
+        body: {
+          model: 'm',
+          choices: [{ message: { role: null, content: 'fine', tool_calls: null, function_call: null }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 4, completion_tokens: null },
+        },
+      });
+      const res = await provider().complete(request(), live());
+      expect(res.choices[0].message).toEqual({ role: null, content: 'fine', tool_calls: null, function_call: null });
+      expect(usageTokens(res.usage)).toBeNull();
+      upstream.enqueue({ type: 'json', body: { ...completionBody('counted'), usage: 'n/a' } });
+      expect((await provider().complete(request(), live())).usage).toBeNull();
+    });
+
     it('reports a refused connection as connect (retryable)', async () => {
       const closed = http.createServer();
       await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
@@ -249,9 +265,35 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       expect(seen).toHaveLength(2);
     });
 
-    it('a stream that ends without [DONE] is malformed', async () => {
-      upstream.enqueue({ type: 'sse', events: streamEvents('truncated'), done: false });
-      expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'malformed' });
+    it('a stream whose choices all finished is whole without [DONE] (llama.cpp and others end the body there)', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('all of it'), done: false });
+      const chunks = await drainChunks(provider().stream(request(), live()));
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('all of it');
+      expect(chunks.at(-1)?.choices[0].finish_reason).toBe('stop');
+    });
+
+    it('a stream that ends without [DONE] before a finish_reason is malformed', async () => {
+      upstream.enqueue({ type: 'sse', events: streamEvents('truncated').slice(0, -1), done: false });
+      const err = await failure(drainChunks(provider().stream(request(), live())));
+      expect(err).toMatchObject({ kind: 'malformed' });
+      expect(err.message).toBe('model "cheap" ended the stream without [DONE] or a finish_reason');
+    });
+
+    it('relays chunks with null optional fields, no index and no delta, and `"error": null`', async () => {
+      // What Python servers that dump the openai SDK's objects write, and llama.cpp-style servers leave out.
+      const base = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', error: null, usage: null };
+      upstream.enqueue({
+        type: 'sse',
+        events: [
+          { ...base, choices: [{ index: 0, delta: { role: 'assistant', content: 'Hel', tool_calls: null, function_call: null }, finish_reason: null }] },
+          { ...base, choices: [{ delta: { role: null, content: 'lo', tool_calls: null }, finish_reason: null, logprobs: null }] },
+          { ...base, choices: [{ index: 0, finish_reason: 'stop' }] },
+          { ...base, choices: [], usage: { prompt_tokens: 3, completion_tokens: null } },
+        ],
+      });
+      const chunks = await drainChunks(provider().stream(request(), live()));
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Hello');
+      expect(chunks[2].choices[0].delta).toEqual({});
     });
 
     it('a chunk that is not JSON, or not a chunk, is malformed', async () => {

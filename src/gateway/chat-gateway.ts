@@ -13,6 +13,7 @@ import {
   type ChatProvider,
   type ChatRequest,
   type Usage,
+  usageTokens,
 } from '../providers/types';
 import { estimateCost } from '../routing/cost';
 import { promptText } from '../routing/prompt-text';
@@ -115,7 +116,7 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
 
   const finish = (p: PreparedChat, end: Ending): Promise<void> | undefined | void => {
     const price = end.answeredModel ? prices.get(end.answeredModel) : undefined;
-    const usage = end.usage ? { promptTokens: end.usage.prompt_tokens, completionTokens: end.usage.completion_tokens } : null;
+    const usage = usageTokens(end.usage);
     const aborted = end.error instanceof UpstreamError && end.error.kind === 'aborted';
     const d = p.decision;
     return deps.record({

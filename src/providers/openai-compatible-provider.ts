@@ -212,6 +212,9 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     // True once the body was read to its end: only then may the connection be left open for reuse.
     let drained = false;
     let events: AsyncGenerator<SseEvent> | undefined;
+    // Choice indices seen, and those that carried a finish_reason: what tells a whole stream from a cut one.
+    const seen = new Set<number>();
+    const finished = new Set<number>();
     try {
       const res = await send({ ...req, model: upstreamModel, stream: true }, guard, 'text/event-stream');
       if (!res.body) throw fail('malformed', `model "${modelId}" returned an empty stream body`);
@@ -235,13 +238,26 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
         } catch {
           throw fail('malformed', `model "${modelId}" sent a stream event that is not JSON`);
         }
-        // OpenAI reports failures after the headers as an event carrying an `error` object.
-        if (event === 'error' || (typeof json === 'object' && json !== null && 'error' in json)) {
+        // OpenAI reports failures after the headers as an event carrying an `error` object (servers
+        // that dump every field write `"error": null` on good chunks).
+        if (event === 'error' || (typeof json === 'object' && json !== null && 'error' in json && json.error != null)) {
           throw fail('server', `model "${modelId}" reported an error mid-stream: ${upstreamErrorMessage(redact(data)).message}`);
         }
-        yield parse(chatCompletionChunkSchema, json, 'chat.completion.chunk');
+        const chunk = parse(chatCompletionChunkSchema, json, 'chat.completion.chunk');
+        chunk.choices.forEach((choice, i) => {
+          const index = choice.index ?? i;
+          seen.add(index);
+          if (choice.finish_reason != null) finished.add(index);
+        });
+        yield chunk;
       }
-      throw fail('malformed', `model "${modelId}" ended the stream without [DONE]`);
+      // Some servers (llama.cpp's before 2024-09, text-generation-webui, …) end the body without [DONE]. A
+      // stream whose every choice has a finish_reason is whole; anything else was cut off.
+      if (seen.size > 0 && [...seen].every((index) => finished.has(index))) {
+        drained = true;
+        return;
+      }
+      throw fail('malformed', `model "${modelId}" ended the stream without [DONE]${finished.size > 0 ? '' : ' or a finish_reason'}`);
     } finally {
       // Leaving early (error, consumer stopped) must close the upstream connection too.
       if (drained) guard.dispose();

@@ -64,12 +64,9 @@ export function createSimProvider({ modelId, options = {}, now = Date.now, sleep
     }
     counter += 1;
     const text = options.reply ?? lastUserText(req.messages);
-    const usage: Usage = {
-      prompt_tokens: estimateTokens(req.messages.map(messageText).join('\n')),
-      completion_tokens: options.completionTokens ?? estimateTokens(text),
-      total_tokens: 0,
-    };
-    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    const promptTokens = estimateTokens(req.messages.map(messageText).join('\n'));
+    const completionTokens = options.completionTokens ?? estimateTokens(text);
+    const usage: Usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
     return { id: `chatcmpl-sim-${modelId}-${counter}`, created: Math.floor(now() / 1000), text, usage };
   };
 

@@ -23,7 +23,8 @@ const chatMessageSchema = z.looseObject({
 export const chatRequestSchema = z.looseObject({
   model: z.string().min(1),
   messages: z.array(chatMessageSchema).min(1, 'messages must not be empty'),
-  stream: z.boolean().optional(),
+  // OpenAI documents `stream` as boolean | null; null is false.
+  stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
@@ -34,51 +35,74 @@ export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 // ---- Responses (validated, because they come from outside) -----------------------------------
 
+// Lenient on purpose: servers in Python (LiteLLM, anything that dumps the openai SDK's objects) write
+// `null` for every absent optional field, and llama.cpp-style servers leave out `index`, `id` or `created`.
+// The official client accepts all of that, so rejecting it would throw a whole answer away over a field
+// the gateway never reads (and, under `auto`, pay another model for it). Only `choices` is required.
+const count = z.number().nonnegative();
+
+/** Token counts as the upstream sent them; read through `usageTokens`, which accepts only whole ones. */
 export const usageSchema = z.looseObject({
-  prompt_tokens: z.number().int().nonnegative(),
-  completion_tokens: z.number().int().nonnegative(),
-  total_tokens: z.number().int().nonnegative(),
+  prompt_tokens: count.nullish(),
+  completion_tokens: count.nullish(),
+  total_tokens: count.nullish(),
 });
 
+// Accounting only: usage that is not an object of counts is dropped rather than failing the answer.
+const usageField = usageSchema.nullish().catch(null);
+
+const toolCalls = z.array(z.looseObject({})).nullish();
+
 export const chatCompletionSchema = z.looseObject({
-  id: z.string(),
+  id: z.string().nullish(),
   // Some OpenAI-compatible servers omit or misspell `object`; the choices are what matter.
-  object: z.string().optional(),
-  created: z.number(),
-  model: z.string(),
+  object: z.string().nullish(),
+  created: z.number().nullish(),
+  model: z.string().nullish(),
   choices: z.array(
     z.looseObject({
-      index: z.number().int(),
+      index: z.number().int().nullish(),
       message: z.looseObject({
-        role: z.string(),
-        content: z.string().nullish(),
-        tool_calls: z.array(z.looseObject({})).optional(),
+        role: z.string().nullish(),
+        content: z.union([z.string(), z.array(z.unknown())]).nullish(),
+        tool_calls: toolCalls,
       }),
       finish_reason: z.string().nullish(),
     }),
   ),
-  usage: usageSchema.nullish(),
+  usage: usageField,
 });
 
 export const chatCompletionChunkSchema = z.looseObject({
-  id: z.string(),
-  object: z.string().optional(),
-  created: z.number(),
-  model: z.string(),
+  id: z.string().nullish(),
+  object: z.string().nullish(),
+  created: z.number().nullish(),
+  model: z.string().nullish(),
   // Empty in the final usage chunk that `stream_options.include_usage` asks for.
   choices: z.array(
     z.looseObject({
-      index: z.number().int(),
-      delta: z.looseObject({
-        role: z.string().optional(),
-        content: z.string().nullish(),
-        tool_calls: z.array(z.looseObject({})).optional(),
-      }),
+      index: z.number().int().nullish(),
+      // A last chunk carrying only finish_reason sometimes has no delta; clients expect an object.
+      delta: z
+        .looseObject({
+          role: z.string().nullish(),
+          content: z.union([z.string(), z.array(z.unknown())]).nullish(),
+          tool_calls: toolCalls,
+        })
+        .nullish()
+        .transform((delta) => delta ?? {}),
       finish_reason: z.string().nullish(),
     }),
   ),
-  usage: usageSchema.nullish(),
+  usage: usageField,
 });
+
+/** Whole token counts of a usage record, or null when it lacks either (then the log has no tokens or cost). */
+export function usageTokens(usage: Usage | null | undefined): { promptTokens: number; completionTokens: number } | null {
+  const p = usage?.prompt_tokens;
+  const c = usage?.completion_tokens;
+  return typeof p === 'number' && typeof c === 'number' && Number.isInteger(p) && Number.isInteger(c) ? { promptTokens: p, completionTokens: c } : null;
+}
 
 export type Usage = z.infer<typeof usageSchema>;
 export type ChatCompletion = z.infer<typeof chatCompletionSchema>;
