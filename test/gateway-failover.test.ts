@@ -127,11 +127,13 @@ describe('failover across real upstreams', () => {
   });
 
   it('stops after maxAttempts and answers in OpenAI shape with the decision id; all rate-limited → 429', async () => {
-    a.enqueue({ type: 'error', status: 429, message: 'a busy' });
-    b.enqueue({ type: 'error', status: 429, message: 'b busy' });
+    a.enqueue({ type: 'error', status: 429, message: 'a busy', headers: { 'retry-after': '20' } });
+    b.enqueue({ type: 'error', status: 429, message: 'b busy', headers: { 'retry-after-ms': '7300' } });
     const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { ...ask, router: { models: ['primary', 'backup'] } } });
     expect(res.status).toBe(429);
     expect(res.json.error.type).toBe('rate_limit_error');
+    // The soonest any model said it would take requests again, so the client's own retry waits for it.
+    expect(res.headers.get('retry-after')).toBe('8');
     const d = await decision(res.headers.get('x-switchyard-decision-id'));
     expect(d).toMatchObject({ status: 'error', model: null, http_status: 429 });
     expect(d.attempts.map((x) => x.model)).toEqual(['primary', 'backup']);

@@ -2,7 +2,7 @@
 // classified, timeouts, aborts reaching the upstream, and SSE edge cases.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { createOpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from '../src/providers/openai-compatible-provider';
+import { completionsUrl, createOpenAICompatibleProvider, retryAfter, type OpenAICompatibleProviderOptions } from '../src/providers/openai-compatible-provider';
 import { SseDecoder } from '../src/providers/sse';
 import { createAgentFetch } from '../src/providers/agent-fetch';
 import { UpstreamError, usageTokens, type ChatCompletionChunk, type ChatRequest } from '../src/providers/types';
@@ -335,6 +335,29 @@ describe('OpenAI-compatible provider over the agent fetch: connectMs', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((r) => silent.close(() => r()));
     }
+  });
+});
+
+describe('completionsUrl and retryAfter', () => {
+  it('appends /chat/completions to the path and keeps a query (Azure OpenAI\'s api-version)', () => {
+    expect(completionsUrl('https://x.openai.azure.com/openai/deployments/gpt?api-version=2024-10-21')).toBe(
+      'https://x.openai.azure.com/openai/deployments/gpt/chat/completions?api-version=2024-10-21',
+    );
+    expect(completionsUrl('http://localhost:11434/v1/')).toBe('http://localhost:11434/v1/chat/completions');
+    expect(completionsUrl('http://localhost:8000')).toBe('http://localhost:8000/chat/completions');
+  });
+
+  it('reads retry-after-ms, else retry-after as seconds or an HTTP date; nothing unreadable; at most an hour', () => {
+    const now = Date.parse('2026-11-28T10:00:00Z');
+    const h = (headers: Record<string, string>) => retryAfter(new Headers(headers), now);
+    expect(h({ 'retry-after-ms': '250', 'retry-after': '9' })).toBe(250);
+    expect(h({ 'retry-after': '9' })).toBe(9_000);
+    expect(h({ 'retry-after': '1.5' })).toBe(1_500);
+    expect(h({ 'retry-after': 'Sat, 28 Nov 2026 10:00:30 GMT' })).toBe(30_000);
+    expect(h({ 'retry-after': 'Sat, 28 Nov 2026 09:00:00 GMT' })).toBe(0);
+    expect(h({ 'retry-after': 'soon' })).toBeUndefined();
+    expect(h({})).toBeUndefined();
+    expect(h({ 'retry-after': '999999' })).toBe(3_600_000);
   });
 });
 

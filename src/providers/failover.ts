@@ -223,11 +223,14 @@ export function exhaustedError(errors: readonly UpstreamError[], attempts: reado
   // One code from every attempt (say, each model found the prompt too long) tells the client more than a kind.
   const codes = new Set(errors.map((e) => e.code));
   const summary = errors.map((e) => `${e.modelId ?? '?'}: ${e.kind}${e.upstreamStatus ? ` ${e.upstreamStatus}` : ''}`).join(', ');
+  // Every model rate-limited: the client may come back when the first of them said it would take requests.
+  const waits = kind === 'rate_limit' ? errors.flatMap((e) => (e.retryAfterMs === undefined ? [] : [e.retryAfterMs])) : [];
   return new UpstreamError(`${errors.length === 1 ? 'the upstream attempt failed' : `all ${errors.length} upstream attempts failed`} (${summary})`, {
     kind,
     ...(kinds.size === 1 && codes.size === 1 ? { code: errors[0].code } : {}),
     upstreamStatus: kind === 'rate_limit' ? 429 : kind === 'client' ? errors[0].upstreamStatus : undefined,
     cause: errors[errors.length - 1],
     attempts,
+    ...(waits.length > 0 ? { retryAfterMs: Math.min(...waits) } : {}),
   });
 }

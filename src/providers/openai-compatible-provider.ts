@@ -112,7 +112,7 @@ function statusKind(status: number): UpstreamErrorKind {
 
 export function createOpenAICompatibleProvider(options: OpenAICompatibleProviderOptions): ChatProvider {
   const { modelId, apiKey, upstreamModel, timeouts } = options;
-  const url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  const url = completionsUrl(options.baseUrl);
 
   /** Upstreams sometimes echo credentials back in error text; they must never reach a client or a log. */
   const redact = (text: string): string => (apiKey ? text.split(apiKey).join('[redacted]') : text);
@@ -120,7 +120,7 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
   const fail = (
     kind: UpstreamErrorKind,
     message: string,
-    extra: { upstreamStatus?: number; param?: string | null; code?: string; retryable?: boolean; cause?: unknown } = {},
+    extra: { upstreamStatus?: number; param?: string | null; code?: string; retryable?: boolean; cause?: unknown; retryAfterMs?: number } = {},
   ) =>
     new UpstreamError(redact(message), { kind, modelId, ...extra });
 
@@ -172,7 +172,10 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     // Redacted before the message is cut to length: a key the cut splits would otherwise leak its first part.
     const { message, param, code } = upstreamErrorMessage(redact(text));
     const kind = statusKind(res.status);
-    if (kind !== 'client') throw fail(kind, `model "${modelId}" upstream answered HTTP ${res.status}: ${message}`, { upstreamStatus: res.status });
+    const retryAfterMs = kind === 'rate_limit' ? retryAfter(res.headers, Date.now()) : undefined;
+    if (kind !== 'client') {
+      throw fail(kind, `model "${modelId}" upstream answered HTTP ${res.status}: ${message}`, { upstreamStatus: res.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    }
     // Client errors go back to the caller as the upstream phrased them, with its code. A prompt too long
     // for this model may fit a larger one (token counts are estimated before routing), so that one fails over.
     const tooLong = res.status === 400 && CONTEXT_LENGTH.test(`${code ?? ''} ${message}`);
@@ -288,6 +291,32 @@ async function drain(events: AsyncGenerator<SseEvent>, graceMs: number): Promise
   const completed = await Promise.race([rest, grace]);
   clearTimeout(timer);
   return completed;
+}
+
+/**
+ * `/chat/completions` appended to the base URL's path, its query kept: Azure OpenAI's deployments take
+ * `?api-version=…` on every call, and appending to the whole string put the path inside the query.
+ */
+export function completionsUrl(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
+  url.hash = '';
+  return url.toString();
+}
+
+/**
+ * The wait a 429 asks for, in ms: OpenAI's `retry-after-ms`, else `retry-after` in seconds or as an HTTP
+ * date. Undefined when absent or unreadable; capped at an hour, so a typo upstream cannot park clients.
+ */
+export function retryAfter(headers: Headers, now: number): number | undefined {
+  const ms = Number(headers.get('retry-after-ms') ?? NaN);
+  const raw = headers.get('retry-after')?.trim();
+  let wait = Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+  if (wait === undefined && raw) {
+    const seconds = /^\d+(?:\.\d+)?$/.test(raw) ? Number(raw) * 1000 : Date.parse(raw) - now;
+    if (Number.isFinite(seconds)) wait = Math.max(0, seconds);
+  }
+  return wait === undefined ? undefined : Math.min(wait, 3_600_000);
 }
 
 function networkCode(err: unknown): string | undefined {

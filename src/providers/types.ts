@@ -167,6 +167,8 @@ export interface UpstreamErrorOptions {
   param?: string | null;
   cause?: unknown;
   attempts?: readonly AttemptRecord[];
+  /** How long the upstream asked to be left alone (its Retry-After), passed on to the client as Retry-After. */
+  retryAfterMs?: number;
 }
 
 /** Kinds another model (or a later retry) may well succeed at; a client error would fail everywhere. */
@@ -210,6 +212,9 @@ export class UpstreamError extends SwitchyardError {
   readonly upstreamStatus: number | undefined;
   /** Set on errors thrown by failover: every model tried, skipped or failed, in order. */
   readonly attempts: readonly AttemptRecord[];
+  readonly retryAfterMs: number | undefined;
+  /** Response headers the error handler adds: Retry-After in whole seconds, when the upstream sent one. */
+  readonly headers: Record<string, string> | undefined;
 
   constructor(message: string, options: UpstreamErrorOptions) {
     const httpStatus = options.httpStatus ?? defaultHttpStatus(options.kind, options.upstreamStatus);
@@ -225,6 +230,8 @@ export class UpstreamError extends SwitchyardError {
     this.modelId = options.modelId;
     this.upstreamStatus = options.upstreamStatus;
     this.attempts = options.attempts ?? [];
+    this.retryAfterMs = options.retryAfterMs;
+    this.headers = options.retryAfterMs === undefined ? undefined : { 'retry-after': String(Math.ceil(options.retryAfterMs / 1000)) };
   }
 
   /** The same error with the failover history attached (errors are immutable once thrown). */
@@ -239,6 +246,7 @@ export class UpstreamError extends SwitchyardError {
       param: this.param,
       cause: this.cause,
       attempts,
+      retryAfterMs: this.retryAfterMs,
     });
     copy.stack = this.stack;
     return copy;

@@ -18,7 +18,7 @@ export type Behaviour =
       cutAfter?: number;
       headersDelayMs?: number;
     }
-  | { type: 'error'; status: number; message: string; errorType?: string; code?: string | null; param?: string | null; headersDelayMs?: number }
+  | { type: 'error'; status: number; message: string; errorType?: string; code?: string | null; param?: string | null; headersDelayMs?: number; headers?: Record<string, string> }
   | { type: 'raw'; body: string; status?: number; contentType?: string; headersDelayMs?: number }
   /** Never answers; only the client giving up ends the request. */
   | { type: 'hang' };
@@ -113,7 +113,7 @@ export async function startFakeUpstream(handler?: Handler): Promise<FakeUpstream
       }
       case 'error': {
         const error = { message: b.message, type: b.errorType ?? 'invalid_request_error', param: b.param ?? null, code: b.code ?? null };
-        res.writeHead(b.status, { 'content-type': 'application/json' });
+        res.writeHead(b.status, { 'content-type': 'application/json', ...b.headers });
         res.end(JSON.stringify({ error }));
         return;
       }
