@@ -309,6 +309,21 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       expect(err.message).toContain('overloaded');
     });
 
+    it('asks again without stream_options the gateway added when the upstream refuses the field, and then never sends it', async () => {
+      const refusal = { type: 'error', status: 400, message: 'Unrecognized request argument supplied: stream_options' } as const;
+      upstream.enqueue(refusal, { type: 'sse', events: streamEvents('first') }, { type: 'sse', events: streamEvents('second') });
+      const p = provider();
+      const added = { signal: new AbortController().signal, streamOptionsAdded: true };
+      const withOptions = request({ stream_options: { include_usage: true } });
+      expect((await drainChunks(p.stream(withOptions, added))).map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('first');
+      expect((await drainChunks(p.stream(withOptions, added))).map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('second');
+      expect(upstream.received.map((r) => 'stream_options' in (r.body as object))).toEqual([true, false, false]);
+      // The client's own stream_options are its request: the refusal is the answer.
+      upstream.enqueue(refusal);
+      const err = await failure(drainChunks(p.stream(withOptions, live())));
+      expect(err).toMatchObject({ kind: 'client', httpStatus: 400, message: 'Unrecognized request argument supplied: stream_options' });
+    });
+
     it('an error status on a streaming request is classified like any other', async () => {
       upstream.enqueue({ type: 'error', status: 429, message: 'Rate limit reached' });
       expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'rate_limit', httpStatus: 429 });

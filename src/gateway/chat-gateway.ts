@@ -201,7 +201,7 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
     const request: ChatRequest = { ...p.input.request, stream: true, stream_options: { ...p.input.request.stream_options, include_usage: true } };
     let started: StreamFailoverResult;
     try {
-      started = await track(streamWithFailover(failoverOptions(p, request, signal)));
+      started = await track(streamWithFailover({ ...failoverOptions(p, request, signal), streamOptionsAdded: !wantsUsage }));
     } catch (err) {
       await finish(p, { answeredModel: null, attempts: attemptsOf(err), usage: null, upstreamMs: clock() - t0, httpStatus: statusOf(err), error: err });
       throw err;

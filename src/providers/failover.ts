@@ -22,6 +22,8 @@ export interface FailoverOptions {
   request: ChatRequest;
   /** The client's signal: an abort stops the current attempt and any further ones. */
   signal: AbortSignal;
+  /** See CallContext.streamOptionsAdded. */
+  streamOptionsAdded?: boolean;
   /** Epoch milliseconds, for attempt timings. Default Date.now. */
   now?: () => number;
 }
@@ -73,7 +75,7 @@ export async function runWithFailover(options: FailoverOptions): Promise<Failove
 export async function streamWithFailover(options: FailoverOptions): Promise<StreamFailoverResult> {
   const now = options.now ?? Date.now;
   const found = await tryInOrder(options, async (provider, model) => {
-    const iterator = provider.stream(options.request, { signal: options.signal })[Symbol.asyncIterator]();
+    const iterator = provider.stream(options.request, { signal: options.signal, streamOptionsAdded: options.streamOptionsAdded })[Symbol.asyncIterator]();
     const first = await iterator.next();
     if (first.done) throw new UpstreamError(`model "${model}" ended its stream without any chunk`, { kind: 'malformed', modelId: model });
     return { iterator, first: first.value };

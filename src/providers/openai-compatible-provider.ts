@@ -210,6 +210,25 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     }
   };
 
+  // Set once this upstream refused `stream_options` (older Azure api-versions, some proxies): from then on
+  // the gateway's own usage request is left out, rather than costing every stream a refused call.
+  let refusesStreamOptions = false;
+
+  /** Opens a stream; drops the gateway's `stream_options` for an upstream that refuses the field. */
+  const sendStream = async (req: ChatRequest, ctx: CallContext, guard: CallGuard): Promise<Response> => {
+    const { stream_options: _added, ...withoutOptions } = req;
+    const plain = { ...withoutOptions, model: upstreamModel, stream: true };
+    if (ctx.streamOptionsAdded && refusesStreamOptions) return send(plain, guard, 'text/event-stream');
+    try {
+      return await send({ ...req, model: upstreamModel, stream: true }, guard, 'text/event-stream');
+    } catch (err) {
+      const refused = err instanceof UpstreamError && err.kind === 'client' && /stream_options/i.test(`${err.param ?? ''} ${err.message}`);
+      if (!ctx.streamOptionsAdded || !refused) throw err;
+      refusesStreamOptions = true;
+      return send(plain, guard, 'text/event-stream');
+    }
+  };
+
   async function* stream(req: ChatRequest, ctx: CallContext): AsyncGenerator<ChatCompletionChunk> {
     const guard = new CallGuard(ctx.signal, timeouts);
     // True once the body was read to its end: only then may the connection be left open for reuse.
@@ -219,7 +238,7 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     const seen = new Set<number>();
     const finished = new Set<number>();
     try {
-      const res = await send({ ...req, model: upstreamModel, stream: true }, guard, 'text/event-stream');
+      const res = await sendStream(req, ctx, guard);
       if (!res.body) throw fail('malformed', `model "${modelId}" returned an empty stream body`);
       events = readSseEvents(res.body);
       for (;;) {

@@ -113,6 +113,11 @@ export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
 export interface CallContext {
   /** Aborted when the client goes away; providers must stop the upstream call. */
   signal: AbortSignal;
+  /**
+   * The request's `stream_options` were added by the gateway (for the log's token counts), not asked for
+   * by the client: an upstream that refuses the field may be asked again without it.
+   */
+  streamOptionsAdded?: boolean;
 }
 
 export interface ChatProvider {
