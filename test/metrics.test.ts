@@ -5,6 +5,7 @@ import {
   choosePolicy,
   formatMetricsTable,
   formatReliability,
+  SELECTION_TARGETS,
   nModelMetrics,
   oraclePoint,
   reliability,
@@ -119,11 +120,32 @@ describe('policy sweep', () => {
       cost: Float64Array.from(models, (_, m) => m + 1),
       outcome: models.map(() => (rand() < 0.5 ? 1 : 0)),
     }));
-    const points = sweepPolicy(models, rows);
-    // The grid plus the distinct predictions thinned to 2000 (a few may coincide with grid values).
+    // Learner selection's thinning: the grid plus the distinct predictions thinned to 2,000 (a few may
+    // coincide with grid values). Each point is still exact at its own target.
+    const points = sweepPolicy(models, rows, { maxExtraTargets: SELECTION_TARGETS });
     expect(points.length).toBeGreaterThan(2090);
     expect(points.length).toBeLessThanOrEqual(2101);
     for (const pt of [points[0], points[700], points[1500], points[points.length - 1]]) {
+      let quality = 0;
+      for (const row of rows) quality += row.outcome[choosePolicy(row.p, row.cost, pt.target)] as number;
+      expect(pt.avgQuality).toBeCloseTo(quality / rows.length, 9);
+    }
+  });
+
+  test('a reported sweep takes every distinct prediction as a target, so its curve is the exact one', () => {
+    const rand = rng(12);
+    const models = ['a', 'b', 'c', 'd', 'e'];
+    const rows: LabelledPrediction[] = Array.from({ length: 3_000 }, () => ({
+      p: Float32Array.from(models, () => rand()),
+      cost: Float64Array.from(models, (_, m) => m + 1),
+      outcome: models.map(() => (rand() < 0.5 ? 1 : 0)),
+    }));
+    const distinct = new Set(rows.flatMap((r) => Array.from(r.p)));
+    for (let k = 0; k <= 100; k++) distinct.add(k / 100);
+    const points = sweepPolicy(models, rows);
+    expect(points.map((p) => p.target)).toEqual([...distinct].sort((a, b) => a - b));
+    // Every point is the policy replayed row by row at its target.
+    for (const pt of points.filter((_, i) => i % 97 === 0)) {
       let quality = 0;
       for (const row of rows) quality += row.outcome[choosePolicy(row.p, row.cost, pt.target)] as number;
       expect(pt.avgQuality).toBeCloseTo(quality / rows.length, 9);

@@ -1,7 +1,7 @@
 // What decides which learner `trainClassifier` keeps: the learners tried, the margins and paired test a
 // more complex one must clear, and the routing score that judges out-of-fold predictions.
 import { type TrainMatrix, mean } from './matrix';
-import { type LabelledPrediction, type PolicyKind, summarize } from './metrics';
+import { type LabelledPrediction, type PolicyKind, SELECTION_TARGETS, summarize } from './metrics';
 
 /**
  * Members of the small ensemble tried after the single learners. In 5-fold CV on the public sets, over two
@@ -119,7 +119,7 @@ export function routingScore(P: Float32Array, data: TrainMatrix, costs: Float64A
       ...(estimates ? { estimate: pick(estimates, r) } : {}),
       outcome: pick(Y, r),
     }));
-    const s = summarize(group.models.map(String), rows, { policy });
+    const s = summarize(group.models.map(String), rows, { policy, maxExtraTargets: SELECTION_TARGETS });
     const score = groups.length === 1 && group.models.length === 2 ? (s.twoModel?.apgr ?? NaN) : s.nModel.gainVsZero;
     if (groups.length === 1) return Number.isFinite(score) ? score : -Infinity;
     if (!Number.isFinite(score)) continue; // a group a fold leaves too small to draw a curve on

@@ -133,7 +133,8 @@ export function renderQualityCostSvg(summary: MetricsSummary, title: string): st
   }
   if (sweep.length) {
     // Sweep order (by target) traces the policy as its threshold moves, so no resorting by cost.
-    const pts = sweep.map((p) => pt(p.avgCost, p.avgQuality)).join(' ');
+    // A point drawn where the last one was adds bytes, not ink (an exact sweep has tens of thousands).
+    const pts = sweep.map((p) => pt(p.avgCost, p.avgQuality)).filter((q, i, all) => i === 0 || q !== all[i - 1]).join(' ');
     out.push(`<polyline points="${pts}" fill="none" ${ROUTER_STROKE}/>`);
   }
   for (const s of singles) {
