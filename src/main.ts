@@ -129,21 +129,25 @@ async function serve(argv: string[]): Promise<number> {
   // Upstream calls go through keep-alive node:http agents: undici's fetch costs ~4× the CPU per call.
   const upstreamFetch = createAgentFetch();
   const server = await startServer({ loaded, embedder, log, port, fetch: upstreamFetch, env: process.env });
-  await new Promise<void>((resolve) => {
+  // Exit 1 when decision rows were lost at shutdown, so a supervisor's log shows it.
+  return await new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log(`${signal}: shutting down`);
+      let code = 0;
       void server
         .close()
-        .then(() => embedder.dispose())
+        .then(async (report) => {
+          code = report.lostRows > 0 ? 1 : 0;
+          await embedder.dispose();
+        })
         .finally(() => {
           upstreamFetch.close();
-          resolve();
+          resolve(code);
         });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  return 0;
 }
 
 export async function runCli(argv: string[]): Promise<number> {

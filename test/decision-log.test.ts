@@ -1,5 +1,6 @@
 // The decision log's plumbing: the batched writer (bounded, never on the response path, nothing lost),
 // time-ordered ids, the schema migration from a version-1 database, and graceful shutdown.
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -7,7 +8,7 @@ import { BatchWriter } from '../src/store/log-writer';
 import { migrate, MIGRATIONS } from '../src/store/migrations';
 import { SqliteStore, StoreBusyError, withBusyTimeout, writeOffLoop } from '../src/store/sqlite-store';
 import { toErrorResponse } from '../src/http/error-handler';
-import { createDecisionLogQueue } from '../src/store/decision-log-queue';
+import { createDecisionLogQueue, decisionRowBytes } from '../src/store/decision-log-queue';
 import { DecisionStore } from '../src/store/decision-store';
 import type { DecisionRecord } from '../src/store/decision-types';
 import { aggregateDecisions, ratedAnswers, ratedGap, recentAnswerLengths } from '../src/store/decision-stats';
@@ -19,6 +20,10 @@ import { completionBody, startFakeUpstream, streamEvents } from './support/fake-
 import { eventually, startTestGateway } from './support/gateway';
 import { makeTempDir } from './support/temp-dir';
 import { loggedDecision } from './support/logged-decision';
+import { createFakeEmbedder } from './support/fake-embedder';
+import { loadConfigFile } from '../src/cli/context';
+import { startServer, type RunningServer } from '../src/cli/serve';
+import { replaySpill } from '../src/store/decision-spill';
 
 interface SecondConnection {
   store: SqliteStore;
@@ -32,7 +37,7 @@ interface SecondConnection {
 
 /** A store, another connection to its file, the server's log queue over the store; all closed after `body`. */
 async function withSecondConnection(
-  queue: { batchRows: number; flushIntervalMs: number; maxRows: number },
+  queue: { batchRows: number; flushIntervalMs: number; maxRows: number; maxBytes?: number },
   log: (message: string) => void,
   body: (c: SecondConnection) => Promise<void> | void,
 ): Promise<void> {
@@ -41,7 +46,7 @@ async function withSecondConnection(
   const store = new SqliteStore({ path: file });
   const decisions = new DecisionStore(store.db);
   const other = new Database(file);
-  const writer = createDecisionLogQueue(store.db, decisions, queue, log);
+  const writer = createDecisionLogQueue(store.db, decisions, { maxBytes: 1 << 30, ...queue }, log);
   let turns = 0;
   const ticker = setInterval(() => turns++, 5);
   try {
@@ -115,6 +120,47 @@ describe('BatchWriter', () => {
     await eventually(() => (written.length === 4 ? true : undefined));
     expect(written).toEqual([2, 3, 4, 5]);
     writer.close();
+  });
+
+  it('is full at maxBytes before maxRows when rows are large, and past twice the bytes drops the oldest', async () => {
+    let fail = true;
+    const written: number[] = [];
+    // Each row "holds" its own value in bytes: 10 rows fit the row bound, 300 bytes do not.
+    const { writer } = make({
+      maxRows: 10,
+      batchRows: 10,
+      flushIntervalMs: 10_000,
+      maxBytes: 300,
+      sizeOf: (n) => n,
+      write: (rows) => {
+        if (fail) throw new Error('locked');
+        written.push(...rows);
+      },
+    });
+    expect(writer.enqueue(100)).toBeUndefined();
+    expect(writer.enqueue(150)).toBeUndefined();
+    expect(writer.stats()).toMatchObject({ queued: 2, queuedBytes: 250 });
+    // 350 bytes: the request that filled it waits for a write (it fails: the row stays queued).
+    const waiting = writer.enqueue(100);
+    expect(waiting).toBeInstanceOf(Promise);
+    expect(writer.stats().forcedFlushes).toBe(1);
+    // Past 600 bytes the oldest go until the rest fit twice the bound.
+    writer.enqueue(200);
+    writer.enqueue(200);
+    expect(writer.stats()).toMatchObject({ queued: 3, queuedBytes: 500, dropped: 2 });
+    fail = false;
+    writer.flush();
+    expect(written).toEqual([100, 200, 200]);
+    expect(writer.stats()).toMatchObject({ queued: 0, queuedBytes: 0 });
+    await waiting;
+    writer.close();
+  });
+
+  it('sizes a decision row by its texts, so a 1 MB prompt weighs 2 MB against the bound', () => {
+    const row = loggedDecision('d1', 'a', { a: 0.9, b: 0.5 }, { prompt: 'x'.repeat(1_000_000) });
+    const bytes = decisionRowBytes(row);
+    expect(bytes).toBeGreaterThan(2_000_000);
+    expect(bytes).toBeLessThan(2_000_000 + 1_024 + 256 * (row.candidates.length + row.attempts.length) + 1_000);
   });
 
   it('flushes impatiently on its own timers and for a full queue (whose request waits off the event loop); a reader and shutdown wait for the store', async () => {
@@ -372,7 +418,7 @@ describe('/v1/stats calibration: predicted beside rated success', () => {
           modelConfigSchema.parse({ id: 'large', baseUrl: 'http://127.0.0.1:1', price: { inputPerMTok: 10, outputPerMTok: 30 } }),
         ],
         breakers: new Map(),
-        log: { queued: 0, written: 0, dropped: 0, batches: 0, forcedFlushes: 0, failures: 0, maxBatchRows: 0, flushMsTotal: 0, flushMsMax: 0 },
+        log: { queued: 0, queuedBytes: 0, written: 0, dropped: 0, batches: 0, forcedFlushes: 0, failures: 0, maxBatchRows: 0, flushMsTotal: 0, flushMsMax: 0 },
         since: 0,
         until: 10_000,
       });
@@ -587,6 +633,101 @@ models:
     } finally {
       await gw.close();
       await upstream.close();
+    }
+  });
+});
+
+describe('shutdown while another process holds the write lock', () => {
+  it('saves the rows the store refuses beside it, and the next start writes them; nothing is lost', async () => {
+    const yaml = `
+server: { host: 127.0.0.1, port: 0 }
+storage: { path: data/locked.db, logQueue: { flushIntervalMs: 60000, shutdownWaitMs: 200 } }
+routing: { classifierDir: router, reloadIntervalMs: 0 }
+models:
+  - { id: sim-one, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 }, sim: { reply: ok } }
+`;
+    const gw = await startTestGateway({ yaml });
+    const spill = `${gw.dbPath}.unwritten.jsonl`;
+    const other = new Database(gw.dbPath);
+    let restarted: RunningServer | null = null;
+    try {
+      // An import or a retrain holds the lock through the whole shutdown (a deploy during `switchyard import`).
+      other.exec('BEGIN IMMEDIATE');
+      const ids: string[] = [];
+      for (const content of ['one', 'two']) {
+        const res = await gw.call('POST', '/v1/chat/completions', { body: { model: 'auto', messages: [{ role: 'user', content }] } });
+        expect(res.status).toBe(200);
+        ids.push(res.headers.get('x-switchyard-decision-id')!);
+      }
+      const t0 = Date.now();
+      expect(await gw.server.close()).toEqual({ lostRows: 0 });
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      expect(gw.logs.join('\n')).toContain(`decision log flushed: 0 rows written, 2 the store refused saved to ${spill} (written at the next start)`);
+      expect(fs.readFileSync(spill, 'utf8').trim().split('\n')).toHaveLength(2);
+      other.exec('COMMIT');
+
+      const logs: string[] = [];
+      restarted = await startServer({ loaded: loadConfigFile(path.join(gw.dir, 'switchyard.yaml')), embedder: createFakeEmbedder(), log: (m) => logs.push(m), env: {} });
+      expect(logs).toContain('decision log: wrote 2 rows saved at the last shutdown');
+      expect(fs.existsSync(spill)).toBe(false);
+      const stored = other.prepare('SELECT id, status, prompt FROM decisions ORDER BY id').all();
+      expect(stored).toEqual([
+        { id: ids[0], status: 'ok', prompt: 'one' },
+        { id: ids[1], status: 'ok', prompt: 'two' },
+      ]);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await restarted?.close();
+      await gw.close();
+    }
+  }, 20_000);
+
+  it('reports rows it could neither write nor save as lost, so `serve` exits 1', async () => {
+    const gw = await startTestGateway({
+      yaml: `
+server: { host: 127.0.0.1, port: 0 }
+storage: { path: data/lost.db, logQueue: { flushIntervalMs: 60000, shutdownWaitMs: 0 } }
+routing: { classifierDir: router, reloadIntervalMs: 0 }
+models:
+  - { id: sim-one, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 }, sim: { reply: ok } }
+`,
+    });
+    const other = new Database(gw.dbPath);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      // Something where the saved rows would go that cannot take them (a full disk refuses the same way).
+      fs.mkdirSync(`${gw.dbPath}.unwritten.jsonl`);
+      expect((await gw.call('POST', '/v1/chat/completions', { body: { model: 'auto', messages: [{ role: 'user', content: 'x' }] } })).status).toBe(200);
+      expect(await gw.server.close()).toEqual({ lostRows: 1 });
+      expect(gw.logs.join('\n')).toMatch(/error: decision log: 1 rows the store refused could not be saved to .*: they are lost/);
+      expect(gw.logs.join('\n')).toContain('decision log flushed: 0 rows written, 1 lost');
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+      await gw.close();
+    }
+  });
+
+  it('says a line of the saved file that is not a row, keeps the file for the operator, and writes the rest', () => {
+    const dir = makeTempDir();
+    try {
+      const file = path.join(dir.dir, 'x.db.unwritten.jsonl');
+      const row = { id: 'dec_1', createdAt: 1, candidates: [], attempts: [] };
+      fs.writeFileSync(file, `${JSON.stringify(row)}\n{"half": \n`);
+      const written: unknown[] = [];
+      const result = replaySpill(file, (rows) => (written.push(...rows), rows.length), () => 42);
+      expect(result).toEqual({ written: 1, present: 0, unreadable: 1, keptAs: path.join(dir.dir, 'x.db.unwritten.unreadable-42.jsonl') });
+      expect(written).toEqual([row]);
+      expect(fs.existsSync(file)).toBe(false);
+      expect(fs.existsSync(result!.keptAs!)).toBe(true);
+      // The store refusing the write leaves the file where it is, for the next start.
+      fs.writeFileSync(file, `${JSON.stringify(row)}\n`);
+      expect(() => replaySpill(file, () => { throw new Error('SQLITE_BUSY'); }, () => 43)).toThrow('SQLITE_BUSY');
+      expect(fs.existsSync(file)).toBe(true);
+      expect(replaySpill(path.join(dir.dir, 'none.jsonl'), () => 0, () => 0)).toBeNull();
+    } finally {
+      dir.cleanup();
     }
   });
 });

@@ -21,6 +21,8 @@ import { SqliteStore } from '../store/sqlite-store';
 import { DecisionStore } from '../store/decision-store';
 import { ApiKeyStore } from '../store/api-key-store';
 import { createDecisionLogQueue } from '../store/decision-log-queue';
+import { replaySpill, spillPath, spillRows } from '../store/decision-spill';
+import { errorMessage } from '../errors';
 import { createThrottledLog } from '../util/throttled-log';
 
 export interface ServeOptions {
@@ -35,11 +37,19 @@ export interface ServeOptions {
   env?: Record<string, string | undefined>;
 }
 
+export interface ShutdownReport {
+  /** Decision rows neither written to the store nor saved beside it: the process should exit non-zero. */
+  lostRows: number;
+}
+
 export interface RunningServer {
   url: string;
   registry: ClassifierRegistry;
-  /** Graceful: stops accepting, lets in-flight requests finish (server.shutdownGraceMs), flushes the log, closes SQLite. */
-  close(): Promise<void>;
+  /**
+   * Graceful: stops accepting, lets in-flight requests finish (server.shutdownGraceMs), writes the log
+   * (rows the store refuses are saved beside it for the next start), closes SQLite.
+   */
+  close(): Promise<ShutdownReport>;
 }
 
 /** "a 40, b 400 (c: its configured 100 is used)": which learned lengths the router costs with. */
@@ -117,6 +127,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
 
   const decisions = new DecisionStore(store.db);
+  const spill = spillPath(resolve(config.storage.path));
+  try {
+    const replayed = replaySpill(spill, (rows) => decisions.insertMissing(rows), Date.now);
+    if (replayed) {
+      log(
+        `decision log: wrote ${replayed.written} rows saved at the last shutdown${replayed.present ? ` (${replayed.present} were stored already)` : ''}` +
+          (replayed.keptAs ? `; ${replayed.unreadable} lines that are not decision rows are kept in ${replayed.keptAs}` : ''),
+      );
+    }
+  } catch (err) {
+    log(`warning: decision log: could not write the rows saved at the last shutdown (${errorMessage(err)}); they stay in ${spill} and are tried again at the next start`);
+  }
   const keys = new ApiKeyStore(store.db);
   const writer = createDecisionLogQueue(store.db, decisions, config.storage.logQueue, log);
   const breakers = createCircuitBreakers(config.models.map((m) => m.id), { now: Date.now, ...config.routing.breaker });
@@ -228,8 +250,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   log(`switchyard listening on ${url} (models: ${router.modelIds.join(', ')})`);
 
-  let closing: Promise<void> | null = null;
-  const shutdown = async (): Promise<void> => {
+  let closing: Promise<ShutdownReport> | null = null;
+  const shutdown = async (): Promise<ShutdownReport> => {
     stopTimers();
     inFlight.drain();
     const closed = new Promise<void>((r) => server.close(() => r()));
@@ -241,12 +263,29 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // Cut requests abort their upstream calls and are logged as aborted; give that a moment.
     await settlesWithin(gateway.idle(), 2_000);
     await closed;
-    writer.close();
+    // A store another process holds locked (an import, a retrain) or a full disk gets a while; rows it
+    // still refuses are saved beside it and written at the next start, not lost with the process.
+    const unwritten = await writer.closeAndTake(config.storage.logQueue.shutdownWaitMs);
+    let lost = writer.stats().dropped;
+    let saved = 0;
+    if (unwritten.length > 0) {
+      try {
+        spillRows(spill, unwritten);
+        saved = unwritten.length;
+      } catch (err) {
+        lost += unwritten.length;
+        log(`error: decision log: ${unwritten.length} rows the store refused could not be saved to ${spill} either (${errorMessage(err)}): they are lost`);
+      }
+    }
     const s = writer.stats();
-    log(`decision log flushed: ${s.written} rows written${s.dropped ? `, ${s.dropped} dropped` : ''}${s.queued ? `, ${s.queued} unwritten` : ''}`);
+    log(
+      `decision log flushed: ${s.written} rows written${saved ? `, ${saved} the store refused saved to ${spill} (written at the next start)` : ''}` +
+        `${lost ? `, ${lost} lost` : ''}`,
+    );
     store.close();
     ownFetch?.close();
     await registry.dispose();
+    return { lostRows: lost };
   };
 
   return {

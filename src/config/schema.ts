@@ -89,6 +89,17 @@ export const configSchema = z
             flushIntervalMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_LIMIT).default(50),
             /** Rows held in memory at most; at the bound a request's row is written at once instead of dropped. */
             maxRows: z.number().int().positive().default(10_000),
+            /**
+             * The same bound in bytes of memory (a row holds its prompt, up to server.bodyLimitBytes): rows
+             * of 1 MB prompts queued behind a lock would otherwise run the process out of memory long before
+             * maxRows.
+             */
+            maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+            /**
+             * At shutdown, how long to keep trying to write queued rows into a store another process holds
+             * locked; rows still unwritten then are saved beside the database and written at the next start.
+             */
+            shutdownWaitMs: z.number().int().nonnegative().max(MAX_TIMER_MS, TIMER_LIMIT).default(10_000),
           })
           .prefault({}),
       })

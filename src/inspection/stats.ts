@@ -51,6 +51,8 @@ interface BreakerJson {
 
 interface LogJson {
   queued: number;
+  /** Approximate memory the queued rows hold (their prompts, mostly). */
+  queued_bytes: number;
   written: number;
   dropped: number;
   batches: number;
@@ -100,6 +102,7 @@ export function buildStats(input: StatsInput): StatsJson {
     models,
     log: {
       queued: log.queued,
+      queued_bytes: log.queuedBytes,
       written: log.written,
       dropped: log.dropped,
       batches: log.batches,

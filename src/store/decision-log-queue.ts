@@ -11,6 +11,19 @@ export interface DecisionLogQueueOptions {
   batchRows: number;
   flushIntervalMs: number;
   maxRows: number;
+  maxBytes: number;
+  /** Read by the server's shutdown (see the config schema), not by the queue itself. */
+  shutdownWaitMs?: number;
+}
+
+/**
+ * About what a queued row holds in memory: its texts (two bytes a character, V8's wide strings) and a
+ * fixed share per object. An estimate for the queue's bound, not an accounting: it must only grow with
+ * the prompt, which is what can be large.
+ */
+export function decisionRowBytes(row: DecisionRecord): number {
+  const text = (row.prompt?.length ?? 0) + (row.error?.message.length ?? 0) + row.attempts.reduce((n, a) => n + (a.message?.length ?? 0), 0);
+  return 1_024 + 2 * text + 256 * (row.candidates.length + row.attempts.length);
 }
 
 /** A stalled write is reported at its first failure and then every this many failures in a row (~10 s at 50 ms). */
@@ -23,7 +36,11 @@ export function createDecisionLogQueue(
   log: (message: string) => void,
 ): BatchWriter<DecisionRecord> {
   return new BatchWriter<DecisionRecord>({
-    ...options,
+    batchRows: options.batchRows,
+    flushIntervalMs: options.flushIntervalMs,
+    maxRows: options.maxRows,
+    maxBytes: options.maxBytes,
+    sizeOf: decisionRowBytes,
     // A request that finds the queue full waits for the lock as long as a patient write would.
     fullWaitMs: BUSY_TIMEOUT_MS,
     // In the background a busy store (another process importing) fails fast and is retried: waiting for

@@ -79,12 +79,16 @@ export interface FeedbackInput {
 
 export class DecisionStore {
   private readonly insert: Database.Statement;
+  private readonly insertIfNew: Database.Statement;
   private readonly byId: Database.Statement<[string], DecisionRow>;
   private readonly upsertFeedbackStmt: Database.Statement;
 
   constructor(readonly db: Database.Database) {
     this.insert = db.prepare(
       `INSERT INTO decisions (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
+    );
+    this.insertIfNew = db.prepare(
+      `INSERT OR IGNORE INTO decisions (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
     );
     this.byId = db.prepare<[string], DecisionRow>(`${SELECT} WHERE d.id = ?`);
     this.upsertFeedbackStmt = db.prepare(
@@ -100,6 +104,18 @@ export class DecisionStore {
     this.db.transaction(() => {
       for (const r of records) this.insert.run(...toRow(r));
     })();
+  }
+
+  /**
+   * Rows whose id is not stored yet, in one transaction waiting for the write lock (busy_timeout); returns
+   * how many were new. For rows saved aside at a shutdown the store refused, which a replay may repeat.
+   */
+  insertMissing(records: readonly DecisionRecord[]): number {
+    return writeTransaction(this.db, () => {
+      let added = 0;
+      for (const r of records) added += this.insertIfNew.run(...toRow(r)).changes;
+      return added;
+    });
   }
 
   get(id: string): StoredDecision | null {

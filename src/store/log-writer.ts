@@ -20,6 +20,13 @@ export interface BatchWriterOptions<T> {
   flushIntervalMs: number;
   maxRows: number;
   /**
+   * The same bound in bytes, for rows of very different sizes (a decision row holds its prompt, up to the
+   * body limit): the queue is full at `maxRows` rows or `maxBytes` of `sizeOf`, whichever comes first.
+   */
+  maxBytes?: number;
+  /** A row's approximate size in memory; required with `maxBytes`. */
+  sizeOf?: (row: T) => number;
+  /**
    * How long a request that finds the queue full waits for it to be written, retrying between turns of
    * the event loop, before it goes on with its row still queued (default 5,000 ms).
    */
@@ -37,8 +44,10 @@ export interface BatchWriterOptions<T> {
 
 export interface BatchWriterStats {
   queued: number;
+  /** What `sizeOf` makes of the queued rows (0 without it). */
+  queuedBytes: number;
   written: number;
-  /** Rows given up after repeated write failures filled the queue past twice its bound. */
+  /** Rows given up after repeated write failures filled the queue past twice its bound (rows or bytes). */
   dropped: number;
   batches: number;
   /** Rows that found the queue full (their requests waited for the write). */
@@ -54,12 +63,13 @@ const DEFAULT_FULL_WAIT_MS = 5_000;
 
 export class BatchWriter<T> {
   private queue: T[] = [];
+  private queuedBytes = 0;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private closed = false;
   private streak = 0;
   private readonly clock: () => number;
-  private readonly counters: Omit<BatchWriterStats, 'queued'> = {
+  private readonly counters: Omit<BatchWriterStats, 'queued' | 'queuedBytes'> = {
     written: 0, dropped: 0, batches: 0, forcedFlushes: 0, failures: 0, maxBatchRows: 0, flushMsTotal: 0, flushMsMax: 0,
   };
 
@@ -74,12 +84,13 @@ export class BatchWriter<T> {
    */
   enqueue(row: T): Promise<void> | undefined {
     this.queue.push(row);
+    this.queuedBytes += this.sizeOf(row);
     if (this.closed) {
       // Rows that arrive during shutdown (streams cut at the end of the grace period) are written at once.
       this.flush();
       return undefined;
     }
-    if (this.queue.length >= this.options.maxRows) {
+    if (this.full()) {
       this.counters.forcedFlushes += 1;
       // A patient flush here would wait out another process's lock inside SQLite, stopping every request
       // and stream for up to the busy timeout; settling waits between turns of the event loop instead.
@@ -111,9 +122,15 @@ export class BatchWriter<T> {
         this.streak += 1;
         this.options.onError(err, batch.length, this.streak);
         // Memory stays bounded even while the disk refuses writes: past twice the bound the oldest go.
-        const excess = this.queue.length - 2 * this.options.maxRows;
+        const { maxRows, maxBytes } = this.options;
+        let excess = 0;
+        let bytes = this.queuedBytes;
+        while (excess < this.queue.length && (this.queue.length - excess > 2 * maxRows || (maxBytes !== undefined && bytes > 2 * maxBytes))) {
+          bytes -= this.sizeOf(this.queue[excess]);
+          excess += 1;
+        }
         if (excess > 0) {
-          this.queue.splice(0, excess);
+          this.take(excess);
           this.counters.dropped += excess;
         }
         if (!this.closed) this.scheduleBackground();
@@ -124,7 +141,7 @@ export class BatchWriter<T> {
         this.streak = 0;
       }
       const ms = this.clock() - t0;
-      this.queue.splice(0, batch.length);
+      this.take(batch.length);
       this.counters.written += batch.length;
       this.counters.batches += 1;
       this.counters.maxBatchRows = Math.max(this.counters.maxBatchRows, batch.length);
@@ -155,8 +172,37 @@ export class BatchWriter<T> {
     this.cancelTimers();
   }
 
+  /**
+   * For shutdown: closes, then tries to write what is queued every `everyMs` (each try fails at once on a
+   * store another process holds locked) until the queue is written or `waitMs` has passed, and hands back
+   * whatever is still queued, taking it off the queue: the caller must keep those rows or they are lost.
+   */
+  async closeAndTake(waitMs: number, everyMs = 20): Promise<T[]> {
+    this.closed = true;
+    this.cancelTimers();
+    await this.settle(waitMs, everyMs);
+    return this.take(this.queue.length);
+  }
+
   stats(): BatchWriterStats {
-    return { queued: this.queue.length, ...this.counters };
+    return { queued: this.queue.length, queuedBytes: this.queuedBytes, ...this.counters };
+  }
+
+  private sizeOf(row: T): number {
+    return this.options.sizeOf?.(row) ?? 0;
+  }
+
+  /** Whether the queue is at its bound: `maxRows` rows or `maxBytes` bytes. */
+  private full(): boolean {
+    const { maxRows, maxBytes } = this.options;
+    return this.queue.length >= maxRows || (maxBytes !== undefined && this.queuedBytes >= maxBytes);
+  }
+
+  /** Takes the first `n` rows off the queue. */
+  private take(n: number): T[] {
+    const rows = this.queue.splice(0, n);
+    for (const row of rows) this.queuedBytes -= this.sizeOf(row);
+    return rows;
   }
 
   private scheduleBackground(): void {
