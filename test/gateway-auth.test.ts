@@ -294,6 +294,32 @@ describe('storage.storePrompts: false', () => {
   });
 });
 
+describe('storage.storePrompts: false, with upstreams that quote the prompt in their errors', () => {
+  it('logs the kind, status and code of each failure but not its message; the client still gets the message', async () => {
+    // A content filter echoing what it refused: small answers 500 with the prompt, large 400 with it.
+    const upstream = await startFakeUpstream((req) => {
+      const body = req.body as { model: string; messages: { content: string }[] };
+      const quoted = `rejected by content filter: "${body.messages[0].content}"`;
+      return body.model === 'small' ? { type: 'error', status: 500, message: quoted } : { type: 'error', status: 400, message: quoted, code: 'content_filter' };
+    });
+    const gw = await startTestGateway({ yaml: config(upstream.baseUrl, ', storePrompts: false') });
+    try {
+      const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: ask('my SSN is 078-05-1120') });
+      expect(res.status).toBe(400);
+      expect(res.json.error.message).toContain('078-05-1120');
+      const d = (await gw.call<DecisionLogJson>('GET', `/v1/decisions/${res.headers.get('x-switchyard-decision-id')}`)).json;
+      expect(d.attempts.map((a) => [a.model, a.error_class, a.http_status])).toEqual([['small', 'server', 500], ['large', 'client', 400]]);
+      expect(d.error).toMatchObject({ code: 'content_filter' });
+      expect(JSON.stringify(d)).not.toContain('078-05-1120');
+      expect(JSON.stringify(gw.rows('SELECT * FROM decisions'))).not.toContain('078-05-1120');
+      expect(gw.logs.join('\n')).not.toContain('078-05-1120');
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe('switchyard keys', () => {
   it('creates (printing the key once), lists without secrets, and revokes', async () => {
     const tmp = makeTempDir();

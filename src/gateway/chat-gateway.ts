@@ -139,14 +139,14 @@ export function createChatGateway(deps: GatewayDeps): ChatGateway {
       embedderId: d.embedderId,
       candidates: d.candidates,
       fallbacks: d.fallbacks,
-      attempts: [...end.attempts],
+      attempts: deps.storePrompts ? [...end.attempts] : end.attempts.map(withheldMessage),
       estimatedTokens: d.estimatedTokens,
       usage,
       cost: usage && price ? estimateCost(price, usage.promptTokens, usage.completionTokens) : null,
       timings: { embedMs: d.timings.embedMs, classifyMs: d.timings.classifyMs, upstreamMs: end.upstreamMs, totalMs: clock() - p.startedAt },
       status: end.error === null ? 'ok' : aborted ? 'aborted' : 'error',
       httpStatus: aborted ? 499 : end.httpStatus,
-      error: end.error === null ? null : describeError(end.error),
+      error: end.error === null ? null : deps.storePrompts ? describeError(end.error) : { code: describeError(end.error).code, message: WITHHELD },
     });
   };
 
@@ -260,6 +260,15 @@ function attemptsOf(err: unknown): readonly AttemptRecord[] {
 function statusOf(err: unknown): number {
   return err instanceof UpstreamError ? err.httpStatus : 500;
 }
+
+/**
+ * Said in the log instead of an upstream's message when prompts are not stored: upstreams quote the
+ * prompt in their errors ("rejected by content filter: …"), so the text would store what the setting
+ * keeps out. The kind, HTTP status and code stay; the client itself still got the message.
+ */
+const WITHHELD = 'message not logged (storage.storePrompts is false, and upstream messages may quote the prompt)';
+
+const withheldMessage = (a: AttemptRecord): AttemptRecord => (a.message === undefined ? a : { ...a, message: WITHHELD });
 
 function describeError(err: unknown): { code: string; message: string } {
   if (err instanceof UpstreamError) return { code: err.code, message: err.message };
