@@ -229,6 +229,20 @@ describe('decision list and stats', () => {
     // A reason older versions logged still filters (the log keeps it).
     expect(await list('reason=cheapest-near-best')).toEqual([]);
     expect((await gw.call('GET', '/v1/decisions?since=yesterday')).status).toBe(400);
+    // What Date.parse alone reads somewhere else (Nov 28 → 2001, 0 → 2000, -5 → 2001) is refused.
+    for (const loose of ['Nov%2028', '0', '-5', '2026-11-28T10', '28.11.2026']) {
+      const res = await gw.call<ErrorJson>('GET', `/v1/decisions?since=${loose}`);
+      expect([loose, res.status, res.json.error.param]).toEqual([loose, 400, 'since']);
+    }
+    // Epoch seconds (`date +%s`) would put the window in January 1970: refused, saying what to send.
+    const seconds = await gw.call<ErrorJson>('GET', '/v1/stats?until=1764316800');
+    expect(seconds.status).toBe(400);
+    expect(seconds.json.error.message).toContain('looks like epoch seconds: give epoch milliseconds (1764316800000) or ISO 8601');
+    // An empty window is a mistake on /v1/decisions as on /v1/stats.
+    const backwards = await gw.call<ErrorJson>('GET', '/v1/decisions?since=2026-11-28&until=2026-11-27');
+    expect(backwards.status).toBe(400);
+    expect(backwards.json.error).toMatchObject({ param: 'since', message: expect.stringContaining('"since" must be before "until"') });
+    expect((await gw.call('GET', '/v1/decisions?since=2026-11-28T10:00:00%2B01:00&until=2026-11-28T10:00:00.5Z')).status).toBe(200);
     // Beyond JavaScript's last date: a 400 naming the field, not a 500 from building the window.
     const far = await gw.call<ErrorJson>('GET', '/v1/stats?until=99999999999999999999');
     expect(far.status).toBe(400);

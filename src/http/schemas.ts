@@ -51,18 +51,38 @@ export const chatCompletionBodySchema = chatRequestSchema.extend({ router: route
 /** JavaScript's dates end 8.64e15 ms either side of 1970; beyond, `new Date(ms).toISOString()` throws. */
 export const MAX_TIME_MS = 8.64e15;
 
+// ISO 8601 as people write it: a year, a date, or a date and time with an optional offset (none: the
+// server's local time, as Date.parse reads it). Date.parse alone also takes "Nov 28" (the year 2001),
+// "0" (2000) or "-5", each a window silently somewhere else.
+const ISO_8601 = /^(?:\d{4}|[+-]\d{6})(?:-\d{2}(?:-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?)?)?$/i;
+/** Fewer milliseconds than this (March 1973) given as digits are epoch seconds by mistake, not a time. */
+const EARLIEST_EPOCH_MS = 1e11;
+
 /**
- * A time as ISO 8601 or epoch milliseconds, to epoch milliseconds. Ten digits or more are milliseconds;
- * fewer are read as ISO 8601, so `2024` is that year, not 2.024 s after 1970.
+ * A time as ISO 8601 or epoch milliseconds, to epoch milliseconds. Digits alone are milliseconds; below
+ * 1e11 (a ten-digit number: epoch seconds, as `date +%s` prints) they are refused with a hint, since read as
+ * milliseconds they would put the window in January 1970 and answer an empty 200.
  */
 const instant = z.string().transform((s, ctx) => {
-  const ms = /^\d{10,}$/.test(s) ? Number(s) : Date.parse(s);
+  const digits = /^\d+$/.test(s) && s.length > 4;
+  if (digits && Number(s) < EARLIEST_EPOCH_MS) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" looks like epoch seconds: give epoch milliseconds (${s}000) or ISO 8601` });
+    return z.NEVER;
+  }
+  const ms = digits ? Number(s) : ISO_8601.test(s) ? Date.parse(s) : NaN;
   if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) {
-    ctx.addIssue({ code: 'custom', message: `"${s}" is not a time (use ISO 8601 or epoch milliseconds)` });
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a time (use ISO 8601, e.g. 2026-11-28 or 2026-11-28T10:00:00Z, or epoch milliseconds)` });
     return z.NEVER;
   }
   return ms;
 });
+
+/** `since` must come before `until` when both are given: an empty window is a mistake, not an answer. */
+const orderedWindow = <T extends { since?: number; until?: number }>(q: T, ctx: z.RefinementCtx): void => {
+  if (q.since !== undefined && q.until !== undefined && q.since >= q.until) {
+    ctx.addIssue({ code: 'custom', path: ['since'], message: '"since" must be before "until"' });
+  }
+};
 
 export const decisionListQuerySchema = z.strictObject({
   model: z.string().min(1).optional(),
@@ -76,7 +96,7 @@ export const decisionListQuerySchema = z.strictObject({
   cursor: z.string().regex(DECISION_ID_PATTERN, 'not a cursor from a previous page').optional(),
   // Given twice (?limit=1&limit=2) it arrives as a list, which coerces to NaN: say what is wanted.
   limit: z.coerce.number({ error: 'a whole number from 1 to 500, given once' }).int().min(1).max(500).default(50),
-});
+}).superRefine(orderedWindow);
 
 export const statsQuerySchema = z.strictObject({
   since: instant.optional(),
