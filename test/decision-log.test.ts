@@ -215,6 +215,38 @@ describe('BatchWriter', () => {
     });
   });
 
+  it('reports a stall at its first failure and then every 10 s, however many requests retry meanwhile', () => {
+    const tmp = makeTempDir();
+    const file = path.join(tmp.dir, 'db.sqlite');
+    const store = new SqliteStore({ path: file });
+    const other = new Database(file);
+    const messages: string[] = [];
+    let t = 0;
+    const writer = createDecisionLogQueue(store.db, new DecisionStore(store.db), { batchRows: 10, flushIntervalMs: 60_000, maxRows: 100, maxBytes: 1 << 30 }, (m) => messages.push(m), () => t);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      writer.enqueue(loggedDecision('dec_stall_1', 'small', { small: 0.9 }));
+      // Many waiting requests and readers each retrying every 20 ms: 500 failures within 9.98 s.
+      for (let i = 0; i < 500; i++, t += 20) writer.flush(false);
+      expect(messages.filter((m) => m.startsWith('warning: decision log'))).toHaveLength(1);
+      t = 10_000;
+      writer.flush(false);
+      expect(messages.filter((m) => m.startsWith('warning: decision log'))).toEqual([
+        expect.stringMatching(/writing 1 rows failed \(kept/),
+        expect.stringMatching(/writing 1 rows failed 501 times in a row/),
+      ]);
+      other.exec('COMMIT');
+      writer.flush(false);
+      expect(messages.at(-1)).toBe('decision log: writing again after 501 failed tries');
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      writer.close();
+      other.close();
+      store.close();
+      tmp.cleanup();
+    }
+  });
+
   it('a request that fills the queue while another process holds the lock waits between turns of the event loop, not inside SQLite', async () => {
     await withSecondConnection({ batchRows: 10, flushIntervalMs: 10_000, maxRows: 3 }, () => {}, async ({ decisions, other, writer, turns }) => {
       other.prepare('BEGIN IMMEDIATE').run();

@@ -26,15 +26,20 @@ export function decisionRowBytes(row: DecisionRecord): number {
   return 1_024 + 2 * text + 256 * (row.candidates.length + row.attempts.length);
 }
 
-/** A stalled write is reported at its first failure and then every this many failures in a row (~10 s at 50 ms). */
-const REPORT_EVERY = 200;
+/**
+ * A stalled write is reported at its first failure and then at most this often. By time, not by count of
+ * failures: every waiting request and reader retries on its own, so a count came round every second or so.
+ */
+const REPORT_EVERY_MS = 10_000;
 
 export function createDecisionLogQueue(
   db: Database.Database,
   decisions: DecisionStore,
   options: DecisionLogQueueOptions,
   log: (message: string) => void,
+  now: () => number = Date.now,
 ): BatchWriter<DecisionRecord> {
+  let reportedAt = -Infinity;
   return new BatchWriter<DecisionRecord>({
     batchRows: options.batchRows,
     flushIntervalMs: options.flushIntervalMs,
@@ -47,7 +52,9 @@ export function createDecisionLogQueue(
     // it would hold up every request. Someone waiting for the rows (a reader, a full queue) waits.
     write: (rows, patient) => (patient ? decisions.insertMany(rows) : withBusyTimeout(db, 0, () => decisions.insertMany(rows))),
     onError: (err, rows, streak) => {
-      if (streak === 1 || streak % REPORT_EVERY === 0) {
+      const t = now();
+      if (streak === 1 || t - reportedAt >= REPORT_EVERY_MS) {
+        reportedAt = t;
         log(`warning: decision log: writing ${rows} rows failed${streak > 1 ? ` ${streak} times in a row` : ''} (kept in memory, will retry): ${errorMessage(err)}`);
       }
     },
