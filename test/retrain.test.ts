@@ -167,6 +167,35 @@ describe('retrain', () => {
     expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0005');
   });
 
+  it('promotes a classifier that adds a newly rated model when on the models both know it is within noise of the current one', async () => {
+    // v0001 is trained before sim-medium was configured; then its outcomes arrive (rated answers).
+    const all = rows();
+    store.importSamples(all.map((r) => ({ ...r, outcomes: Object.fromEntries(Object.entries(r.outcomes).filter(([m]) => m !== 'sim-medium')) })));
+    const first = await retrain(deps(), { seed: 1 });
+    expect(readSidecar(path.join(tmp.dir, 'router', first.version)).models).toEqual(['sim-large', 'sim-small']);
+    store.importSamples(all);
+    const second = await retrain(deps(), { seed: 1 });
+    // Over all outcomes, sim-medium's included (v0001 at sim-medium's smoothed training rate), the new one
+    // is worse on these 8 validation rows; on the two models both know it trails by less than 2 standard
+    // errors, and v0001 cannot route to sim-medium at all: promoted, saying why.
+    expect(second.newLogLoss).toBeGreaterThan(second.currentLogLoss!);
+    expect(second.promoted).toBe(true);
+    expect(second.why).toMatch(/^it predicts sim-medium, which current v0001 cannot route to, and on the models both know its validation log loss is within 2 standard errors of v0001's \(\+\d\.\d{4}, standard error \d\.\d{4}\)$/);
+    // A classifier clearly worse is still refused, however many models it adds.
+    // (The training rows' outcomes flipped, the validation rows' kept, and every row rating a sim-extra.)
+    const { train } = stratifiedSplit(all, 0.2, 1, mixedHash, splitKey);
+    const flipped = new Set(train);
+    store.importSamples(
+      all.map((r, i) => ({
+        ...r,
+        outcomes: { ...Object.fromEntries(Object.entries(r.outcomes).map(([m, v]) => [m, flipped.has(i) ? 1 - v : v])), 'sim-extra': 1 },
+      })),
+    );
+    const worse = await retrain(deps(), { seed: 1 });
+    expect(worse.promoted).toBe(false);
+    expect(worse.why).toMatch(/far worse than predicting each model's training success rate/);
+  });
+
   it('does not promote a first classifier far worse than base rates; nearly certain base rates leave room', async () => {
     // Two kinds of prompt, each half the rows: in training "apple" prompts always succeed and "pear" ones
     // always fail; validation holds the opposite. Base rates (0.5) lose ln 2; a classifier that learned

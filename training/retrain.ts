@@ -235,17 +235,24 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
     promoted = false;
     why = 'no validation rows to compare on';
   } else {
-    const current = await compareWithCurrent(deps, currentVersion, valRows, models, P);
+    const current = await compareWithCurrent(deps, currentVersion, valRows, models, P, rates);
     currentLogLoss = current.currentLoss;
     if (current.error) {
       promoted = true;
       why = `current classifier ${currentVersion} cannot be evaluated (${current.error})`;
     } else if (current.newLoss <= current.currentLoss! + 1e-9) {
       promoted = true;
-      why = `validation log loss ${current.newLoss.toFixed(4)} ≤ current ${currentVersion}'s ${current.currentLoss!.toFixed(4)}`;
+      why = `validation log loss ${current.newLoss.toFixed(4)} ≤ current ${currentVersion}'s ${current.currentLoss!.toFixed(4)}${addedNote(current.added, currentVersion)}`;
+    } else if (current.added.length > 0 && current.shared && current.shared.diff <= ADDED_MODELS_SE * current.shared.se) {
+      // The current version cannot route to the added models at all: a difference on the others that the
+      // validation rows cannot tell from noise must not keep the operator's new models unused.
+      promoted = true;
+      why =
+        `it predicts ${current.added.join(', ')}, which current ${currentVersion} cannot route to, and on the models both know its validation ` +
+        `log loss is within ${ADDED_MODELS_SE} standard errors of ${currentVersion}'s (+${current.shared.diff.toFixed(4)}, standard error ${current.shared.se.toFixed(4)})`;
     } else {
       promoted = false;
-      why = `validation log loss ${current.newLoss.toFixed(4)} is worse than current ${currentVersion}'s ${current.currentLoss!.toFixed(4)}`;
+      why = `validation log loss ${current.newLoss.toFixed(4)} is worse than current ${currentVersion}'s ${current.currentLoss!.toFixed(4)}${addedNote(current.added, currentVersion)}`;
       // A version from before the split was keyed by prompt trained on some of today's validation rows.
       const trained = trainingOf(deps.classifierDir, currentVersion);
       if (trained?.split !== SPLIT_SCHEME) {
@@ -302,13 +309,21 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   };
 }
 
+/**
+ * The new classifier's validation log loss against the current one's, over the same rows and outcomes, on
+ * every model the new one predicts. A model the current classifier does not know (one the operator has
+ * since configured and rated) is scored for it at that model's training success rate: the current version
+ * cannot route to it at all, so comparing on the shared models alone would let a few thousandths of a nat
+ * there keep the new model unused, however many ratings it has.
+ */
 async function compareWithCurrent(
   deps: RetrainDeps,
   version: string,
   valRows: LabelledRow[],
   newModels: string[],
   newP: Float32Array,
-): Promise<{ newLoss: number; currentLoss: number | null; error?: string }> {
+  trainRates: ArrayLike<number>,
+): Promise<{ newLoss: number; currentLoss: number | null; added: string[]; shared?: { diff: number; se: number }; error?: string }> {
   let current: SuccessClassifier | null = null;
   try {
     // A version refitted on every row has seen these validation rows; its held-out twin has not.
@@ -317,23 +332,77 @@ async function compareWithCurrent(
     current = await loadOnnxClassifier(fs.existsSync(path.join(twin, CLASSIFIER_FILE)) ? twin : base, { expectEmbedderId: deps.embedder.id });
     const { X } = await featureMatrix(current.featureKind, deps.embedder, valRows.map((r) => r.prompt), deps.store);
     const curP = await current.predict(X, valRows.length);
-    // Compare on the models both know, over the same rows and outcomes.
-    const common = newModels.filter((m) => current!.models.includes(m));
-    if (common.length === 0) return { newLoss: NaN, currentLoss: null, error: 'it knows none of the same models' };
-    const pick = (P: Float32Array, models: readonly string[]): Float32Array => {
-      const cols = common.map((m) => models.indexOf(m));
-      const out = new Float32Array(valRows.length * common.length);
-      for (let i = 0; i < valRows.length; i++) cols.forEach((c, j) => (out[i * common.length + j] = P[i * models.length + c]));
-      return out;
-    };
-    const { Y, mask } = buildMatrix(new Float32Array(0), 0, valRows, common);
-    return { newLoss: maskedLogLoss(pick(newP, newModels), Y, mask), currentLoss: maskedLogLoss(pick(curP, current.models), Y, mask) };
+    const known = current.models;
+    const common = newModels.filter((m) => known.includes(m));
+    if (common.length === 0) return { newLoss: NaN, currentLoss: null, added: [], error: 'it knows none of the same models' };
+    const added = newModels.filter((m) => !known.includes(m) && valRows.some((r) => r.outcomes[m] !== undefined));
+    const scored = [...common, ...added];
+    const n = valRows.length;
+    const newCols = scored.map((m) => newModels.indexOf(m));
+    const mine = new Float32Array(n * scored.length);
+    const theirs = new Float32Array(n * scored.length);
+    for (let i = 0; i < n; i++) {
+      scored.forEach((m, j) => {
+        mine[i * scored.length + j] = newP[i * newModels.length + newCols[j]];
+        const c = known.indexOf(m);
+        theirs[i * scored.length + j] = c >= 0 ? curP[i * known.length + c] : trainRates[newCols[j]];
+      });
+    }
+    const { Y, mask } = buildMatrix(new Float32Array(0), 0, valRows, scored);
+    // On the shared models alone, the paired difference and its standard error over rows: what a
+    // classifier that adds models must not be clearly worse by.
+    const shared = pairedLossDifference(mine, theirs, Y, mask, n, scored.length, common.length);
+    return { newLoss: maskedLogLoss(mine, Y, mask), currentLoss: maskedLogLoss(theirs, Y, mask), added, shared };
   } catch (err) {
-    return { newLoss: NaN, currentLoss: null, error: errorMessage(err) };
+    return { newLoss: NaN, currentLoss: null, added: [], error: errorMessage(err) };
   } finally {
     await current?.dispose();
   }
 }
+
+/**
+ * Mean over rows of (new − current) log loss on the first `cols` columns (each row's mean over its known
+ * outcomes there), with the standard error of that mean; rows with no outcome there are left out.
+ */
+function pairedLossDifference(
+  mine: Float32Array,
+  theirs: Float32Array,
+  Y: Float32Array,
+  mask: Float32Array,
+  n: number,
+  m: number,
+  cols: number,
+): { diff: number; se: number } {
+  const loss = (p: number, y: number): number => {
+    const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
+    return -(y * Math.log(q) + (1 - y) * Math.log(1 - q));
+  };
+  const diffs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let d = 0;
+    let w = 0;
+    for (let j = 0; j < cols; j++) {
+      const k = i * m + j;
+      if (mask[k] === 0) continue;
+      d += mask[k] * (loss(mine[k], Y[k]) - loss(theirs[k], Y[k]));
+      w += mask[k];
+    }
+    if (w > 0) diffs.push(d / w);
+  }
+  if (diffs.length < 2) return { diff: NaN, se: NaN };
+  const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
+  const variance = diffs.reduce((a, b) => a + (b - mean) ** 2, 0) / (diffs.length - 1);
+  return { diff: mean, se: Math.sqrt(variance / diffs.length) };
+}
+
+/** Standard errors by which a classifier that adds models may trail the current one on the shared ones. */
+const ADDED_MODELS_SE = 2;
+
+/** Said beside the comparison when the new classifier predicts models the current one cannot route to. */
+const addedNote = (added: readonly string[], version: string): string =>
+  added.length === 0
+    ? ''
+    : `; it also predicts ${added.join(', ')}, which ${version} cannot route to (scored for ${version} at ${added.length === 1 ? 'its' : 'their'} training success rate${added.length === 1 ? '' : 's'})`;
 
 /** A new classifier is refused when its validation log loss exceeds the base rates' by this factor. */
 const BASE_RATE_SLACK = 1.25;
