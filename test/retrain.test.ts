@@ -229,6 +229,35 @@ describe('retrain', () => {
     expect(readCurrentVersion(path.join(tmp.dir, 'router'))).toBe('v0001');
   });
 
+  it('runs one at a time per classifier folder: a second run is refused at once, a dead run\'s lock is taken over', async () => {
+    store.importSamples(rows());
+    const dir = path.join(tmp.dir, 'router');
+    fs.mkdirSync(dir, { recursive: true });
+    // A live process holds the lock (this test's parent stands in for a running retrain).
+    fs.writeFileSync(path.join(dir, '.retrain.lock'), `${process.ppid}\n`);
+    await expect(retrain(deps(), { seed: 1 })).rejects.toThrow(`another retrain (pid ${process.ppid}) is writing to ${dir}: wait for it to finish`);
+    expect(fs.readdirSync(dir)).toEqual(['.retrain.lock']);
+    // Killed mid-run: its pid is gone, so the lock is stale.
+    fs.writeFileSync(path.join(dir, '.retrain.lock'), '2147483646\n');
+    const report = await retrain(deps(), { seed: 1 });
+    expect(report.promoted).toBe(true);
+    expect(fs.existsSync(path.join(dir, '.retrain.lock'))).toBe(false);
+  });
+
+  it('measures and patches a version before it is in place: every version folder carries its validation figures', async () => {
+    store.importSamples(rows());
+    const dir = path.join(tmp.dir, 'router');
+    const seen: string[][] = [];
+    // Looks at the folder once the version is written, before its validation is measured.
+    const log = (m: string): void => {
+      if (m.startsWith('Refitted')) seen.push(fs.readdirSync(dir).sort());
+    };
+    const report = await retrain({ ...deps(), log }, { seed: 1 });
+    expect(seen).toEqual([['.retrain.lock', `.v0001.${process.pid}.tmp`]]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['CURRENT', 'v0001']);
+    expect(readSidecar(path.join(dir, report.version)).validation?.logLoss).toBe(report.newLogLoss);
+  });
+
   it('refuses a classifier folder that is a file before training', async () => {
     store.importSamples(rows());
     const file = path.join(tmp.dir, 'router');

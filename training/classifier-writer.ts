@@ -17,13 +17,36 @@ export function writeClassifierVersion(
   reference?: ClassifierReference,
   holdout?: { sidecar: ClassifierSidecar; onnx: Uint8Array },
 ): string {
+  return stageClassifierVersion(dir, sidecar, onnxBytes, reference, holdout).commit();
+}
+
+export interface StagedVersion {
+  /** The temporary folder holding the files: load and measure from here, patch the sidecars here. */
+  folder: string;
+  /** Renames the folder into place as the version; returns the final path. */
+  commit(): string;
+}
+
+/**
+ * Writes a version's files into a temporary folder beside the versions, to be renamed into place once
+ * complete: a run killed before `commit` leaves no version behind (a later run clears its folder), and one
+ * killed after leaves a finished one, its validation figures included.
+ */
+export function stageClassifierVersion(
+  dir: string,
+  sidecar: ClassifierSidecar,
+  onnxBytes: Uint8Array,
+  reference?: ClassifierReference,
+  holdout?: { sidecar: ClassifierSidecar; onnx: Uint8Array },
+): StagedVersion {
   fs.mkdirSync(dir, { recursive: true });
   const final = path.join(dir, sidecar.version);
   if (fs.existsSync(final)) throw new Error(`classifier version ${final} already exists`);
   // Temporary folders of retrains that died before their rename.
   removeAbandoned(dir, /^\.v\d+\.(\d+)\.tmp$/);
   const tmp = path.join(dir, `.${sidecar.version}.${process.pid}.tmp`);
-  fs.rmSync(tmp, { recursive: true, force: true });
+  const discard = (): void => fs.rmSync(tmp, { recursive: true, force: true });
+  discard();
   fs.mkdirSync(tmp);
   try {
     fs.writeFileSync(path.join(tmp, CLASSIFIER_FILE), onnxBytes);
@@ -34,12 +57,22 @@ export function writeClassifierVersion(
       fs.writeFileSync(path.join(tmp, HOLDOUT_DIR, CLASSIFIER_FILE), holdout.onnx);
       fs.writeFileSync(path.join(tmp, HOLDOUT_DIR, SIDECAR_FILE), `${JSON.stringify(holdout.sidecar, null, 2)}\n`);
     }
-    fs.renameSync(tmp, final);
   } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    discard();
     throw err;
   }
-  return final;
+  return {
+    folder: tmp,
+    commit() {
+      try {
+        fs.renameSync(tmp, final);
+      } catch (err) {
+        discard();
+        throw err;
+      }
+      return final;
+    },
+  };
 }
 
 /**

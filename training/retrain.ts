@@ -9,7 +9,7 @@ import { nextVersion, readCurrentVersion, writeCurrentVersion } from '../src/rou
 import { loadOnnxClassifier, readSidecar } from '../src/routing/onnx-classifier';
 import { InvalidInputError, errorMessage } from '../src/errors';
 import { DEFAULT_FEATURE_KIND, FEATURE_KINDS } from '../src/routing/features';
-import { HOLDOUT_DIR, buildReference, writeClassifierVersion } from './classifier-writer';
+import { HOLDOUT_DIR, type StagedVersion, buildReference, stageClassifierVersion } from './classifier-writer';
 import { estimateTokens } from '../src/routing/cost';
 import type { PolicyKind } from '../src/routing/policy';
 import { type EmbedderLike, type LabelledRow, SPLIT_SCHEME, buildMatrix, featureMatrix, splitKey, stratifiedSplit } from './dataset';
@@ -25,6 +25,7 @@ import type { FoldRunner } from './component-recipes';
 import { isSmallSet } from './learner-selection';
 import { trainRouterClassifier } from './experts';
 import { MIN_TRAINING_ROWS, trainableRows } from './trainable-rows';
+import { FolderLockedError, lockFolder } from '../src/util/folder-lock';
 import { formatMetricsTable } from './metrics';
 
 export interface RetrainDeps {
@@ -75,11 +76,32 @@ export interface RetrainReport {
 }
 
 export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): Promise<RetrainReport> {
+  const { rows, models } = trainableRows(deps);
+  // Two runs would choose the same next version name, and the second fail after all its work.
+  let release: () => void;
+  try {
+    release = lockFolder(deps.classifierDir, RETRAIN_LOCK);
+  } catch (err) {
+    if (err instanceof FolderLockedError) {
+      throw new InvalidInputError(`another retrain (pid ${err.pid}) is writing to ${deps.classifierDir}: wait for it to finish`, null, 'retrain_running');
+    }
+    throw err;
+  }
+  try {
+    return await retrainLocked(deps, options, rows, models);
+  } finally {
+    release();
+  }
+}
+
+/** The lock file `retrain` holds in the classifier folder while it runs. */
+export const RETRAIN_LOCK = '.retrain.lock';
+
+async function retrainLocked(deps: RetrainDeps, options: RetrainOptions, rows: LabelledRow[], models: string[]): Promise<RetrainReport> {
   const started = Date.now();
   const seed = options.seed ?? 1;
   const kind = options.featureKind ?? DEFAULT_FEATURE_KIND;
   const log = deps.log;
-  const { rows, models } = trainableRows(deps);
   log(`Embedding ${rows.length} prompts with ${deps.embedder.id} (cached embeddings are reused)`);
   let lastShown = 0;
   const { X, d, embeddingDim, wordSlots, wordBuckets } = await featureMatrix(kind, deps.embedder, rows.map((r) => r.prompt), deps.store, (done, total) => {
@@ -154,7 +176,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const referenceOf = (served?: { outOfFold?: Float32Array }) =>
     served?.outOfFold ? buildReference(models, rows, served.outOfFold, estimateTokens, seed) : buildReference(models, trainRows, result.outOfFold, estimateTokens, seed);
   const everyRow = rows.map((_, i) => i);
-  let folder: string;
+  let staged: StagedVersion;
   if (refit) {
     // A small store's (small kinds') learner is chosen afresh on every row; in a large store the second
     // choice of its small kinds would add a quarter to a retrain of some 45 s (docs/routing-quality.md, "Serving the refit").
@@ -167,7 +189,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
       sources: rows.map((r) => r.source),
       ...(everyCost ? { foldKeys: rows.map(splitKey), costs: everyCost.costs ?? rankCosts(all), estimates: everyCost.estimates } : {}),
     });
-    folder = writeClassifierVersion(
+    staged = stageClassifierVersion(
       deps.classifierDir,
       sidecarFor(version, everyRow, {
         learner: served.learner,
@@ -183,8 +205,11 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
         `validation measures its twin fitted without the validation rows (${HOLDOUT_DIR}/)`,
     );
   } else {
-    folder = writeClassifierVersion(deps.classifierDir, sidecarFor(version, train), exportClassifierOnnx(result.spec), referenceOf());
+    staged = stageClassifierVersion(deps.classifierDir, sidecarFor(version, train), exportClassifierOnnx(result.spec), referenceOf());
   }
+  // Measured and patched in the staged folder, then renamed into place: a version in place always carries
+  // its validation figures (a run killed before the rename leaves a temporary folder the next run clears).
+  let folder = staged.folder;
   // Measure the artefact itself (through onnxruntime), exactly as the server and the comparison will run it.
   const written = await loadOnnxClassifier(refit ? path.join(folder, HOLDOUT_DIR) : folder, { expectEmbedderId: deps.embedder.id });
   let P: Float32Array;
@@ -213,6 +238,7 @@ export async function retrain(deps: RetrainDeps, options: RetrainOptions = {}): 
   const bySource = sourceEvaluations ? Object.fromEntries(groups.map((g, k) => [g.source, headline(sourceEvaluations[k])])) : null;
   patchSidecarValidation(folder, newLogLoss, evaluation, intervals, bySource);
   if (refit) patchSidecarValidation(path.join(folder, HOLDOUT_DIR), newLogLoss, evaluation, intervals, bySource);
+  folder = staged.commit();
 
   // What knowing nothing of the prompt scores: each model's success rate on the training rows. A
   // classifier far worse than that (a handful of rows, confidently wrong: log loss 9 against 2) must not
