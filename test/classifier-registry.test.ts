@@ -65,6 +65,26 @@ describe('classifier registry', () => {
     await registry.dispose();
   });
 
+  it('goes cold-start when CURRENT is removed, as score and a restart would, and loads again once it is back', async () => {
+    const events: string[] = [];
+    const disposed: string[] = [];
+    const loader: ClassifierLoader = async (dir) => ({ ...(await jsonLoader(dir)), dispose: async () => void disposed.push(path.basename(dir)) });
+    const registry = new ClassifierRegistry({ dir: tmp.dir, load: loader, retireAfterMs: 0, onLoad: (v) => events.push(`load ${v}`), onUnload: () => events.push('unload') });
+    put('v0004', '{"models": ["a"]}');
+    point('v0004');
+    expect(await registry.refresh()).toBe(true);
+    fs.rmSync(path.join(tmp.dir, 'CURRENT'));
+    expect(await registry.refresh()).toBe(true);
+    expect(registry.current()).toBeNull();
+    expect(await registry.refresh()).toBe(false);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(disposed).toEqual(['v0004']);
+    point('v0004');
+    expect(await registry.refresh()).toBe(true);
+    expect(events).toEqual(['load v0004', 'unload', 'load v0004']);
+    await registry.dispose();
+  });
+
   it('disposes of a replaced classifier only once the requests that hold it are done', async () => {
     const dir = path.join(tmp.dir, 'leases');
     fs.mkdirSync(dir);

@@ -83,6 +83,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     expectEmbedderDimension: embedder.dimension,
     onError: (msg) => log(`warning: ${msg}`),
     onLoad: (version) => log(`classifier ${version} loaded`),
+    onUnload: () => log(`no CURRENT in ${resolve(config.routing.classifierDir)} any more: routing cold-start until a classifier is promoted`),
   });
   await registry.refresh();
   const store = new SqliteStore({ path: resolve(config.storage.path) });

@@ -55,6 +55,8 @@ export interface ClassifierRegistryOptions {
   load?: ClassifierLoader;
   onError?: (message: string) => void;
   onLoad?: (version: string) => void;
+  /** CURRENT is gone: the loaded classifier is let go, and routing is cold start until one is promoted. */
+  onUnload?: () => void;
   /** How long a replaced classifier is kept for callers of current() before it goes (default 5 s). */
   retireAfterMs?: number;
 }
@@ -125,7 +127,19 @@ export class ClassifierRegistry {
 
   private async doRefresh(): Promise<boolean> {
     const version = readCurrentVersion(this.options.dir);
-    if (version === null) return false;
+    if (version === null) {
+      // CURRENT removed (or emptied) by the operator: serve what `score` and a restart would, cold start,
+      // rather than the last version until the next restart. (Promotion renames CURRENT in whole, so a
+      // retrain never makes it missing.)
+      const previous = this.loaded;
+      if (!previous) return false;
+      this.loaded = null;
+      this.loadedFolder = null;
+      this.loadedStamp = null;
+      this.options.onUnload?.();
+      setTimeout(() => this.retire(previous), this.options.retireAfterMs ?? 5_000).unref();
+      return true;
+    }
     // The loaded version is reloaded when its files or CURRENT change (a folder replaced under the same
     // name); a version that failed is retried then too, not on every poll: that would log the same
     // failure every tick.
