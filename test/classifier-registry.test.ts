@@ -68,7 +68,7 @@ describe('classifier registry', () => {
   it('goes cold-start when CURRENT is removed, as score and a restart would, and loads again once it is back', async () => {
     const events: string[] = [];
     const disposed: string[] = [];
-    const loader: ClassifierLoader = async (dir) => ({ ...(await jsonLoader(dir)), dispose: async () => void disposed.push(path.basename(dir)) });
+    const loader: ClassifierLoader = async (dir) => ({ ...(await jsonLoader(dir, {})), dispose: async () => void disposed.push(path.basename(dir)) });
     const registry = new ClassifierRegistry({ dir: tmp.dir, load: loader, retireAfterMs: 0, onLoad: (v) => events.push(`load ${v}`), onUnload: () => events.push('unload') });
     put('v0004', '{"models": ["a"]}');
     point('v0004');

@@ -1,8 +1,10 @@
 // Client keys and what each may see: admin keys read everything, other keys only their own decisions;
 // feedback upserts; the decision list's filters and cursor pages; /v1/stats figures.
+import path from 'node:path';
 import OpenAI from 'openai';
 import type { DecisionLogJson } from '../src/http/decision-log-json';
 import type { StatsJson } from '../src/inspection/stats';
+import { trainableRows } from '../training/trainable-rows';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { ApiKeyStore } from '../src/store/api-key-store';
 import { keysCommand } from '../src/cli/keys';
@@ -301,6 +303,15 @@ describe('storage.storePrompts: false', () => {
       expect(d.feedback).toMatchObject({ success: true });
       expect(gw.rows('SELECT COUNT(*) AS n FROM samples')).toEqual([{ n: 0 }]);
       expect(JSON.stringify(gw.rows('SELECT * FROM decisions'))).not.toContain('my secret prompt');
+      // retrain says why the rating does not count, rather than that the store is empty.
+      const store = new SqliteStore({ path: gw.dbPath });
+      try {
+        expect(() => trainableRows({ store, classifierDir: path.join(gw.dir, 'router'), log: () => {} })).toThrow(
+          'retrain needs at least 4 prompts with outcomes; the store has 0 (import some with `switchyard import`); 1 rated answer has no stored prompt (storage.storePrompts: false) and cannot train',
+        );
+      } finally {
+        store.close();
+      }
     } finally {
       await gw.close();
       await upstream.close();

@@ -19,9 +19,20 @@ export function trainableRows(deps: { store: OutcomeStore; classifierDir: string
     throw new InvalidInputError(`the classifier folder ${deps.classifierDir} (routing.classifierDir) is a file, not a folder`, null, 'file_not_writable');
   }
   const rows: LabelledRow[] = deps.store.listSamples();
+  // Ratings given while prompts were not stored are in the log but hold nothing to learn from.
+  const promptless = deps.store.countRatingsWithoutPrompt?.() ?? 0;
+  const unusable =
+    promptless > 0
+      ? `${promptless} rated answer${promptless === 1 ? ' has' : 's have'} no stored prompt (storage.storePrompts: false) and cannot train`
+      : '';
   if (rows.length < MIN_TRAINING_ROWS) {
-    throw new InvalidInputError(`retrain needs at least ${MIN_TRAINING_ROWS} prompts with outcomes; the store has ${rows.length} (import some with \`switchyard import\`)`, null, 'not_enough_data');
+    throw new InvalidInputError(
+      `retrain needs at least ${MIN_TRAINING_ROWS} prompts with outcomes; the store has ${rows.length} (import some with \`switchyard import\`)${unusable ? `; ${unusable}` : ''}`,
+      null,
+      'not_enough_data',
+    );
   }
+  if (unusable) log(`note: ${unusable}`);
   const models = modelsOf(rows);
   // Live traffic records only the model that answered: a store of cold-start feedback names one model, and
   // a classifier of it would send every request there and leave the others as last-resort fallbacks, with

@@ -225,6 +225,10 @@ export class SqliteStore implements OutcomeStore {
     return { samples, outcomes };
   }
 
+  countRatingsWithoutPrompt(): number {
+    return this.db.prepare('SELECT COUNT(*) FROM feedback f JOIN decisions d ON d.id = f.decision_id WHERE d.prompt IS NULL').pluck().get() as number;
+  }
+
   getEmbeddings(embedderId: string, promptHashes: readonly string[]): Map<string, Float32Array> {
     const out = new Map<string, Float32Array>();
     const stmt = this.db.prepare<[string, string], { vector: Buffer }>('SELECT vector FROM embeddings WHERE embedder_id = ? AND prompt_hash = ?');

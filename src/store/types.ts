@@ -30,6 +30,8 @@ export interface OutcomeStore {
   /** Every sample that has at least one outcome, in id order (deterministic training input). */
   listSamples(): OutcomeSample[];
   countSamples(): { samples: number; outcomes: number };
+  /** Rated answers whose decision kept no prompt (storage.storePrompts: false): ratings `retrain` cannot use. */
+  countRatingsWithoutPrompt?(): number;
   /** The prompt hashes of every stored sample with outcomes: what `retrain` would train on. */
   trainedPromptHashes(): Set<string>;
   /** Cached embeddings by prompt hash for one embedder; missing hashes are absent from the map. */
