@@ -11,7 +11,7 @@ import { toErrorResponse } from '../src/http/error-handler';
 import { createDecisionLogQueue, decisionRowBytes } from '../src/store/decision-log-queue';
 import { DecisionStore } from '../src/store/decision-store';
 import type { DecisionRecord } from '../src/store/decision-types';
-import { aggregateDecisions, ratedAnswers, ratedGap, recentAnswerLengths } from '../src/store/decision-stats';
+import { aggregateAttempts, aggregateDecisions, ratedAnswers, ratedGap, recentAnswerLengths } from '../src/store/decision-stats';
 import { createAnswerLengths, learnedLengths, roundLength } from '../src/routing/answer-lengths';
 import { buildStats } from '../src/inspection/stats';
 import { modelConfigSchema } from '../src/config/schema';
@@ -445,6 +445,7 @@ describe('/v1/stats calibration: predicted beside rated success', () => {
       rate('d4', 'small', 1);
       const stats = buildStats({
         aggregates: aggregateDecisions(store.db, 0, 10_000),
+        attempts: aggregateAttempts(store.db, 0, 10_000),
         models: [
           modelConfigSchema.parse({ id: 'small', baseUrl: 'http://127.0.0.1:1', price: { inputPerMTok: 1, outputPerMTok: 2 } }),
           modelConfigSchema.parse({ id: 'large', baseUrl: 'http://127.0.0.1:1', price: { inputPerMTok: 10, outputPerMTok: 30 } }),

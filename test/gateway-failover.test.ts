@@ -263,6 +263,11 @@ describe('circuit breaker through the server', () => {
     expect(backup.breaker).toMatchObject({ state: 'closed' });
     expect(backup).toMatchObject({ requests: 3, failovers: 3, share: 1 });
     expect(stats.overall).toMatchObject({ requests: 3, failovers: 3, errors: 0 });
+    // The requests all succeeded, but primary's calls did not: counted per call, under the model called
+    // (the skipped third attempt made no call).
+    expect(primary).toMatchObject({ requests: 0, errors: 0, upstream_calls: { calls: 2, errors: 2, error_rate: 1 } });
+    expect(backup.upstream_calls).toEqual({ calls: 3, errors: 0, error_rate: 0 });
+    expect(stats.overall.upstream_calls).toEqual({ calls: 5, errors: 2, error_rate: 0.4 });
   });
 });
 

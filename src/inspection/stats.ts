@@ -4,7 +4,7 @@
 import type { ModelConfig, ModelPrice } from '../config/schema';
 import type { CircuitBreaker } from '../providers/circuit-breaker';
 import { estimateCost } from '../routing/cost';
-import type { ModelAggregate } from '../store/decision-stats';
+import type { AttemptAggregate, ModelAggregate } from '../store/decision-stats';
 import type { BatchWriterStats } from '../store/log-writer';
 
 interface Totals {
@@ -22,6 +22,12 @@ interface Totals {
   error_rate: number;
   /** Requests the client abandoned before the answer was complete. */
   aborted: number;
+  /**
+   * Every upstream call made to the model (overall: to any model), whether the request's first choice or
+   * a fallback, and those that failed: where a model that only ever serves as a fallback shows its faults,
+   * which the per-request figures count under the model the request was routed to.
+   */
+  upstream_calls: { calls: number; errors: number; error_rate: number };
   feedback: {
     count: number;
     success_rate: number | null;
@@ -65,6 +71,7 @@ interface LogJson {
 
 export interface StatsInput {
   aggregates: readonly ModelAggregate[];
+  attempts: readonly AttemptAggregate[];
   models: readonly ModelConfig[];
   breakers: ReadonlyMap<string, CircuitBreaker>;
   log: BatchWriterStats;
@@ -87,7 +94,7 @@ export function buildStats(input: StatsInput): StatsJson {
     return {
       model: id,
       configured: input.models.some((m) => m.id === id),
-      ...totals([byModel.get(id) ?? empty(id)], total, baseline.price),
+      ...totals([byModel.get(id) ?? empty(id)], total, baseline.price, input.attempts.filter((a) => a.model === id)),
       breaker: breaker
         ? { state: breaker.state, consecutive_failures: breaker.consecutiveFailures, retry_at: breaker.retryAt === null ? null : new Date(breaker.retryAt).toISOString() }
         : null,
@@ -98,7 +105,7 @@ export function buildStats(input: StatsInput): StatsJson {
     object: 'switchyard.stats',
     window: { since: new Date(input.since).toISOString(), until: new Date(input.until).toISOString() },
     baseline_model: baseline.id,
-    overall: totals(input.aggregates, total, baseline.price),
+    overall: totals(input.aggregates, total, baseline.price, input.attempts),
     models,
     log: {
       queued: log.queued,
@@ -115,8 +122,10 @@ export function buildStats(input: StatsInput): StatsJson {
   };
 }
 
-function totals(rows: readonly ModelAggregate[], allRequests: number, baselinePrice: ModelPrice): Totals {
+function totals(rows: readonly ModelAggregate[], allRequests: number, baselinePrice: ModelPrice, attempts: readonly AttemptAggregate[]): Totals {
   const sum = (f: (a: ModelAggregate) => number) => rows.reduce((n, a) => n + f(a), 0);
+  const calls = attempts.reduce((n, a) => n + a.calls, 0);
+  const callErrors = attempts.reduce((n, a) => n + a.errors, 0);
   const requests = sum((a) => a.requests);
   const cost = sum((a) => a.cost);
   const baselineCost = estimateCost(baselinePrice, sum((a) => a.costedPromptTokens), sum((a) => a.costedCompletionTokens));
@@ -135,6 +144,7 @@ function totals(rows: readonly ModelAggregate[], allRequests: number, baselinePr
     errors,
     error_rate: requests > 0 ? round(errors / requests, 6) : 0,
     aborted: sum((a) => a.aborted),
+    upstream_calls: { calls, errors: callErrors, error_rate: calls > 0 ? round(callErrors / calls, 6) : 0 },
     feedback: {
       count: feedbackCount,
       success_rate: feedbackCount > 0 ? round(sum((a) => a.feedbackScoreSum) / feedbackCount, 6) : null,

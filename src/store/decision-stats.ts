@@ -55,6 +55,31 @@ export function aggregateDecisions(db: Database.Database, since: number, until: 
   return db.prepare<[number, number], ModelAggregate>(SQL).all(since, until);
 }
 
+/** Upstream calls per model over a window, whichever request made them (its first choice or a fallback). */
+export interface AttemptAggregate {
+  model: string;
+  calls: number;
+  errors: number;
+}
+
+// Skipped models (open circuit, unknown) made no call. Abandoned calls (the client went away) are neither.
+const ATTEMPTS_SQL = `
+  SELECT json_extract(a.value, '$.model') AS model,
+         COUNT(*) AS calls,
+         SUM(json_extract(a.value, '$.status') = 'error' AND COALESCE(json_extract(a.value, '$.errorKind'), '') <> 'aborted') AS errors
+  FROM decisions d, json_each(d.attempts) a
+  WHERE d.created_at >= ? AND d.created_at < ? AND json_extract(a.value, '$.status') <> 'skipped'
+  GROUP BY 1
+  ORDER BY 1`;
+
+/**
+ * Each model's upstream calls and failed calls: a fallback's failures belong to it, while the per-request
+ * figures count a request under the model that answered it or, when none did, the one it was routed to.
+ */
+export function aggregateAttempts(db: Database.Database, since: number, until: number): AttemptAggregate[] {
+  return db.prepare<[number, number], AttemptAggregate>(ATTEMPTS_SQL).all(since, until);
+}
+
 // CROSS JOIN keeps feedback as the outer loop, walked newest first on its updated_at index: without it
 // SQLite may scan the whole decision log. The inner LIMIT bounds the walk when the version's ratings are
 // sparse among other versions' (just after a retrain).

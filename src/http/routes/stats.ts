@@ -2,7 +2,7 @@
 import { Router as ExpressRouter } from 'express';
 import { InvalidInputError } from '../../errors';
 import { buildStats } from '../../inspection/stats';
-import { aggregateDecisions } from '../../store/decision-stats';
+import { aggregateAttempts, aggregateDecisions } from '../../store/decision-stats';
 import { BUSY_TIMEOUT_MS } from '../../store/sqlite-store';
 import { principalOf, requireAdmin } from '../auth';
 import { MAX_TIME_MS, parseBody, statsQuerySchema } from '../schemas';
@@ -25,6 +25,7 @@ export function statsRoutes(deps: InspectionDeps): ExpressRouter {
     res.json(
       buildStats({
         aggregates: aggregateDecisions(deps.decisions.db, since, until),
+        attempts: aggregateAttempts(deps.decisions.db, since, until),
         models: deps.models,
         breakers: deps.breakers,
         log: deps.log.stats(),
