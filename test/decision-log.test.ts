@@ -670,15 +670,18 @@ models:
   });
 });
 
-describe('shutdown while another process holds the write lock', () => {
-  it('saves the rows the store refuses beside it, and the next start writes them; nothing is lost', async () => {
-    const yaml = `
+/** A server on one simulated model, with the storage block given. */
+const simConfig = (storage: string): string => `
 server: { host: 127.0.0.1, port: 0 }
-storage: { path: data/locked.db, logQueue: { flushIntervalMs: 60000, shutdownWaitMs: 200 } }
+storage: ${storage}
 routing: { classifierDir: router, reloadIntervalMs: 0 }
 models:
   - { id: sim-one, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 }, sim: { reply: ok } }
 `;
+
+describe('shutdown while another process holds the write lock', () => {
+  it('saves the rows the store refuses beside it, and the next start writes them; nothing is lost', async () => {
+    const yaml = simConfig('{ path: data/locked.db, logQueue: { flushIntervalMs: 60000, shutdownWaitMs: 200 } }');
     const gw = await startTestGateway({ yaml });
     const spill = `${gw.dbPath}.unwritten.jsonl`;
     const other = new Database(gw.dbPath);
@@ -718,13 +721,7 @@ models:
 
   it('reports rows it could neither write nor save as lost, so `serve` exits 1', async () => {
     const gw = await startTestGateway({
-      yaml: `
-server: { host: 127.0.0.1, port: 0 }
-storage: { path: data/lost.db, logQueue: { flushIntervalMs: 60000, shutdownWaitMs: 0 } }
-routing: { classifierDir: router, reloadIntervalMs: 0 }
-models:
-  - { id: sim-one, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 }, sim: { reply: ok } }
-`,
+      yaml: simConfig('{ path: data/lost.db, logQueue: { flushIntervalMs: 60000, shutdownWaitMs: 0 } }'),
     });
     const other = new Database(gw.dbPath);
     try {
@@ -768,13 +765,7 @@ models:
 describe('reading and rating a decision while another process holds the write lock', () => {
   it("is the store's busy error (503, Retry-After), not a 404 that tells the client its id does not exist", async () => {
     const gw = await startTestGateway({
-      yaml: `
-server: { host: 127.0.0.1, port: 0 }
-storage: { path: data/busy.db }
-routing: { classifierDir: router, reloadIntervalMs: 0 }
-models:
-  - { id: sim-one, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 }, sim: { reply: ok } }
-`,
+      yaml: simConfig('{ path: data/busy.db }'),
     });
     const other = new Database(gw.dbPath);
     try {
