@@ -201,6 +201,25 @@ describe('POST /v1/chat/completions and GET /v1/models', () => {
     expect(res.json.error).toMatchObject({ type: 'invalid_request_error', param });
   });
 
+  it('refuses a body nested past 256 levels with 400 before routing, plain or gzip-encoded: no upstream call', async () => {
+    const before = upstream.received.length;
+    // 1,500 levels in 3 KB (this server's body limit is 4,000 bytes); 10,000 once opened every breaker.
+    const raw = `{"model":"auto","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(1_500)}${']'.repeat(1_500)}}`;
+    const plain = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { raw });
+    expect(plain.status).toBe(400);
+    expect(plain.json.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json', message: 'the body nests arrays or objects more than 256 deep' });
+    const zipped = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(raw),
+    });
+    expect(zipped.status).toBe(400);
+    expect(upstream.received.length).toBe(before);
+    // 256 levels is a body like any other.
+    const fine = await gw.call('POST', '/v1/chat/completions', { raw: raw.replace(/\[{1500}/, '['.repeat(255)).replace(/\]{1500}/, ']'.repeat(255)) });
+    expect(fine.status).toBe(200);
+  });
+
   it('refuses bodies over the configured limit with 413, no stack trace', async () => {
     const res = await gw.call<ErrorJson>('POST', '/v1/chat/completions', { body: { model: 'auto', messages: [{ role: 'user', content: 'x'.repeat(5_000) }] } });
     expect(res.status).toBe(413);

@@ -181,6 +181,27 @@ describe('failover', () => {
     expect(breakers.get('a')?.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
   });
 
+  it('a throw that is not an UpstreamError (a bug on this side) fails over without counting against the breaker', async () => {
+    const breakers = createCircuitBreakers(['a', 'b'], { now: Date.now, failureThreshold: 1 });
+    const broken: ChatProvider = { modelId: 'a', complete: () => Promise.reject(new RangeError('Maximum call stack size exceeded')), stream: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new RangeError('x')) }) }) };
+    script = { 'up-b': ok('from b') };
+    const result = await runWithFailover(options({ models: ['a', 'b'], breakers, providers: new Map([['a', broken], ['b', providers.get('b')!]]) }));
+    expect(result.model).toBe('b');
+    expect(result.attempts[0]).toMatchObject({ model: 'a', status: 'error', errorKind: 'server' });
+    expect(breakers.get('a')?.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
+  it('a request too deeply nested to serialise is the client\'s error: no call, no breaker, no failover', async () => {
+    const breakers = createCircuitBreakers(['a', 'b'], { now: Date.now, failureThreshold: 1 });
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const err = await rejection(runWithFailover(options({ breakers, request: { model: 'auto', messages: [{ role: 'user', content: 'hi' }], x: deep } })));
+    expect(err).toMatchObject({ kind: 'client', httpStatus: 400, retryable: false });
+    expect(err.message).toMatch(/^the request could not be serialised for the upstream: /);
+    expect(asked()).toEqual([]);
+    expect(breakers.get('a')?.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
   it('a prompt too long for a model fails over without counting against it; a refused key counts', async () => {
     const breakers = createCircuitBreakers(['a', 'b'], { now: Date.now, failureThreshold: 1 });
     script = { 'up-a': { type: 'error', status: 400, message: 'too long', code: 'context_length_exceeded' }, 'up-b': status(401) };

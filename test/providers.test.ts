@@ -3,7 +3,7 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { completionsUrl, createOpenAICompatibleProvider, retryAfter, type OpenAICompatibleProviderOptions } from '../src/providers/openai-compatible-provider';
-import { SseDecoder } from '../src/providers/sse';
+import { SseDecoder, SseLimitError } from '../src/providers/sse';
 import { createAgentFetch } from '../src/providers/agent-fetch';
 import { UpstreamError, usageTokens, type ChatCompletionChunk, type ChatRequest } from '../src/providers/types';
 import { chunkBody, completionBody, startFakeUpstream, streamEvents, type FakeUpstream } from './support/fake-upstream';
@@ -168,6 +168,23 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       expect((await provider().complete(request(), live())).usage).toBeNull();
     });
 
+    it('bounds what it reads: an answer past maxAnswerBytes is malformed, an error message is cut to 2,000 characters', async () => {
+      upstream.enqueue({ type: 'json', body: completionBody('x'.repeat(5_000)) });
+      const big = await failure(provider({ maxAnswerBytes: 4_096 }).complete(request(), live()));
+      expect(big).toMatchObject({ kind: 'malformed', retryable: true, message: 'model "cheap" returned an answer over 4096 bytes' });
+      upstream.enqueue({ type: 'error', status: 400, message: 'y'.repeat(100_000) });
+      const long = await failure(provider().complete(request(), live()));
+      expect(long.message).toBe(`${'y'.repeat(2_000)}…`);
+    });
+
+    it('calls an answer nested past 256 levels malformed, which fails over, rather than relaying it', async () => {
+      let deep: unknown = 'bottom';
+      for (let i = 0; i < 300; i++) deep = [deep];
+      upstream.enqueue({ type: 'json', body: { ...completionBody('ok'), extra: deep } });
+      const err = await failure(provider().complete(request(), live()));
+      expect(err).toMatchObject({ kind: 'malformed', retryable: true, message: 'model "cheap" returned a chat.completion nested more than 256 deep' });
+    });
+
     it('reports a refused connection as connect (retryable)', async () => {
       const closed = http.createServer();
       await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
@@ -324,6 +341,12 @@ describe.each([['global fetch', fetch], ['agent fetch', agentFetch]] as const)('
       expect(err).toMatchObject({ kind: 'client', httpStatus: 400, message: 'Unrecognized request argument supplied: stream_options' });
     });
 
+    it('a stream line that never ends is malformed once past its bound, not held in memory for ever', async () => {
+      upstream.enqueue({ type: 'sse', done: false, events: [`data: {"choices":[{"delta":{"content":"${'x'.repeat(9 * 1024 * 1024)}`] });
+      const err = await failure(drainChunks(provider().stream(request(), live())));
+      expect(err).toMatchObject({ kind: 'malformed', message: 'model "cheap" sent a stream with a line longer than 8388608 characters' });
+    });
+
     it('an error status on a streaming request is classified like any other', async () => {
       upstream.enqueue({ type: 'error', status: 429, message: 'Rate limit reached' });
       expect(await failure(drainChunks(provider().stream(request(), live())))).toMatchObject({ kind: 'rate_limit', httpStatus: 429 });
@@ -396,5 +419,18 @@ describe('SseDecoder', () => {
     const decoder = new SseDecoder();
     expect(decoder.push('data: [DONE]')).toEqual([]);
     expect(decoder.end()).toEqual([{ event: undefined, data: '[DONE]' }]);
+  });
+
+  it('refuses a line, or an event, longer than its bound, however it arrives', () => {
+    const line = new SseDecoder(100);
+    expect(line.push(`data: ${'x'.repeat(60)}`)).toEqual([]);
+    expect(() => line.push('x'.repeat(60))).toThrow(SseLimitError);
+    const event = new SseDecoder(100);
+    for (let i = 0; i < 3; i++) expect(event.push(`data: ${'y'.repeat(30)}\n`)).toEqual([]);
+    expect(() => event.push(`data: ${'y'.repeat(30)}\n`)).toThrow('an event longer than 100 characters');
+    // Under the bounds, a line split across many pushes is one line (each push scans only what is new).
+    const split = new SseDecoder(100);
+    const pieces = ['da', 'ta: ', 'a'.repeat(20), 'b'.repeat(20), '\r', '\n', '\r\n'];
+    expect(pieces.flatMap((p) => split.push(p))).toEqual([{ event: undefined, data: `${'a'.repeat(20)}${'b'.repeat(20)}` }]);
   });
 });

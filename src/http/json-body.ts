@@ -4,6 +4,7 @@
 // handler answers both paths the same way (413 request_too_large, 400 invalid_json, 400 request_aborted).
 import express, { type RequestHandler } from 'express';
 import { SwitchyardError } from '../errors';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../util/json-depth';
 
 class BodyError extends Error {
   constructor(
@@ -19,8 +20,18 @@ class BodyError extends Error {
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const CHARSET = /;\s*charset\s*=\s*"?([\w.:-]+)"?/i;
 
+/** A body nested deeper than any request needs is refused here, for both paths (see util/json-depth.ts). */
+const depthChecked: RequestHandler = (req, _res, next) => {
+  if (nestsDeeperThan(req.body, MAX_JSON_DEPTH)) {
+    next(new SwitchyardError(`the body nests arrays or objects more than ${MAX_JSON_DEPTH} deep`, { code: 'invalid_json', httpStatus: 400, type: 'invalid_request_error' }));
+    return;
+  }
+  next();
+};
+
 export function jsonBody(limitBytes: number): RequestHandler {
-  const fallback = express.json({ limit: limitBytes });
+  const parse = express.json({ limit: limitBytes });
+  const fallback: RequestHandler = (req, res, next) => parse(req, res, (err?: unknown) => (err ? next(err) : depthChecked(req, res, next)));
   return (req, res, next) => {
     const type = req.headers['content-type'];
     if (type === undefined || !JSON_TYPE.test(type)) {
@@ -80,7 +91,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
         next(new BodyError('request body is not valid JSON', 'entity.parse.failed', 400));
         return;
       }
-      next();
+      depthChecked(req, res, next);
     });
     // The only error a request stream raises is the client going away mid-body: its fault, not a 500.
     req.on('error', () => {

@@ -185,8 +185,10 @@ async function tryInOrder<T>(options: FailoverOptions, call: (provider: ChatProv
     } catch (err) {
       const error = toUpstreamError(err, model);
       attempts.push({ model, startedAt, latencyMs: now() - startedAt, ...attemptError(error) });
-      // Client errors (a prompt too long for this model included) and aborts say nothing about the upstream's health.
-      if (error.retryable && error.kind !== 'client') breaker?.recordFailure();
+      // Client errors (a prompt too long for this model included) and aborts say nothing about the upstream's
+      // health, and neither does a throw that is not an UpstreamError: a bug on this side of the wire (a
+      // request that could not be serialised once opened every breaker for any client's sake).
+      if (error.retryable && error.kind !== 'client' && err instanceof UpstreamError) breaker?.recordFailure();
       else breaker?.releaseProbe();
       if (!error.retryable) throw error.withAttempts(attempts);
       errors.push(error);

@@ -3,7 +3,9 @@
 // failover decides on; it knows nothing about the HTTP layer that called it.
 import type { ZodType } from 'zod';
 import { CONNECT_TIMEOUT_CODE, type UpstreamRequestInit } from './agent-fetch';
-import { readSseEvents, type SseEvent } from './sse';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../util/json-depth';
+import { errorMessage } from '../errors';
+import { SseLimitError, readSseEvents, type SseEvent } from './sse';
 import {
   UpstreamError,
   chatCompletionChunkSchema,
@@ -34,9 +36,22 @@ export interface OpenAICompatibleProviderOptions {
     totalMs: number;
   };
   fetch: typeof fetch;
+  /** Largest non-streaming answer read (default MAX_ANSWER_BYTES). */
+  maxAnswerBytes?: number;
 }
 
 const DRAIN_GRACE_MS = 250;
+
+/**
+ * A whole non-streaming answer is read into memory, parsed and relayed: bounded, so one upstream (broken,
+ * or hostile) cannot take the process down. A 200 MB answer took 1.26 GB of memory. Far above any chat
+ * answer; a larger one fails as malformed, and the next model is tried.
+ */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+/** An error body is read this far (a JSON error cut short no longer parses, and its raw start is used). */
+const MAX_ERROR_BYTES = 1024 * 1024;
+/** An upstream's error message is passed on and logged cut to this many characters. */
+const MAX_ERROR_MESSAGE_CHARS = 2_000;
 
 type AbortCause = 'aborted' | 'total_timeout';
 
@@ -80,9 +95,10 @@ function upstreamErrorMessage(text: string): { message: string; param: string | 
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) {
       const err: unknown = parsed.error;
-      if (typeof err === 'string') return { message: err, param: null, code: null };
+      if (typeof err === 'string') return { message: err.length > MAX_ERROR_MESSAGE_CHARS ? `${err.slice(0, MAX_ERROR_MESSAGE_CHARS)}…` : err, param: null, code: null };
       if (typeof err === 'object' && err !== null) {
-        const message = 'message' in err && typeof err.message === 'string' ? err.message : JSON.stringify(err);
+        const full = 'message' in err && typeof err.message === 'string' ? err.message : JSON.stringify(err);
+        const message = full.length > MAX_ERROR_MESSAGE_CHARS ? `${full.slice(0, MAX_ERROR_MESSAGE_CHARS)}…` : full;
         const param = 'param' in err && typeof err.param === 'string' ? err.param : null;
         const code = 'code' in err && typeof err.code === 'string' && /^[\w.-]{1,64}$/.test(err.code) ? err.code : null;
         return { message, param, code };
@@ -112,6 +128,7 @@ function statusKind(status: number): UpstreamErrorKind {
 
 export function createOpenAICompatibleProvider(options: OpenAICompatibleProviderOptions): ChatProvider {
   const { modelId, apiKey, upstreamModel, timeouts } = options;
+  const maxAnswerBytes = options.maxAnswerBytes ?? MAX_ANSWER_BYTES;
   const url = completionsUrl(options.baseUrl);
 
   /** Upstreams sometimes echo credentials back in error text; they must never reach a client or a log. */
@@ -144,6 +161,8 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
   };
 
   const parse = <T>(schema: ZodType<T>, value: unknown, what: string): T => {
+    // Nested past what any answer holds, it would overflow the stack when relayed (a 500 logged as ok).
+    if (nestsDeeperThan(value, MAX_JSON_DEPTH)) throw fail('malformed', `model "${modelId}" returned a ${what} nested more than ${MAX_JSON_DEPTH} deep`);
     const result = schema.safeParse(value);
     if (result.success) return result.data;
     const issue = result.error.issues[0];
@@ -155,7 +174,14 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
   const send = async (body: Record<string, unknown>, guard: CallGuard, accept: string): Promise<Response> => {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept };
     if (apiKey) headers.authorization = `Bearer ${apiKey}`;
-    const init: UpstreamRequestInit = { method: 'POST', headers, body: JSON.stringify(body), signal: guard.signal, connectTimeoutMs: timeouts.connectMs };
+    let payload: string;
+    try {
+      payload = JSON.stringify(body);
+    } catch (err) {
+      // The HTTP layer refuses bodies nested too deep to serialise; this is the last guard, and the request's fault.
+      throw fail('client', `the request could not be serialised for the upstream: ${errorMessage(err)}`, { upstreamStatus: 400, cause: err });
+    }
+    const init: UpstreamRequestInit = { method: 'POST', headers, body: payload, signal: guard.signal, connectTimeoutMs: timeouts.connectMs };
     let res: Response;
     try {
       res = await options.fetch(url, init);
@@ -165,7 +191,7 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
     if (res.ok) return res;
     let text: string;
     try {
-      text = await res.text();
+      text = (await readCapped(res, MAX_ERROR_BYTES)).text;
     } catch (err) {
       throw mapThrown(err, guard, 'body');
     }
@@ -192,12 +218,14 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
       // OpenAI rejects stream_options on non-streaming calls.
       const { stream_options: _ignored, ...rest } = req;
       const res = await send({ ...rest, model: upstreamModel, stream: false }, guard, 'application/json');
-      let text: string;
+      let read: { text: string; truncated: boolean };
       try {
-        text = await res.text();
+        read = await readCapped(res, maxAnswerBytes);
       } catch (err) {
         throw mapThrown(err, guard, 'body');
       }
+      if (read.truncated) throw fail('malformed', `model "${modelId}" returned an answer over ${maxAnswerBytes} bytes`);
+      const text = read.text;
       let json: unknown;
       try {
         json = JSON.parse(text);
@@ -246,6 +274,7 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
         try {
           next = await events.next();
         } catch (err) {
+          if (err instanceof SseLimitError) throw fail('malformed', `model "${modelId}" sent a stream with ${err.message}`);
           throw mapThrown(err, guard, 'body');
         }
         if (next.done) break;
@@ -290,6 +319,35 @@ export function createOpenAICompatibleProvider(options: OpenAICompatibleProvider
   }
 
   return { modelId, complete, stream };
+}
+
+/**
+ * A response body as UTF-8 text, at most `maxBytes` of it; past that the rest is not read (the connection
+ * is cancelled) and `truncated` says so.
+ */
+async function readCapped(res: Response, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  if (!res.body) return { text: '', truncated: false };
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.byteLength > maxBytes) {
+        parts.push(value.subarray(0, maxBytes - size));
+        truncated = true;
+        break;
+      }
+      parts.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    if (truncated) await reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+  return { text: Buffer.concat(parts).toString('utf8'), truncated };
 }
 
 /**
