@@ -325,14 +325,16 @@ describe('CLI end to end with the real embedder', () => {
     // Checks across fields are reported beside the type errors, not after they are fixed.
     stderr = [];
     const crossed = path.join(tmp.dir, 'crossed.yaml');
-    fs.writeFileSync(crossed, 'models:\n  - { id: a, provider: sim, price: 5 }\n  - { id: a, provider: openai, price: { inputPerMTok: 1, outputPerMTok: 1 } }\n  - { id: auto, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 } }\nrouting: { coldStart: zz }\n');
+    fs.writeFileSync(crossed, 'models:\n  - { id: a, provider: sim, price: 5 }\n  - { id: a, provider: openai, price: { inputPerMTok: 1, outputPerMTok: 1 } }\n  - { id: auto, provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 } }\n  - { id: "llama–3", provider: sim, price: { inputPerMTok: 1, outputPerMTok: 1 } }\nrouting: { coldStart: zz }\n');
     expect(await runCli(['retrain', '--config', crossed])).toBe(1);
     const crossedText = stderr.join('');
     expect(crossedText).toMatch(/models\.0\.price/);
     expect(crossedText).toMatch(/models\.1\.id: duplicate model id "a"/);
     expect(crossedText).toMatch(/models\.1\.baseUrl: required for provider "openai"/);
     expect(crossedText).toMatch(/models\.2\.id: "auto" asks for routing \(auto, switchyard\/auto\); give the model another id/);
-    expect(crossedText).toMatch(/routing\.coldStart: "zz" is not a configured model \(configured: a\)/);
+    expect(crossedText).toMatch(/routing\.coldStart: "zz" is not a configured model/);
+    // An en dash pasted from a web page: sent back in a header, it failed every request with a 500.
+    expect(crossedText).toMatch(/models\.3\.id: model ids must be printable ASCII \(they are sent back in the x-switchyard-model header\)/);
     // Node's timers wrap past 2^31 − 1 ms and fire after 1 ms: such a timeout would fail every call at once.
     stderr = [];
     const long = path.join(tmp.dir, 'long.yaml');

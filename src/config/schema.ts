@@ -26,7 +26,13 @@ const simOptions = z.strictObject({
 });
 
 export const modelConfigSchema = z.strictObject({
-  id: z.string().min(1).regex(/^[^\s]+$/, 'model ids cannot contain white space'),
+  // Sent back in the x-switchyard-model header: printable ASCII only. An en dash pasted from a web page
+  // ("llama–3") passed, and then every request answered 500 when the header was set.
+  id: z
+    .string()
+    .min(1)
+    .regex(/^[^\s]+$/, 'model ids cannot contain white space')
+    .regex(/^[\x21-\x7e]+$/, 'model ids must be printable ASCII (they are sent back in the x-switchyard-model header)'),
   provider: z.enum(['openai', 'sim']).default('openai'),
   // z.url() alone takes "localhost:11434/v1" (scheme "localhost:"), which then fails every call as a connect error.
   baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. http://localhost:11434/v1' }).optional(),
