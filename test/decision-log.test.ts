@@ -23,7 +23,7 @@ import { loggedDecision } from './support/logged-decision';
 import { createFakeEmbedder } from './support/fake-embedder';
 import { loadConfigFile } from '../src/cli/context';
 import { startServer, type RunningServer } from '../src/cli/serve';
-import { replaySpill } from '../src/store/decision-spill';
+import { replaySpill, spillRows } from '../src/store/decision-spill';
 
 interface SecondConnection {
   store: SqliteStore;
@@ -736,6 +736,21 @@ describe('shutdown while another process holds the write lock', () => {
       other.exec('ROLLBACK');
       other.close();
       await gw.close();
+    }
+  });
+
+  it('adds to a saved file a second shutdown finds (no start between), row by row', () => {
+    const dir = makeTempDir();
+    try {
+      const file = path.join(dir.dir, 'x.db.unwritten.jsonl');
+      const row = (id: string) => loggedDecision(id, 'small', { small: 0.9 });
+      spillRows(file, [row('dec_a'), row('dec_b')]);
+      spillRows(file, [row('dec_c')]);
+      const ids = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+      expect(ids).toEqual(['dec_a', 'dec_b', 'dec_c']);
+      expect(fs.readdirSync(dir.dir)).toEqual(['x.db.unwritten.jsonl']);
+    } finally {
+      dir.cleanup();
     }
   });
 

@@ -10,17 +10,18 @@ import type { DecisionRecord } from './decision-types';
 export const spillPath = (databasePath: string): string => `${databasePath}.unwritten.jsonl`;
 
 /**
- * Adds `rows` to the spill file, atomically: the old lines and the new ones go to a temporary file that is
- * synced and renamed over it, so a crash midway leaves the previous file whole. Throws when it cannot write.
+ * Adds `rows` to the spill file, atomically: the old file is copied to a temporary one, the rows appended
+ * one write each (built as one string, hundreds of MB of prompts passed V8's string limit and every row
+ * was lost), then it is synced and renamed over the old one, so a crash midway leaves the previous file
+ * whole. Throws when it cannot write.
  */
 export function spillRows(file: string, rows: readonly DecisionRecord[]): void {
-  const before = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const text = before + rows.map((r) => `${JSON.stringify(r)}\n`).join('');
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    const fd = fs.openSync(temp, 'w');
+    if (fs.existsSync(file)) fs.copyFileSync(file, temp);
+    const fd = fs.openSync(temp, 'a');
     try {
-      fs.writeFileSync(fd, text);
+      for (const row of rows) fs.writeSync(fd, `${JSON.stringify(row)}\n`);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
