@@ -1,5 +1,6 @@
 // Client keys and what each may see: admin keys read everything, other keys only their own decisions;
 // feedback upserts; the decision list's filters and cursor pages; /v1/stats figures.
+import http from 'node:http';
 import path from 'node:path';
 import OpenAI from 'openai';
 import type { DecisionLogJson } from '../src/http/decision-log-json';
@@ -191,6 +192,25 @@ describe('decision list and stats', () => {
   it('binds to 127.0.0.1 only while no key exists, and says so', () => {
     expect(gw.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
     expect(gw.logs.join('\n')).toMatch(/no API keys exist: open access, listening on 127\.0\.0\.1 only \(not 0\.0\.0\.0\)/);
+  });
+
+  it('without keys serves only requests addressed to this machine by name (a DNS-rebinding page names its own host)', async () => {
+    const get = (host: string, p = '/v1/decisions?limit=1') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(`${gw.url}${p}`, { headers: { host } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const rebound = await get('evil.example:8080');
+    expect(rebound.status).toBe(403);
+    expect((JSON.parse(rebound.body) as ErrorJson).error).toMatchObject({ type: 'permission_error', message: expect.stringContaining('not "evil.example:8080"') });
+    for (const host of ['localhost:8080', '127.0.0.1', 'LOCALHOST', '[::1]:8080']) expect([host, (await get(host)).status]).toEqual([host, 200]);
+    // Health checks stay open whatever they name.
+    expect((await get('lb.internal', '/healthz')).status).toBe(200);
   });
 
   it('ids sort by time: the list is newest first and pages by cursor without gaps or repeats', async () => {

@@ -20,9 +20,29 @@ export interface Principal {
 const OPEN: Principal = { key: null, admin: true };
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+/** Names that reach this machine only. */
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** The host name of a Host header (without its port), lower-cased. */
+function hostName(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
 export function authenticate(deps: AuthDeps): RequestHandler {
   return (req, res, next) => {
     if (!deps.required()) {
+      // Open access rests on listening on 127.0.0.1 alone, which a web page can reach through DNS
+      // rebinding (its own name resolving to 127.0.0.1): it could then read every logged prompt and spend
+      // upstream credit. Such a request names another host, so only local names are served.
+      const host = req.get('host');
+      if (host !== undefined && !LOCAL_HOSTS.has(hostName(host))) {
+        throw new PermissionError(
+          `without API keys only requests addressed to this machine (Host: localhost, 127.0.0.1 or [::1]) are served, not "${host.slice(0, 100)}"; create a key with \`switchyard keys create\` to serve other names`,
+        );
+      }
       res.locals.principal = OPEN;
       next();
       return;
