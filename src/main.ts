@@ -5,7 +5,7 @@ import path from 'node:path';
 import { SwitchyardError } from './errors';
 import { UsageError, parseFlags } from './cli/args';
 import { configPath, loadConfigFile } from './cli/context';
-import { type CommandContext, evalCommand, importCommand, retrainCommand, scoreCommand } from './cli/commands';
+import { type CommandContext, evalCommand, featuresCommand, importCommand, retrainCommand, scoreCommand } from './cli/commands';
 import { startServer } from './cli/serve';
 import { keysCommand } from './cli/keys';
 import { SqliteStore } from './store/sqlite-store';
@@ -28,6 +28,8 @@ commands:
   retrain          learn a classifier from stored outcomes  [--force] [--seed N] [--prices file] [--learner NAME] [--features KIND]
                                                             [--policy per-request|near-best|average] [--workers N] [--interval N] [--config file]
   score            p_success per row of a JSONL file        --data in.jsonl --out out.jsonl [--config file]
+  features         a classifier's input rows, for training   --data in.jsonl --out out.jsonl [--features KIND (default embedding)] [--config file]
+                   one elsewhere (scikit-learn → ONNX)
   eval             routing quality on a labelled file       --data file.jsonl [--svg chart.svg (default <file>.quality.svg)] [--prices file]
                                                             [--policy P] [--by-source DEPTH [--min-source-rows N]] [--interval N] [--config file]
   build-embedder   build the default GloVe embedder         [--models-dir dir | --config file (its embedding.modelsDir)]
@@ -112,6 +114,7 @@ const OFFLINE: Record<string, (argv: string[], ctx: CommandContext) => Promise<n
   retrain: retrainCommand,
   score: scoreCommand,
   eval: evalCommand,
+  features: featuresCommand,
 };
 
 function configFlag(argv: string[]): string | undefined {
@@ -166,6 +169,9 @@ export async function runCli(argv: string[]): Promise<number> {
         { 'models-dir': { type: 'string' }, config: { type: 'string' } },
         'switchyard build-embedder [--models-dir dir | --config file]',
       );
+      if (values['models-dir'] !== undefined && values.config !== undefined) {
+        throw new UsageError('build-embedder takes --models-dir or --config, not both\nusage: switchyard build-embedder [--models-dir dir | --config file]');
+      }
       // Without either flag it builds into ./models/embedder: `npm install` runs it before any config exists.
       const fromConfig = values.config === undefined ? null : loadConfigFile(values.config);
       const modelsDir = values['models-dir'] ?? (fromConfig ? fromConfig.resolve(fromConfig.config.embedding.modelsDir) : 'models/embedder');

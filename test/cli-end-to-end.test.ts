@@ -2,6 +2,7 @@
 // transformers.js on onnxruntime-node) and real files: import → retrain → score → eval.
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadOnnxClassifier } from '../src/routing/onnx-classifier';
 import { runCli } from '../src/main';
 import { SqliteStore } from '../src/store/sqlite-store';
 import { DecisionStore } from '../src/store/decision-store';
@@ -80,6 +81,27 @@ describe('CLI end to end with the real embedder', () => {
       expect(Object.keys(l.p_success).sort()).toEqual(['sim-large', 'sim-medium', 'sim-small']);
       for (const p of Object.values(l.p_success) as number[]) expect(p).toBeGreaterThan(0);
     }
+
+    // The rows a classifier of each feature kind reads: fed to the served classifier, they give score's p.
+    const vectors = path.join(tmp.dir, 'out', 'features.jsonl');
+    expect(await runCli(['features', '--data', input, '--out', vectors, '--config', cfg])).toBe(0);
+    const plain = fs.readFileSync(vectors, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: unknown; features: number[] });
+    expect(plain.map((l) => [l.id, l.features.length])).toEqual([['a', 100], [7, 100]]);
+    expect(await runCli(['features', '--data', input, '--out', vectors, '--features', sidecar.features.kind, '--config', cfg])).toBe(0);
+    const kindRows = fs.readFileSync(vectors, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: unknown; features: number[] });
+    expect(kindRows[0].features.slice(0, 100)).toEqual(plain[0].features);
+    const served = await loadOnnxClassifier(path.join(tmp.dir, 'router', 'v0001'));
+    try {
+      const P = await served.predict(Float32Array.from(kindRows.flatMap((l) => l.features)), kindRows.length);
+      served.models.forEach((m, j) => {
+        expect(P[j]).toBeCloseTo(lines[0].p_success[m], 6);
+        expect(P[served.models.length + j]).toBeCloseTo(lines[1].p_success[m], 6);
+      });
+    } finally {
+      await served.dispose();
+    }
+    expect(await runCli(['features', '--data', input, '--out', vectors, '--features', 'bogus', '--config', cfg])).toBe(1);
+    expect(stderr.join('')).toMatch(/--features: unknown feature kind "bogus" \(known: /);
 
     const svg = path.join(tmp.dir, 'chart.svg');
     stdout = [];
@@ -165,8 +187,10 @@ describe('CLI end to end with the real embedder', () => {
     expect(await runCli(['eval', '--data', typo, '--svg', svg, '--config', cfg])).toBe(1);
     expect(stderr.join('')).toMatch(/typo\.jsonl: none of its models \(sim-larg, sim-smal\) is one classifier v0001 predicts \(sim-large, sim-medium, sim-small\)/);
     fs.writeFileSync(typo, fs.readFileSync(unseen, 'utf8').replace(/"sim-small": 0/g, '"sim-small": 0, "sim-tiny": 1'));
+    stdout = [];
     expect(await runCli(['eval', '--data', typo, '--svg', svg, '--config', cfg])).toBe(0);
-    expect(stderr.join('')).toMatch(/warning: .*typo\.jsonl: classifier v0001 does not predict sim-tiny; their outcomes are left out/);
+    // A warning about what the figures cover is part of the report, on stdout.
+    expect(stdout.join('')).toMatch(/^Classifier v0001 on .*typo\.jsonl \(\d+ rows\), per-request policy\nwarning: classifier v0001 does not predict sim-tiny; their outcomes are left out/);
     // An output that is a directory: refused before anything is written, and no temporary file left.
     stderr = [];
     expect(await runCli(['score', '--data', input, '--out', tmp.dir, '--config', cfg])).toBe(1);
@@ -307,6 +331,9 @@ describe('CLI end to end with the real embedder', () => {
   it('bad flags and config files are usage errors with a clear message', async () => {
     expect(await runCli(['score', '--nope'])).toBe(2);
     expect(await runCli(['frobnicate'])).toBe(2);
+    // Two places to build into: refused, not one of them silently winning.
+    expect(await runCli(['build-embedder', '--models-dir', tmp.dir, '--config', path.join(tmp.dir, 'none.yaml')])).toBe(2);
+    expect(stderr.join('')).toMatch(/build-embedder takes --models-dir or --config, not both/);
     const broken = path.join(tmp.dir, 'broken.yaml');
     fs.writeFileSync(broken, 'models:\n  - id: a\n    provider: openai\n    baseUrl: localhost:11434/v1\n    price: { inputPerMTok: -1, outputPerMTok: 1 }\nrouting: { minSuccess: 2, policy: cheapest, average: { trafficWindow: -5, feedback: { enabled: yes-please, minRatings: 1 } }, recalibration: { window: 0, minRating: 5 }, answerLengths: { refreshMs: 10, windw: 5 } }\n');
     expect(await runCli(['retrain', '--config', broken])).toBe(1);

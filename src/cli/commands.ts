@@ -244,6 +244,38 @@ export async function scoreCommand(argv: string[], ctx: CommandContext): Promise
   return 0;
 }
 
+const FEATURES_USAGE = 'switchyard features --data <in.jsonl> --out <out.jsonl> [--features KIND] [--config file]';
+
+/**
+ * The input rows a classifier of feature kind KIND reads (default `embedding`: the embedder's vector
+ * alone), one line per row: `{"id": …, "features": [...]}`. For training a classifier outside Switchyard
+ * (scikit-learn, exported to ONNX) on exactly the rows the server will feed it.
+ */
+export async function featuresCommand(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values } = parseFlags('features', argv, { config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, features: { type: 'string' } }, FEATURES_USAGE);
+  const data = requireFlag(values.data, '--data', FEATURES_USAGE);
+  const out = requireFlag(values.out, '--out', FEATURES_USAGE);
+  const kind = values.features ?? 'embedding';
+  if (!(kind in FEATURE_KINDS)) throw new InvalidInputError(`--features: unknown feature kind "${kind}" (known: ${Object.keys(FEATURE_KINDS).join(', ')})`);
+  refuseOverwritingInput(data, out, '--out');
+  checkOutputPath(out, '--out');
+  const rows = readPromptFile(data);
+  const embedder = await ctx.embedder();
+  const lines: string[] = [];
+  let d = 0;
+  for (let from = 0; from < rows.length; from += PREDICT_CHUNK) {
+    const slice = rows.slice(from, from + PREDICT_CHUNK);
+    const built = await featureMatrix(kind, embedder, slice.map((r) => r.prompt), null);
+    d = built.d;
+    // Float32 values printed as doubles: read back as float32 they are the same bits the server computes.
+    slice.forEach((r, i) => lines.push(JSON.stringify({ id: r.id, features: Array.from(built.X.subarray(i * d, (i + 1) * d)) })));
+    ctx.log(`  built ${Math.min(from + PREDICT_CHUNK, rows.length)}/${rows.length}`);
+  }
+  writeAtomic(out, lines.length ? `${lines.join('\n')}\n` : '', '--out');
+  ctx.log(`Wrote ${rows.length} rows of ${d} "${kind}" features (embedder ${embedder.id}) → ${out}`);
+  return 0;
+}
+
 const EVAL_USAGE =
   'switchyard eval --data <file.jsonl> [--svg chart.svg] [--prices models.json] [--policy per-request|near-best|average] [--by-source DEPTH] [--min-source-rows N] [--interval N] [--config file]';
 /** Sources with fewer rows than this are pooled in `eval --by-source`: a curve over fewer is mostly noise. */
@@ -300,9 +332,10 @@ export async function evalCommand(argv: string[], ctx: CommandContext): Promise<
   if (unknown.length === inFile.length) {
     throw new InvalidInputError(`${data}: none of its models (${inFile.join(', ')}) is one classifier ${version} predicts (${models.join(', ')})`, null, 'unknown_models');
   }
-  if (unknown.length > 0) ctx.log(`warning: ${data}: classifier ${version} does not predict ${unknown.join(', ')}; their outcomes are left out.`);
   const evaluation = evaluate(models, P, rows, prices, ctx.expectedOutputTokens, policy);
   ctx.report(`Classifier ${version} on ${data} (${rows.length} rows), ${policy} policy`);
+  // Warnings about what the figures cover are part of the report (`eval … > report.txt` keeps them).
+  if (unknown.length > 0) ctx.report(`warning: classifier ${version} does not predict ${unknown.join(', ')}; their outcomes are left out.`);
   if (evaluation.chargedRecordedCosts) ctx.report(`Costs: ${RECORDED_COSTS_NOTE}.`);
   // Figures on rows the classifier learned from flatter it; say so rather than let them pass as held out.
   const stored = ctx.existingStore()?.trainedPromptHashes() ?? new Set<string>();
