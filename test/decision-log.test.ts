@@ -631,10 +631,10 @@ models:
       const ended = new Promise((r) => socket.once('close', r));
       await new Promise((r) => socket.once('connect', r));
       const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       await eventually(() => (upstream.received.length === 1 ? true : undefined));
       const closing = gw.server.close();
-      socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+      socket.write('GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n');
       await closing;
       await ended;
       // Pipelined: the chat answer first, then /healthz's, marked as the connection's last.
