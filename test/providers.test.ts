@@ -428,6 +428,12 @@ describe('SseDecoder', () => {
     const event = new SseDecoder(100);
     for (let i = 0; i < 3; i++) expect(event.push(`data: ${'y'.repeat(30)}\n`)).toEqual([]);
     expect(() => event.push(`data: ${'y'.repeat(30)}\n`)).toThrow('an event longer than 100 characters');
+    // A flood of keep-alive comments with no event in between is refused too; a few between events are not.
+    const comments = new SseDecoder(100);
+    for (let i = 0; i < 4; i++) expect(comments.push(`: ${'k'.repeat(20)}\n`)).toEqual([]);
+    expect(() => comments.push(`: ${'k'.repeat(20)}\n`)).toThrow('more than 100 characters of comments and no event');
+    const spaced = new SseDecoder(100);
+    for (let i = 0; i < 20; i++) expect(spaced.push(`: ${'k'.repeat(20)}\ndata: ${i}\n\n`)).toEqual([{ event: undefined, data: String(i) }]);
     // Under the bounds, a line split across many pushes is one line (each push scans only what is new).
     const split = new SseDecoder(100);
     const pieces = ['da', 'ta: ', 'a'.repeat(20), 'b'.repeat(20), '\r', '\n', '\r\n'];

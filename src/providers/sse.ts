@@ -24,6 +24,8 @@ export class SseDecoder {
   private scanned = 0;
   private dataLines: string[] = [];
   private dataChars = 0;
+  /** Comment characters since the last field line. */
+  private commentChars = 0;
   private eventName: string | undefined;
 
   constructor(private readonly maxChars = MAX_SSE_CHARS) {}
@@ -69,7 +71,14 @@ export class SseDecoder {
       this.eventName = undefined;
       return;
     }
-    if (line.startsWith(':')) return; // comment / keep-alive
+    if (line.startsWith(':')) {
+      // Comments are keep-alives: a few bytes every few seconds. Megabytes of them and no event is an
+      // upstream spinning, which would hold a core until the call's totalMs.
+      this.commentChars += line.length + 1;
+      if (this.commentChars > this.maxChars) throw new SseLimitError(`more than ${this.maxChars} characters of comments and no event`);
+      return;
+    }
+    this.commentChars = 0;
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
